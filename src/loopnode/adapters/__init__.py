@@ -1,0 +1,1 @@
+"""Adapters around the core: storage, federation transport, clock."""

@@ -1,0 +1,1 @@
+"""The `loopnode` command line."""

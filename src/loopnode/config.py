@@ -1,0 +1,166 @@
+"""The node's settings: one typed object, built once and passed in.
+
+Sources, strongest first: explicit arguments, environment (`LOOPNODE_*`), the settings file
+written by `loopnode init` (`<data dir>/loopnode.toml`), defaults. Nothing else in the code reads
+the environment. `Settings.check_production()` refuses unsafe production values at start-up.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SETTINGS_FILE = "loopnode.toml"
+PRIVATE_KEY_FILE = "node_ed25519.key"
+PUBLIC_KEY_FILE = "node_ed25519.pub"
+NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,115}\.loop\Z")
+
+
+class SettingsError(ValueError):
+    """The settings cannot run a node (missing file, unsafe production value...)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOOPNODE_", extra="ignore")
+
+    data_dir: Path = Path(".")
+    node_id: str = "example.loop"
+    name: str = "LOOP node"
+    country: str = "DE"
+    city_code: str = "MUC"
+    city: str = "Munich"
+    lat: float = 48.137
+    lon: float = 11.575
+    base_url: str = "http://127.0.0.1:8000"
+    database_url: str = ""
+    redis_url: str = ""
+    environment: Literal["development", "production"] = "development"
+    public_reads: bool = True
+    max_body_bytes: int = 1024 * 1024
+    api_key_default_ttl_days: int = 90
+    api_key_max_ttl_days: int = 365
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca_bundle: str = ""
+    announcement_radius_km: float = 1000.0
+    peer_allowlist: list[str] = Field(default_factory=list)
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id_pattern(cls, value: str) -> str:
+        if not NODE_ID_RE.match(value):
+            raise ValueError("node id must look like 'munich.loop' (lowercase, digits, '-', '.loop')")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{2}", value):
+            raise ValueError("country must be an ISO 3166-1 alpha-2 code such as DE")
+        return value
+
+    @field_validator("city_code")
+    @classmethod
+    def _city_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError("city code must be three upper-case letters such as MUC")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _settings_file_hint(init_settings, env_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver the node uses for it."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'loopnode.db').resolve()}"
+        if url.startswith(("postgres://", "postgresql://")):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def api_base(self) -> str:
+        """The advertised API root: NodeInfo's `endpoint`."""
+        return self.base_url.rstrip("/") + "/api/v1"
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.data_dir / PRIVATE_KEY_FILE
+
+    def check_production(self) -> None:
+        """Fail fast on values that are unsafe outside a development laptop."""
+        if self.environment != "production":
+            return
+        if not self.base_url.startswith("https://"):
+            raise SettingsError("production nodes must advertise an https:// base URL")
+        if self.sqlalchemy_url.startswith("sqlite") and not self.database_url:
+            return
+
+
+def _settings_file_hint(*sources: PydanticBaseSettingsSource) -> Path | None:
+    data_dir = None
+    for source in sources:
+        data_dir = source().get("data_dir")
+        if data_dir is not None:
+            break
+    if data_dir is None:
+        return None
+    candidate = Path(data_dir) / SETTINGS_FILE
+    return candidate if candidate.exists() else None
+
+
+def load_settings(data_dir: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings for the node whose files live in `data_dir`."""
+    if data_dir is not None:
+        overrides["data_dir"] = Path(data_dir)
+    return Settings(**overrides)
+
+
+def read_settings_file(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / SETTINGS_FILE
+    if not path.exists():
+        raise SettingsError(f"{path} not found: run `loopnode init --data-dir {data_dir}` first")
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def write_settings_file(data_dir: Path, values: dict[str, Any]) -> Path:
+    """Write a flat TOML file (strings, numbers, booleans, lists of strings)."""
+    lines = ["# loopnode settings, written by `loopnode init`; LOOPNODE_* variables override."]
+    for key, value in values.items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    path = data_dir / SETTINGS_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

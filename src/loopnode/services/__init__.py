@@ -1,0 +1,1 @@
+"""Use cases over ports: the node's behaviour, independent of HTTP and SQL."""
