@@ -1,0 +1,368 @@
+"""SQLAlchemy Core implementations of the storage ports, identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    and_,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from loopnode.adapters.storage.engine import WRITE
+from loopnode.adapters.storage.tables import api_keys, evidence, evidence_head, records
+from loopnode.domain.errors import Conflict, LoopError
+from loopnode.domain.evidence import EVENT_TYPES, EvidenceEvent, derive_event_id, entry_hash
+from loopnode.domain.times import from_us, to_us
+from loopnode.services.ports import (
+    ApiKeyRow,
+    EvidenceDraft,
+    RecordQuery,
+    RecordRow,
+)
+
+
+class SqlUnitOfWork:
+    """One transaction on one connection; the stores below share it."""
+
+    def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
+        self._engine = engine
+        self._write = write
+        self._node_id = node_id
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        connection = self._engine.connect()
+        if self._write:
+            connection = connection.execution_options(**{WRITE: True})
+        connection.begin()
+        self._connection = connection
+        self.records = SqlRecordStore(connection)
+        self.evidence = SqlEvidenceLog(connection, self._node_id)
+        self.api_keys = SqlApiKeyStore(connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self._connection
+        assert connection is not None
+        try:
+            if exc_type is None:
+                connection.commit()
+            else:
+                connection.rollback()
+        finally:
+            connection.close()
+            self._connection = None
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    return orjson.dumps(document).decode()
+
+
+class SqlRecordStore:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def insert(self, row: RecordRow) -> None:
+        ux, uy, uz = row.unit_vector or (None, None, None)
+        values = {
+            "id": row.id,
+            "kind": row.kind,
+            "category": row.category,
+            "condition": row.condition,
+            "origin_city": row.origin_city,
+            "current_city": row.current_city,
+            "lat": row.lat,
+            "lon": row.lon,
+            "ux": ux,
+            "uy": uy,
+            "uz": uz,
+            "quantity_unit": row.quantity_unit,
+            "quantity_micro": row.quantity_micro,
+            "offered_micro": row.offered_micro,
+            "available_from_us": row.available_from_us,
+            "expires_us": row.expires_us,
+            "availability": row.availability,
+            "source_node": row.source_node,
+            "parent_id": row.parent_id,
+            "document": _dumps(row.document),
+            "record_hash": row.record_hash,
+            "created_us": row.created_us,
+            "updated_us": row.updated_us,
+        }
+        try:
+            self._c.execute(insert(records), values)
+        except IntegrityError as exc:
+            # The whole unit of work rolls back on this error, so no savepoint is needed.
+            if _is_unique_violation(exc):
+                raise Conflict(f"a record with id {row.id} already exists", {"id": row.id}) from exc
+            raise
+
+    def get(self, kind: str, record_id: str) -> RecordRow | None:
+        found = self._c.execute(
+            select(records).where(records.c.id == record_id, records.c.kind == kind)
+        ).first()
+        return _record(found) if found is not None else None
+
+    def existing_ids(self, kind: str, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        rows = self._c.execute(
+            select(records.c.id).where(records.c.kind == kind, records.c.id.in_(list(ids)))
+        )
+        return {r[0] for r in rows}
+
+    def page(self, query: RecordQuery) -> list[RecordRow]:
+        conditions = _conditions(query)
+        if query.after is not None:
+            conditions.append(
+                tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after)  # type: ignore[arg-type]
+            )
+        statement = (
+            select(records)
+            .where(*conditions)
+            .order_by(records.c.updated_us, records.c.id)
+            .limit(query.limit)
+        )
+        return [_record(r) for r in self._c.execute(statement)]
+
+    def count(self, query: RecordQuery) -> int:
+        statement = select(func.count()).select_from(records).where(*_conditions(query))
+        return int(self._c.execute(statement).scalar_one())
+
+    def count_active(self, kind: str) -> int:
+        statement = (
+            select(func.count())
+            .select_from(records)
+            .where(records.c.kind == kind, records.c.availability != "withdrawn")
+        )
+        return int(self._c.execute(statement).scalar_one())
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    text = str(exc.orig).lower()
+    return "unique" in text or "duplicate key" in text
+
+
+def _conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
+    c = records.c
+    conditions: list[ColumnElement[bool]] = [c.kind == query.kind]
+    simple = {
+        c.category: query.category,
+        c.origin_city: query.origin_city,
+        c.current_city: query.current_city,
+        c.availability: query.availability,
+        c.source_node: query.source_node,
+        c.condition: query.condition,
+    }
+    conditions.extend(column == value for column, value in simple.items() if value is not None)
+    if query.category_prefix is not None:
+        conditions.append(c.category.startswith(query.category_prefix, autoescape=True))
+    if query.id_prefix is not None:
+        conditions.append(c.id.startswith(query.id_prefix, autoescape=True))
+    if query.min_quantity_micro is not None:
+        conditions.append(c.quantity_micro >= query.min_quantity_micro)
+    if query.available_from_gte_us is not None:
+        conditions.append(c.available_from_us >= query.available_from_gte_us)
+    if query.available_from_lt_us is not None:
+        conditions.append(c.available_from_us < query.available_from_lt_us)
+    if query.updated_since_us is not None:
+        conditions.append(c.updated_us >= query.updated_since_us)
+    if query.updated_until_us is not None:
+        conditions.append(c.updated_us <= query.updated_until_us)
+    conditions.extend(_near(query))
+    return conditions
+
+
+def _near(query: RecordQuery) -> list[ColumnElement[bool]]:
+    if query.near is None or query.near_min_dot is None:
+        return []
+    c = records.c
+    x, y, z = query.near
+    # The great-circle test as a dot product of unit vectors: no trigonometry in SQL, so it
+    # runs the same on SQLite and PostgreSQL; the latitude band lets the index do the rest.
+    found: list[ColumnElement[bool]] = [c.ux * x + c.uy * y + c.uz * z >= query.near_min_dot]
+    if query.near_lat_bounds is not None:
+        low, high = query.near_lat_bounds
+        found.append(and_(c.lat >= low, c.lat <= high))
+    return found
+
+
+def _record(row: Row[Any]) -> RecordRow:
+    m = row._mapping
+    vector = (m["ux"], m["uy"], m["uz"]) if m["ux"] is not None else None
+    return RecordRow(
+        id=m["id"],
+        kind=m["kind"],
+        category=m["category"],
+        condition=m["condition"],
+        origin_city=m["origin_city"],
+        current_city=m["current_city"],
+        lat=m["lat"],
+        lon=m["lon"],
+        unit_vector=vector,
+        quantity_unit=m["quantity_unit"],
+        quantity_micro=m["quantity_micro"],
+        available_from_us=m["available_from_us"],
+        expires_us=m["expires_us"],
+        source_node=m["source_node"],
+        document=orjson.loads(m["document"]),
+        record_hash=m["record_hash"],
+        created_us=m["created_us"],
+        updated_us=m["updated_us"],
+        availability=m["availability"],
+        offered_micro=m["offered_micro"],
+        parent_id=m["parent_id"],
+    )
+
+
+class SqlEvidenceLog:
+    def __init__(self, connection: Connection, node_id: str) -> None:
+        self._c = connection
+        self._node_id = node_id
+
+    def head(self) -> tuple[int, str]:
+        row = self._c.execute(select(evidence_head).where(evidence_head.c.id == 1)).one()
+        return int(row.sequence), str(row.entry_hash)
+
+    def append(self, draft: EvidenceDraft, now: datetime) -> EvidenceEvent:
+        if EVENT_TYPES.get(draft.event_type) != draft.subject_type:
+            raise LoopError(f"undeclared evidence event {draft.event_type} on {draft.subject_type}")
+        locked = self._c.execute(
+            select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
+        ).one()
+        sequence = int(locked.sequence) + 1
+        event = EvidenceEvent(
+            sequence=sequence,
+            event_id=derive_event_id(self._node_id, sequence),
+            event_type=draft.event_type,
+            subject_type=draft.subject_type,
+            subject_id=draft.subject_id,
+            actor=draft.actor,
+            payload_hash_sha256=draft.payload_hash,
+            prev_hash=str(locked.entry_hash),
+            recorded_at=now,
+            node_id=self._node_id,
+        )
+        digest = entry_hash(event)
+        self._c.execute(
+            insert(evidence),
+            {
+                "sequence": sequence,
+                "event_id": event.event_id,
+                "node_id": self._node_id,
+                "event_type": event.event_type,
+                "subject_type": event.subject_type,
+                "subject_id": event.subject_id,
+                "actor": event.actor,
+                "payload_hash": event.payload_hash_sha256,
+                "prev_hash": event.prev_hash,
+                "entry_hash": digest,
+                "recorded_us": to_us(now),
+                "summary": _dumps(draft.summary) if draft.summary else None,
+            },
+        )
+        self._c.execute(
+            update(evidence_head)
+            .where(evidence_head.c.id == 1)
+            .values(sequence=sequence, entry_hash=digest)
+        )
+        return event
+
+    def page(self, after_sequence: int, limit: int) -> list[EvidenceEvent]:
+        statement = (
+            select(evidence)
+            .where(evidence.c.sequence > after_sequence)
+            .order_by(evidence.c.sequence)
+            .limit(limit)
+        )
+        return [_event(r) for r in self._c.execute(statement)]
+
+    def iterate(self) -> Iterator[tuple[EvidenceEvent, str]]:
+        statement = select(evidence).order_by(evidence.c.sequence)
+        for row in self._c.execute(statement.execution_options(yield_per=1000)):
+            yield _event(row), str(row._mapping["entry_hash"])
+
+
+def _event(row: Row[Any]) -> EvidenceEvent:
+    m = row._mapping
+    return EvidenceEvent(
+        sequence=int(m["sequence"]),
+        event_id=m["event_id"],
+        event_type=m["event_type"],
+        subject_type=m["subject_type"],
+        subject_id=m["subject_id"],
+        actor=m["actor"],
+        payload_hash_sha256=m["payload_hash"],
+        prev_hash=m["prev_hash"],
+        recorded_at=from_us(int(m["recorded_us"])),
+        node_id=m["node_id"],
+    )
+
+
+class SqlApiKeyStore:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def insert(self, row: ApiKeyRow) -> None:
+        self._c.execute(
+            insert(api_keys),
+            {
+                "key_id": row.key_id,
+                "name": row.name,
+                "secret_hash": row.secret_hash,
+                "roles": ",".join(row.roles),
+                "created_us": row.created_us,
+                "expires_us": row.expires_us,
+                "revoked_us": row.revoked_us,
+            },
+        )
+
+    def by_secret_hash(self, secret_hash: str) -> ApiKeyRow | None:
+        row = self._c.execute(
+            select(api_keys).where(api_keys.c.secret_hash == secret_hash)
+        ).first()
+        return None if row is None else _api_key(row)
+
+    def all(self) -> list[ApiKeyRow]:
+        return [_api_key(r) for r in self._c.execute(select(api_keys).order_by(api_keys.c.name))]
+
+    def revoke(self, key_id: str, now_us: int) -> bool:
+        result = self._c.execute(
+            update(api_keys)
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_us.is_(None))
+            .values(revoked_us=now_us)
+        )
+        return bool(result.rowcount)
+
+
+def _api_key(row: Row[Any]) -> ApiKeyRow:
+    m = row._mapping
+    return ApiKeyRow(
+        key_id=m["key_id"],
+        name=m["name"],
+        secret_hash=m["secret_hash"],
+        roles=tuple(r for r in str(m["roles"]).split(",") if r),
+        created_us=int(m["created_us"]),
+        expires_us=int(m["expires_us"]),
+        revoked_us=m["revoked_us"],
+    )
+

@@ -1,0 +1,91 @@
+"""The one place that wires adapters to services."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy import Engine
+
+from loopnode.adapters.clock import SystemClock
+from loopnode.adapters.storage.engine import make_engine
+from loopnode.adapters.storage.migrate import upgrade
+from loopnode.adapters.storage.sql import SqlUnitOfWork
+from loopnode.config import Settings
+from loopnode.protocol import keys
+from loopnode.services.apikeys import ApiKeyService
+from loopnode.services.evidence import EvidenceService
+from loopnode.services.identity import NodeIdentity
+from loopnode.services.node_info import NodeInfoService
+from loopnode.services.ports import Clock, UnitOfWorkFactory
+from loopnode.services.registry import RegistryService
+from loopnode.services.search import SearchService
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    node: NodeIdentity
+    uow: UnitOfWorkFactory
+    registry: RegistryService
+    search: SearchService
+    api_keys: ApiKeyService
+    evidence: EvidenceService
+    node_info: NodeInfoService
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def node_identity(settings: Settings) -> NodeIdentity:
+    pem = ""
+    if settings.private_key_path.exists():
+        pem = keys.public_pem(keys.load_private_key(settings.private_key_path).public_key())
+    return NodeIdentity(
+        node_id=settings.node_id,
+        name=settings.name,
+        country=settings.country,
+        city_code=settings.city_code,
+        city=settings.city,
+        lat=settings.lat,
+        lon=settings.lon,
+        api_base=settings.api_base,
+        public_key_pem=pem,
+    )
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    random_hex: Callable[[int], str] | None = None,
+    migrate: bool = True,
+) -> Container:
+    engine = make_engine(settings.sqlalchemy_url)
+    if migrate:
+        upgrade(engine)
+    clock = clock or SystemClock()
+    node = node_identity(settings)
+    uow: UnitOfWorkFactory = partial(SqlUnitOfWork, engine, settings.node_id)
+    random_hex = random_hex or (lambda n: secrets.token_hex(n).upper()[:n])
+    return Container(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        node=node,
+        uow=uow,
+        registry=RegistryService(uow, clock, node, random_hex),
+        search=SearchService(uow, clock, node),
+        api_keys=ApiKeyService(
+            uow,
+            clock,
+            default_ttl_days=settings.api_key_default_ttl_days,
+            max_ttl_days=settings.api_key_max_ttl_days,
+        ),
+        evidence=EvidenceService(uow, settings.node_id),
+        node_info=NodeInfoService(uow, node),
+    )

@@ -1,0 +1,98 @@
+"""API keys: the credential for writes (DECISIONS 25, spec §10.2 "tokens MUST expire").
+
+A key is shown once, at creation; the node stores only its SHA-256 (the keys are 256-bit
+random, so a slow password hash would add latency without adding safety). Every key expires:
+90 days by default, never more than a year. `Principal.roles` is where role checks will hook in
+when OAuth and roles arrive; today every valid key carries the `writer` role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from loopnode.domain.errors import InvalidRequest, Unauthorized
+from loopnode.domain.times import from_us, to_us
+from loopnode.services.ports import ApiKeyRow, Clock, UnitOfWorkFactory
+
+KEY_PREFIX = "lnk_"
+_TTL = re.compile(r"^([1-9][0-9]{0,5})([smhdwy])\Z")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the name of their credential and what it may do."""
+
+    name: str
+    kind: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key_id: str
+    name: str
+    secret: str
+    expires_at: str
+
+
+def parse_ttl(text: str) -> timedelta:
+    """`90d`, `12h`, `1y`... as a duration."""
+    match = _TTL.match(text.strip())
+    if match is None:
+        raise InvalidRequest(f"TTL {text!r} is not a number followed by s, m, h, d, w or y")
+    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeyService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, *, default_ttl_days: int, max_ttl_days: int
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._default = timedelta(days=default_ttl_days)
+        self._max = timedelta(days=max_ttl_days)
+
+    def create(self, name: str, ttl: timedelta | None = None) -> IssuedKey:
+        lifetime = ttl or self._default
+        if lifetime > self._max:
+            raise InvalidRequest(f"an API key may live at most {self._max.days} days")
+        if not name.strip() or len(name) > 120:
+            raise InvalidRequest("an API key needs a name of 1-120 characters")
+        now = self._clock.now()
+        key_id = secrets.token_hex(6)
+        secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        expires = now + lifetime
+        row = ApiKeyRow(key_id, name, secret_hash(secret), ("writer",), to_us(now), to_us(expires))
+        with self._uow(write=True) as uow:
+            uow.api_keys.insert(row)
+        return IssuedKey(key_id, name, secret, expires.isoformat())
+
+    def authenticate(self, secret: str) -> Principal:
+        if not secret.startswith(KEY_PREFIX):
+            raise Unauthorized("the credential is not a valid API key")
+        with self._uow() as uow:
+            row = uow.api_keys.by_secret_hash(secret_hash(secret))
+        if row is None:
+            raise Unauthorized("the credential is not a valid API key")
+        if row.revoked_us is not None:
+            raise Unauthorized("the API key has been revoked")
+        if to_us(self._clock.now()) >= row.expires_us:
+            raise Unauthorized(f"the API key expired at {from_us(row.expires_us).isoformat()}")
+        return Principal(name=f"apikey:{row.name}", kind="api-key", roles=row.roles)
+
+    def list(self) -> list[ApiKeyRow]:
+        with self._uow() as uow:
+            return uow.api_keys.all()
+
+    def revoke(self, key_id: str) -> bool:
+        with self._uow(write=True) as uow:
+            return uow.api_keys.revoke(key_id, to_us(self._clock.now()))

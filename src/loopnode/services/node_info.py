@@ -1,0 +1,50 @@
+"""This node's NodeInfo (spec §8.1 `GET /node/info`), with live statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopnode import LOOP_SPEC_VERSION
+from loopnode.services.identity import NodeIdentity
+from loopnode.services.ports import UnitOfWorkFactory
+
+CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
+# Only values of the NodeInfo capability enum; the rest is advertised in the handshake.
+CAPABILITIES = ["material-registry"]
+
+
+class NodeInfoService:
+    def __init__(self, uow: UnitOfWorkFactory, node: NodeIdentity) -> None:
+        self._uow = uow
+        self._node = node
+
+    def node_info(self) -> dict[str, Any]:
+        with self._uow() as uow:
+            materials = uow.records.count_active("material")
+        info: dict[str, Any] = {
+            "@context": CONTEXT,
+            "@type": "NodeInfo",
+            "schema_version": LOOP_SPEC_VERSION,
+            "id": self._node.node_id,
+            "name": self._node.name,
+            "version": LOOP_SPEC_VERSION,
+            "location": {
+                "lat": self._node.lat,
+                "lon": self._node.lon,
+                "city": self._node.city,
+                "country": self._node.country,
+            },
+            "capabilities": list(CAPABILITIES),
+            "endpoint": self._node.api_base,
+            "statistics": {
+                "materials_active": materials,
+                "transactions_daily": 0,
+                "transactions_total": 0,
+                "loopcoin_supply": 0,
+                "users_active": 0,
+                "businesses_registered": 0,
+            },
+        }
+        if self._node.public_key_pem:
+            info["public_key"] = self._node.public_key_pem
+        return info

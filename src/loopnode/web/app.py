@@ -1,0 +1,103 @@
+"""The FastAPI application: routes, error mapping, OpenAPI with the protocol's schemas."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from loopnode import __version__
+from loopnode.bootstrap import Container, build
+from loopnode.config import Settings
+from loopnode.protocol.search_request import SearchRequest
+from loopnode.protocol.validation import ENTITY_MODELS
+from loopnode.web import errors
+from loopnode.web.openapi_docs import ERROR_SCHEMA
+from loopnode.web.routes import node
+from loopnode.web.routes.registry import registry_router
+
+MATERIAL_SEARCH_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "category": {"type": "string", "description": "exact category or prefix ending in *"},
+        "radius_km": {"type": "number", "description": "around this node's location"},
+        "min_quantity": {"type": "number", "description": "in kg, l, pieces or bundles"},
+        "max_loop_cost": {"type": "number", "description": "not supported yet (400)"},
+    },
+}
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
+    if container is None:
+        if settings is None:
+            raise ValueError("create_app needs settings or a container")
+        container = build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        container.close()
+
+    app = FastAPI(
+        title="loopnode",
+        version=__version__,
+        summary="A node for LOOP, the Local Optimization with Overflow Protocol (v0.2.0)",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.container = container
+    app.state.inline_calls = container.engine.dialect.name == "sqlite"
+    errors.install(app)
+    app.include_router(registry_router("material"))
+    app.include_router(registry_router("product"))
+    app.include_router(node.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ErrorResponse"] = ERROR_SCHEMA
+    for name in ("MaterialDNA", "ProductDNA"):
+        components[name] = _model_schema(ENTITY_MODELS[name], components)
+    components["MaterialSearchRequest"] = {
+        "oneOf": [MATERIAL_SEARCH_REQUEST, {"$ref": "#/components/schemas/SearchContractRequest"}]
+    }
+    components["ProductSearchRequest"] = components["MaterialSearchRequest"]
+    components["SearchContractRequest"] = _model_schema(SearchRequest, components)
+    schema["components"]["securitySchemes"] = {
+        "BearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key"},
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    }
+    app.openapi_schema = schema
+    return schema
+
+
+class _LenientSchema(GenerateJsonSchema):
+    """Document custom-validated fields as unconstrained rather than failing the whole page."""
+
+    def handle_invalid_for_json_schema(
+        self, schema: CoreSchema, error_info: str
+    ) -> JsonSchemaValue:
+        return {}
+
+
+def _model_schema(model: Any, components: dict[str, Any]) -> dict[str, Any]:
+    generated: dict[str, Any] = model.model_json_schema(
+        ref_template="#/components/schemas/{model}", schema_generator=_LenientSchema
+    )
+    for name, definition in generated.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    return generated

@@ -1,0 +1,18 @@
+"""ASGI entry point for worker processes (`uvicorn loopnode.web.asgi:app_factory --factory`).
+
+Each worker builds its own container from the settings (the data dir arrives through
+`LOOPNODE_DATA_DIR`); migrations already ran once in `loopnode serve` before workers started.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from loopnode.bootstrap import build
+from loopnode.config import load_settings
+from loopnode.web.app import create_app
+
+
+def app_factory() -> FastAPI:
+    settings = load_settings()
+    return create_app(container=build(settings, migrate=False))

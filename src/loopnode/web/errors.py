@@ -1,0 +1,109 @@
+"""The one mapping from errors to HTTP responses in the §8.3 format.
+
+`{"error": {"code", "message", "details"}}` for every failure, including the framework's own
+404/405 and query-parameter errors. Unexpected exceptions become a bare 500 INTERNAL_ERROR that
+names nothing internal; the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from loopnode.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    LoopError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from loopnode.protocol.errors_format import json_pointer
+from loopnode.web.responses import JSONResponse
+
+log = logging.getLogger("loopnode.web")
+
+STATUS: dict[type[LoopError], int] = {
+    InvalidRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    RateLimited: 429,
+}
+HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
+
+
+class HTTPProblem(LoopError):
+    """A transport-level failure with its own status (405, 413, 415)."""
+
+    code = "INVALID_REQUEST"
+
+    def __init__(self, status: int, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details)
+        self.status = status
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def status_for(error: LoopError) -> int:
+    if isinstance(error, HTTPProblem):
+        return error.status
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def respond(error: LoopError) -> Response:
+    status = status_for(error)
+    headers = {"WWW-Authenticate": 'Bearer realm="loopnode"'} if status == 401 else None
+    return JSONResponse(error_body(error.code, error.message, error.details), status, headers)
+
+
+async def _loop_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoopError)
+    return respond(exc)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        message = "no such resource on this node"
+    elif exc.status_code == 405:
+        message = "method not allowed on this resource"
+    else:
+        message = str(exc.detail)
+    code = HTTP_CODES.get(exc.status_code, "INVALID_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR")
+    return JSONResponse(error_body(code, message), exc.status_code, getattr(exc, "headers", None))
+
+
+async def _request_validation(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    issues = [
+        {"pointer": json_pointer(tuple(err["loc"])), "message": err["msg"]} for err in exc.errors()
+    ]
+    return JSONResponse(
+        error_body("INVALID_REQUEST", "the request parameters are invalid", {"validation": issues}),
+        400,
+    )
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return JSONResponse(error_body("INTERNAL_ERROR", "the node failed to handle the request"), 500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(LoopError, _loop_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(Exception, _unexpected)
