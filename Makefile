@@ -21,8 +21,8 @@ $(ORACLE)/node_modules/.installed: $(ORACLE)/package.json $(ORACLE)/package-lock
 	cd $(ORACLE) && npm ci --silent --no-audit --no-fund
 	touch $@
 
-demo: venv
-	$(BIN)/loopnode demo
+# The main job: a seeded Munich node on the embedded SQLite default, at http://127.0.0.1:8000.
+demo: node
 
 # A single seeded node on SQLite, for poking at the API by hand.
 node: venv

@@ -22,7 +22,9 @@ def _registry(reference_dir: Path) -> Registry:
     resources = []
     for path in sorted((reference_dir / "schemas").glob("*.json")):
         schema = json.loads(path.read_text())
-        resources.append((schema["$id"], Resource.from_contents(schema, default_specification=DRAFT7)))
+        resources.append(
+            (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT7))
+        )
     for path in sorted((reference_dir / "profiles/core-dp/schemas").glob("*.json")):
         schema = json.loads(path.read_text())
         resources.append(
@@ -40,4 +42,7 @@ def errors(reference_dir: Path, schema_file: str, instance: Any, pointer: str = 
     if pointer:
         schema = {"$ref": f"{schema['$id']}#{pointer}"}
     validator = cls(schema, registry=_registry(reference_dir), format_checker=FormatChecker())
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(instance)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(instance)
+    ]

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     @classmethod
     def _node_id_pattern(cls, value: str) -> str:
         if not NODE_ID_RE.match(value):
-            raise ValueError("node id must look like 'munich.loop' (lowercase, digits, '-', '.loop')")
+            raise ValueError(
+                "node id must look like 'munich.loop' (lowercase, digits, '-', '.loop')"
+            )
         return value
 
     @field_validator("country")

@@ -17,9 +17,22 @@ import pytest
 
 LOOPNODE = [sys.executable, "-m", "loopnode.cli"]
 INIT = [
-    "--node-id", "munich.loop", "--name", "Munich LOOP node", "--country", "DE",
-    "--city-code", "MUC", "--city", "Munich", "--lat", "48.137", "--lon", "11.575",
-    "--base-url", "https://munich.example",
+    "--node-id",
+    "munich.loop",
+    "--name",
+    "Munich LOOP node",
+    "--country",
+    "DE",
+    "--city-code",
+    "MUC",
+    "--city",
+    "Munich",
+    "--lat",
+    "48.137",
+    "--lon",
+    "11.575",
+    "--base-url",
+    "https://munich.example",
 ]
 
 
@@ -58,14 +71,20 @@ def test_apikey_prints_the_key_last_and_stores_only_its_hash(node_dir: Path) -> 
     with sqlite3.connect(node_dir / "loopnode.db") as db:
         stored = [row[0] for row in db.execute("SELECT secret_hash FROM api_keys")]
     assert key not in stored and len(stored) == 1
-    too_long = run("apikey", "create", "--data-dir", str(node_dir), "ops", "--ttl", "400d", check=False)
+    too_long = run(
+        "apikey", "create", "--data-dir", str(node_dir), "ops", "--ttl", "400d", check=False
+    )
     assert too_long.returncode != 0
 
 
 @pytest.fixture
 def served(node_dir: Path) -> Iterator[tuple[str, str]]:
     run("seed", "--data-dir", str(node_dir), "--count", "20", "--seed", "7")
-    key = run("apikey", "create", "--data-dir", str(node_dir), "tests").stdout.strip().splitlines()[-1]
+    key = (
+        run("apikey", "create", "--data-dir", str(node_dir), "tests")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPNODE_")}
     process = subprocess.Popen(
@@ -90,7 +109,9 @@ def served(node_dir: Path) -> Iterator[tuple[str, str]]:
         process.wait(timeout=20)
 
 
-def test_a_served_node_registers_and_reads_over_http(served: tuple[str, str], node_dir: Path) -> None:
+def test_a_served_node_registers_and_reads_over_http(
+    served: tuple[str, str], node_dir: Path
+) -> None:
     base, key = served
     info = httpx.get(f"{base}/api/v1/node/info").json()
     assert info["statistics"]["materials_active"] >= 20
@@ -120,7 +141,9 @@ def test_evidence_verify_names_the_first_tampered_entry(node_dir: Path) -> None:
     with sqlite3.connect(node_dir / "loopnode.db") as db:
         # An attacker with write access to the file drops the guard first.
         db.execute("DROP TRIGGER evidence_no_update")
-        db.execute("UPDATE evidence SET subject_id = 'MAT-DE-MUC-2026-PLASTIC-FORGED' WHERE sequence = 4")
+        db.execute(
+            "UPDATE evidence SET subject_id = 'MAT-DE-MUC-2026-PLASTIC-FORGED' WHERE sequence = 4"
+        )
     result = run("evidence", "verify", "--data-dir", str(node_dir), check=False)
     assert result.returncode == 1
     assert "sequence 4" in result.stdout

@@ -106,7 +106,11 @@ def test_personal_data_is_refused(client, auth, material, path, value):
 
 
 def test_codes_that_look_like_numbers_are_not_personal_data(client, auth, material):
-    material["classification"] = {"ewc_code": "15 01 02", "hs_code": "391590", "cn_code": "39159011"}
+    material["classification"] = {
+        "ewc_code": "15 01 02",
+        "hs_code": "391590",
+        "cn_code": "39159011",
+    }
     material["passport"] = {**material.get("passport", {}), "gtin": "04012345678901"}
     response = client.post("/api/v1/material", json=material, headers=auth)
     assert response.status_code == 201, response.json()
@@ -131,7 +135,9 @@ def test_writes_need_a_valid_unexpired_key(client, auth, material, clock):
 
 def test_transport_errors_use_the_spec_format(client, auth, material):
     text = client.post(
-        "/api/v1/material", content=json.dumps(material), headers={**auth, "Content-Type": "text/plain"}
+        "/api/v1/material",
+        content=json.dumps(material),
+        headers={**auth, "Content-Type": "text/plain"},
     )
     assert text.status_code == 415
     big = {**material, "metadata": {"notes": "x" * 400, "blob": "y" * (1024 * 1024)}}
@@ -167,7 +173,9 @@ def test_product_needs_known_materials_and_the_structured_id(client, auth, refer
     product = example(reference_dir, "14-product-reuse-registration.json")
     unknown = client.post("/api/v1/product", json=product, headers=auth)
     assert unknown.status_code == 400
-    assert set(unknown.json()["error"]["details"]["unknown_material_ids"]) == set(product["material_ids"])
+    assert set(unknown.json()["error"]["details"]["unknown_material_ids"]) == set(
+        product["material_ids"]
+    )
     for material_id in product["material_ids"]:
         client.post("/api/v1/material", json={**material, "id": material_id}, headers=auth)
     unstructured = {**product, "id": "PRD-ABCDEFGHIJ"}
@@ -178,11 +186,17 @@ def test_product_needs_known_materials_and_the_structured_id(client, auth, refer
     assert client.get(f"/api/v1/product/{product['id']}").json() == product
 
 
-def register_many(client: Any, auth: dict[str, str], material: dict[str, Any], count: int) -> list[str]:
+def register_many(
+    client: Any, auth: dict[str, str], material: dict[str, Any], count: int
+) -> list[str]:
     ids = []
     categories = ["plastic-pet", "plastic-hdpe", "metal-steel", "cardboard"]
     for index in range(count):
-        document = {**material, "id": f"MAT-DE-MUC-2026-TEST-{index:06d}", "category": categories[index % 4]}
+        document = {
+            **material,
+            "id": f"MAT-DE-MUC-2026-TEST-{index:06d}",
+            "category": categories[index % 4],
+        }
         document["quantity"] = {"value": 100 * (index + 1), "unit": "kg"}
         document["location"] = {"lat": 48.137 + index * 0.2, "lon": 11.575}
         assert client.post("/api/v1/material", json=document, headers=auth).status_code == 201
@@ -204,7 +218,8 @@ def test_list_pages_cover_every_record_exactly_once(client, auth, material):
     assert seen == ids
     first = client.get("/api/v1/material", params={"limit": 3}).json()
     mismatched = client.get(
-        "/api/v1/material", params={"limit": 3, "cursor": first["next_cursor"], "category": "cardboard"}
+        "/api/v1/material",
+        params={"limit": 3, "cursor": first["next_cursor"], "category": "cardboard"},
     )
     assert mismatched.status_code == 400
 
@@ -249,7 +264,11 @@ def test_core_dp_search_pages_in_order_with_bound_cursors(client, auth, material
         "/api/v1/material/search", json={**request, "cursor": body["next_cursor"]}
     ).json()
     assert second["results"][0]["id"] == ids[1]
-    other_filters = {**request, "filters": {"category_prefix": "metal"}, "cursor": body["next_cursor"]}
+    other_filters = {
+        **request,
+        "filters": {"category_prefix": "metal"},
+        "cursor": body["next_cursor"],
+    }
     assert client.post("/api/v1/material/search", json=other_filters).status_code == 400
     assert client.post("/api/v1/material/search", json={**request, "limit": 101}).status_code == 400
     strict = {**request, "filters": {"condition": "good"}, "strict_filtering": True}
@@ -280,10 +299,19 @@ def test_every_registration_appends_exportable_evidence(client, auth, material, 
 def test_openapi_documents_every_route_and_its_errors(client):
     document = client.get("/openapi.json").json()
     paths = document["paths"]
-    for path in ("/api/v1/material", "/api/v1/material/{record_id}", "/api/v1/material/search",
-                 "/api/v1/product", "/api/v1/product/{record_id}", "/api/v1/product/search",
-                 "/api/v1/node/info", "/api/v1/evidence"):
+    for path in (
+        "/api/v1/material",
+        "/api/v1/material/{record_id}",
+        "/api/v1/material/search",
+        "/api/v1/product",
+        "/api/v1/product/{record_id}",
+        "/api/v1/product/search",
+        "/api/v1/node/info",
+        "/api/v1/evidence",
+    ):
         assert path in paths
-    assert {"400", "401", "409", "413", "415"} <= set(paths["/api/v1/material"]["post"]["responses"])
+    assert {"400", "401", "409", "413", "415"} <= set(
+        paths["/api/v1/material"]["post"]["responses"]
+    )
     assert "MaterialDNA" in document["components"]["schemas"]
     assert client.get("/docs").status_code == 200

@@ -180,7 +180,13 @@ def apikey_list(data_dir: DataDir) -> None:
     table = Table("key id", "name", "roles", "expires", "revoked")
     for row in rows:
         revoked = format_timestamp(from_us(row.revoked_us)) if row.revoked_us else ""
-        table.add_row(row.key_id, row.name, ",".join(row.roles), format_timestamp(from_us(row.expires_us)), revoked)
+        table.add_row(
+            row.key_id,
+            row.name,
+            ",".join(row.roles),
+            format_timestamp(from_us(row.expires_us)),
+            revoked,
+        )
     Console().print(table)
 
 
@@ -218,4 +224,3 @@ def register(app: typer.Typer) -> None:
     app.command()(seed)
     app.add_typer(apikey_app, name="apikey")
     app.add_typer(evidence_app, name="evidence")
-

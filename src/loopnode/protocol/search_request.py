@@ -73,7 +73,9 @@ class SearchRequest(BaseModel):
     def _cross_node_rules(self) -> SearchRequest:
         if self.scope == "cross-node":
             if self.auth is None or self.consistency is None:
-                raise ValueError("cross-node search must have required property 'auth' and 'consistency'")
+                raise ValueError(
+                    "cross-node search must have required property 'auth' and 'consistency'"
+                )
             if self.auth.mode != "node-signature":
                 raise ValueError("cross-node search requires auth.mode node-signature")
             if self.consistency != "eventual":

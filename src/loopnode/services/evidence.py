@@ -53,7 +53,9 @@ class EvidenceService:
     def _core_dp(self, event: EvidenceEvent) -> dict[str, Any] | None:
         if not is_core_dp_exportable(event):
             return None
-        predecessor = derive_event_id(self._node_id, event.sequence - 1) if event.sequence > 1 else None
+        predecessor = (
+            derive_event_id(self._node_id, event.sequence - 1) if event.sequence > 1 else None
+        )
         return to_core_dp_entry(event, predecessor)
 
     def verify(self) -> ChainReport:
@@ -68,7 +70,9 @@ class EvidenceService:
                     return ChainReport(count, event.sequence, reason)
                 expected_prev, expected_seq = stored, event.sequence + 1
         if head_sequence != expected_seq - 1 or head_hash != expected_prev:
-            return ChainReport(count, expected_seq - 1 or None, "the chain head does not match the last entry")
+            return ChainReport(
+                count, expected_seq - 1 or None, "the chain head does not match the last entry"
+            )
         return ChainReport(count, None, None)
 
 

@@ -137,9 +137,15 @@ class ApiKeyStore(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block commits; an exception rolls back."""
 
-    records: RecordStore
-    evidence: EvidenceLog
-    api_keys: ApiKeyStore
+    # Read-only members, so that an adapter may hold more specific store types.
+    @property
+    def records(self) -> RecordStore: ...
+
+    @property
+    def evidence(self) -> EvidenceLog: ...
+
+    @property
+    def api_keys(self) -> ApiKeyStore: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -66,7 +66,12 @@ class RegistryService:
             raise ValidationFailed(personal, "personal data is not allowed in LOOP payloads")
         if kind == "product" and not ids.is_local_product_id(document["id"]):
             raise ValidationFailed(
-                [Issue("/id", "a product registered here must use the PRD-CC-CIT-YYYY-CAT-XXXXXX form")]
+                [
+                    Issue(
+                        "/id",
+                        "a product registered here must use the PRD-CC-CIT-YYYY-CAT-XXXXXX form",
+                    )
+                ]
             )
         row = self.build_row(kind, document, now, source_node=self._node.node_id)
         with self._uow(write=True) as uow:
@@ -93,7 +98,9 @@ class RegistryService:
         category = document.get(field)
         category = category if isinstance(category, str) and category else "UNKNOWN"
         mint = ids.mint_material_id if kind == "material" else ids.mint_product_id
-        return mint(self._node.country, self._node.city_code, now.year, category, self._random_hex(10))
+        return mint(
+            self._node.country, self._node.city_code, now.year, category, self._random_hex(10)
+        )
 
     @staticmethod
     def _check_materials_known(uow: Any, document: dict[str, Any]) -> None:

@@ -27,7 +27,16 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 PROTOCOL_FIELDS = frozenset({"category", "radius_km", "min_quantity", "max_loop_cost"})
 CORE_DP_FIELDS = frozenset(
-    {"entity_type", "scope", "filters", "auth", "limit", "strict_filtering", "cursor", "consistency"}
+    {
+        "entity_type",
+        "scope",
+        "filters",
+        "auth",
+        "limit",
+        "strict_filtering",
+        "cursor",
+        "consistency",
+    }
 )
 CORE_DP_FILTERS = frozenset(
     {
@@ -56,14 +65,24 @@ class SearchService:
         self._node = node
 
     # -- GET /{kind}: plain listing ---------------------------------------------------------
-    def list(
+    def list_records(
         self, kind: str, params: dict[str, str], cursor: str | None, limit: int | None
     ) -> dict[str, Any]:
         unknown = sorted(set(params) - {*LIST_FILTERS, "updated_since"})
         if unknown:
-            raise InvalidRequest(f"unknown filter(s): {', '.join(unknown)}", {"allowed": LIST_FILTERS})
+            raise InvalidRequest(
+                f"unknown filter(s): {', '.join(unknown)}", {"allowed": LIST_FILTERS}
+            )
         size = _limit(limit)
-        query = RecordQuery(kind=kind, limit=size + 1, **{k: params[k] for k in LIST_FILTERS if k in params})
+        query = RecordQuery(
+            kind=kind,
+            limit=size + 1,
+            category=params.get("category"),
+            origin_city=params.get("origin_city"),
+            current_city=params.get("current_city"),
+            availability=params.get("availability"),
+            source_node=params.get("source_node"),
+        )
         if "updated_since" in params:
             query = replace(query, updated_since_us=_us(params["updated_since"], "/updated_since"))
         bound = cursors.binding("list", kind, sorted(params.items()))
@@ -86,7 +105,9 @@ class SearchService:
             if category.endswith("*"):
                 query = replace(query, category_prefix=category[:-1])
             elif "*" in category:
-                raise ValidationFailed([Issue("/category", "'*' is only allowed as the last character")])
+                raise ValidationFailed(
+                    [Issue("/category", "'*' is only allowed as the last character")]
+                )
             else:
                 query = replace(query, category=category)
         if "min_quantity" in body:
@@ -193,7 +214,9 @@ def _limit(limit: int | None) -> int:
 
 
 def _check_protocol_body(body: dict[str, Any]) -> None:
-    issues = [Issue(f"/{key}", "is not a search field") for key in body if key not in PROTOCOL_FIELDS]
+    issues = [
+        Issue(f"/{key}", "is not a search field") for key in body if key not in PROTOCOL_FIELDS
+    ]
     if "category" in body and not isinstance(body["category"], str):
         issues.append(Issue("/category", "must be a string"))
     for key in ("radius_km", "min_quantity", "max_loop_cost"):
@@ -238,16 +261,18 @@ def _core_dp_query(kind: str, filters: dict[str, Any], strict: bool, limit: int)
         condition=filters.get("condition") if kind == "product" else None,
     )
     if "quantity_min" in filters:
-        query = replace(query, min_quantity_micro=_micro(filters["quantity_min"], "/filters/quantity_min"))
-    stamps = {
-        "available_from_gte": "available_from_gte_us",
-        "available_from_lt": "available_from_lt_us",
-        "updated_since": "updated_since_us",
-    }
-    for name, attribute in stamps.items():
-        if name in filters:
-            query = replace(query, **{attribute: _us(filters[name], f"/filters/{name}")})
-    return query
+        query = replace(
+            query, min_quantity_micro=_micro(filters["quantity_min"], "/filters/quantity_min")
+        )
+    def stamp(name: str) -> int | None:
+        return _us(filters[name], f"/filters/{name}") if name in filters else None
+
+    return replace(
+        query,
+        available_from_gte_us=stamp("available_from_gte"),
+        available_from_lt_us=stamp("available_from_lt"),
+        updated_since_us=stamp("updated_since"),
+    )
 
 
 def _us(text: str, pointer: str) -> int:

@@ -13,27 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 from loopnode.domain.errors import Conflict
 from loopnode.domain.times import format_timestamp
+from loopnode.protocol.models.material import MaterialCategory
+from loopnode.protocol.models.product import ProductCategory
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.registry import RegistryService
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
-MATERIAL_CATEGORIES = (
-    "plastic-pet plastic-hdpe plastic-pvc plastic-ldpe plastic-pp plastic-ps plastic-mixed "
-    "metal-steel metal-aluminum metal-copper metal-mixed organic-food organic-garden organic-wood "
-    "glass-clear glass-brown glass-green glass-mixed paper-clean paper-newsprint cardboard "
-    "paper-mixed textile-cotton textile-wool textile-synthetic textile-mixed ewaste-computers "
-    "ewaste-phones ewaste-batteries ewaste-mixed"
-).split()
-PRODUCT_CATEGORIES = (
-    "furniture-office furniture-residential furniture-industrial building-structural "
-    "building-fixture building-hvac building-electrical electronics-computing electronics-mobile "
-    "electronics-appliance electronics-components textile-garment textile-industrial "
-    "packaging-reusable vehicle-parts equipment-industrial equipment-medical"
-).split()
+MATERIAL_CATEGORIES: tuple[str, ...] = get_args(MaterialCategory)
+PRODUCT_CATEGORIES: tuple[str, ...] = get_args(ProductCategory)
 CONDITIONS = ("new", "like-new", "good", "fair", "poor", "for-parts")
 MASS_UNITS = ("kg", "kg", "kg", "t")
 ACTOR = "cli:seed"
@@ -77,7 +68,10 @@ def generated_material(rng: random.Random, node: NodeIdentity, now: datetime) ->
         "current_city": node.city,
         "location": {"lat": lat, "lon": lon},
         "available_from": format_timestamp(now - timedelta(days=rng.randint(0, 30))),
-        "metadata": {"source": "loopnode seed", "batch_number": f"SEED-{rng.randint(1, 99999):05d}"},
+        "metadata": {
+            "source": "loopnode seed",
+            "batch_number": f"SEED-{rng.randint(1, 99999):05d}",
+        },
     }
 
 
@@ -128,7 +122,9 @@ def seed(
             registry.register("product", document, ACTOR)
             report.products += 1
         else:
-            registered = registry.register("material", generated_material(rng, registry.node, now), ACTOR)
+            registered = registry.register(
+                "material", generated_material(rng, registry.node, now), ACTOR
+            )
             material_ids.append(registered.row.id)
             report.materials += 1
         progress()

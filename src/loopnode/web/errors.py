@@ -82,7 +82,9 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
         message = "method not allowed on this resource"
     else:
         message = str(exc.detail)
-    code = HTTP_CODES.get(exc.status_code, "INVALID_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR")
+    code = HTTP_CODES.get(
+        exc.status_code, "INVALID_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
+    )
     return JSONResponse(error_body(code, message), exc.status_code, getattr(exc, "headers", None))
 
 

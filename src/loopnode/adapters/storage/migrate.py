@@ -1,4 +1,8 @@
-"""Bring a database to the newest schema with the packaged Alembic migrations."""
+"""Bring a database to the newest schema with the packaged Alembic migrations.
+
+Each feature area (registry, lifecycle, federation...) has its own branch of migrations from
+the initial revision, so `heads` (every branch tip) is the newest schema.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

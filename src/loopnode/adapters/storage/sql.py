@@ -38,6 +38,10 @@ from loopnode.services.ports import (
 class SqlUnitOfWork:
     """One transaction on one connection; the stores below share it."""
 
+    records: SqlRecordStore
+    evidence: SqlEvidenceLog
+    api_keys: SqlApiKeyStore
+
     def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
         self._engine = engine
         self._write = write
@@ -134,7 +138,7 @@ class SqlRecordStore:
         conditions = _conditions(query)
         if query.after is not None:
             conditions.append(
-                tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after)  # type: ignore[arg-type]
+                tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after)
             )
         statement = (
             select(records)
@@ -337,9 +341,7 @@ class SqlApiKeyStore:
         )
 
     def by_secret_hash(self, secret_hash: str) -> ApiKeyRow | None:
-        row = self._c.execute(
-            select(api_keys).where(api_keys.c.secret_hash == secret_hash)
-        ).first()
+        row = self._c.execute(select(api_keys).where(api_keys.c.secret_hash == secret_hash)).first()
         return None if row is None else _api_key(row)
 
     def all(self) -> list[ApiKeyRow]:
@@ -365,4 +367,3 @@ def _api_key(row: Row[Any]) -> ApiKeyRow:
         expires_us=int(m["expires_us"]),
         revoked_us=m["revoked_us"],
     )
-

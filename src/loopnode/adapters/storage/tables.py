@@ -62,7 +62,9 @@ records = Table(
     CheckConstraint("kind IN ('material', 'product')", name="kind"),
     CheckConstraint("availability IN ('available', 'reserved', 'withdrawn')", name="availability"),
     CheckConstraint("quantity_micro >= 0", name="quantity_non_negative"),
-    CheckConstraint("offered_micro >= 0 AND offered_micro <= quantity_micro", name="offers_bounded"),
+    CheckConstraint(
+        "offered_micro >= 0 AND offered_micro <= quantity_micro", name="offers_bounded"
+    ),
     Index("ix_dna_records_kind_category_lat", "kind", "category", "lat"),
     Index("ix_dna_records_kind_lat", "kind", "lat"),
     Index("ix_dna_records_kind_availability", "kind", "availability"),

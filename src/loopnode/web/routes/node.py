@@ -41,7 +41,7 @@ async def evidence(
     _p: Annotated[Principal, Depends(reader)],
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    format: Literal["native", "core-dp"] = "native",  # noqa: A002 - the query parameter's name
+    format: Literal["native", "core-dp"] = "native",
 ) -> Response:
     page = await call(request, container(request).evidence.page, after, limit, format)
     return JSONResponse(page)

@@ -73,7 +73,7 @@ def registry_router(kind: str) -> APIRouter:
         }
         params = {k: v for k, v in raw.items() if v is not None}
         services = container(request)
-        page = await call(request, services.search.list, kind, params, cursor, limit)
+        page = await call(request, services.search.list_records, kind, params, cursor, limit)
         return JSONResponse(page)
 
     @router.post(

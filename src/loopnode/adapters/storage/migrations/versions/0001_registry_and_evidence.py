@@ -119,7 +119,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("secret_hash", name="uq_api_keys_secret_hash"),
     )
 
-    statements = SQLITE_APPEND_ONLY if op.get_bind().dialect.name == "sqlite" else POSTGRES_APPEND_ONLY
+    statements = (
+        SQLITE_APPEND_ONLY if op.get_bind().dialect.name == "sqlite" else POSTGRES_APPEND_ONLY
+    )
     for statement in statements:
         op.execute(statement)
 

@@ -1,0 +1,272 @@
+"""The evidence hash chain: building it, and finding the first broken entry."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loopnode.domain.errors import InvalidRequest, LoopError
+from loopnode.domain.evidence import (
+    EVENT_TYPES,
+    GENESIS_HASH,
+    EvidenceEvent,
+    derive_event_id,
+    entry_hash,
+    next_event,
+    verify_chain,
+)
+
+NODE = "munich.loop"
+T0 = datetime(2026, 7, 17, 0, 0, tzinfo=UTC)
+PAYLOAD_HASH = hashlib.sha256(b"{}").hexdigest()
+KINDS = sorted(EVENT_TYPES.items())
+
+
+def _chain(length: int, kinds: list[tuple[str, str]] | None = None) -> list[EvidenceEvent]:
+    events: list[EvidenceEvent] = []
+    for index in range(length):
+        event_type, subject_type = (kinds or KINDS)[index % len(kinds or KINDS)]
+        events.append(
+            next_event(
+                events[-1] if events else None,
+                node_id=NODE,
+                event_type=event_type,
+                subject_type=subject_type,
+                subject_id=f"SUBJECT-{index:04d}",
+                actor=NODE,
+                payload_hash_sha256=hashlib.sha256(str(index).encode()).hexdigest(),
+                recorded_at=T0 + timedelta(seconds=index),
+            )
+        )
+    return events
+
+
+def _replace(event: EvidenceEvent, field: str, value: Any) -> EvidenceEvent:
+    changes: dict[str, Any] = {field: value}
+    return dataclasses.replace(event, **changes)
+
+
+def test_first_event_starts_at_one_after_the_genesis_hash() -> None:
+    (first,) = _chain(1)
+
+    assert first.sequence == 1
+    assert first.prev_hash == GENESIS_HASH == "0" * 64
+    assert first.event_id == derive_event_id(NODE, 1)
+
+
+def test_each_event_links_to_the_hash_of_its_predecessor() -> None:
+    events = _chain(5)
+
+    for previous, event in itertools.pairwise(events):
+        assert event.sequence == previous.sequence + 1
+        assert event.prev_hash == entry_hash(previous)
+
+
+def test_event_ids_are_evt_and_32_hex_and_deterministic() -> None:
+    event_id = derive_event_id(NODE, 7)
+
+    assert event_id == derive_event_id(NODE, 7)
+    assert event_id != derive_event_id(NODE, 8)
+    assert event_id != derive_event_id("berlin.loop", 7)
+    assert event_id.startswith("evt_")
+    assert len(event_id) == 36
+    int(event_id[4:], 16)
+
+
+def test_entry_hash_is_sha256_of_sorted_compact_json_of_all_fields() -> None:
+    (event,) = _chain(1)
+    expected_text = json.dumps(
+        {
+            "actor": event.actor,
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "node_id": event.node_id,
+            "payload_hash_sha256": event.payload_hash_sha256,
+            "prev_hash": event.prev_hash,
+            "recorded_at": "2026-07-17T00:00:00Z",
+            "sequence": 1,
+            "subject_id": event.subject_id,
+            "subject_type": event.subject_type,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+    assert entry_hash(event) == hashlib.sha256(expected_text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["event_type", "subject_type", "subject_id", "actor", "node_id", "payload_hash_sha256",
+     "recorded_at", "sequence", "event_id", "prev_hash"],
+)  # fmt: skip
+def test_entry_hash_covers_every_field(field: str) -> None:
+    (event,) = _chain(1)
+    replacement: object = {
+        "event_type": "offer.published",
+        "subject_type": "offer",
+        "subject_id": "OTHER",
+        "actor": "apikey:demo",
+        "node_id": "berlin.loop",
+        "payload_hash_sha256": "f" * 64,
+        "recorded_at": T0 + timedelta(microseconds=1),
+        "sequence": 2,
+        "event_id": derive_event_id(NODE, 99),
+        "prev_hash": "a" * 64,
+    }[field]
+
+    assert entry_hash(_replace(event, field, replacement)) != entry_hash(event)
+
+
+def test_recorded_at_is_normalised_to_utc_without_changing_the_hash() -> None:
+    (event,) = _chain(1)
+    shifted = dataclasses.replace(
+        event, recorded_at=event.recorded_at.astimezone(timezone(timedelta(hours=2)))
+    )
+
+    assert shifted.recorded_at.tzinfo == UTC
+    assert entry_hash(shifted) == entry_hash(event)
+
+
+def test_intact_chain_verifies() -> None:
+    events = _chain(12)
+
+    assert verify_chain(events) is None
+    assert verify_chain(events, head_hash=entry_hash(events[-1])) is None
+    assert verify_chain([]) is None
+
+
+def test_gap_in_sequence_is_reported_at_the_entry_after_the_gap() -> None:
+    events = _chain(6)
+
+    assert verify_chain(events[:3] + events[4:]) == 5
+
+
+def test_repeated_or_reordered_entries_are_reported() -> None:
+    events = _chain(4)
+
+    assert verify_chain([events[0], events[1], events[1], events[2]]) == 2
+    assert verify_chain([events[0], events[2], events[1]]) == 3
+
+
+def test_log_not_starting_at_one_is_reported() -> None:
+    assert verify_chain(_chain(3)[1:]) == 2
+
+
+def test_wrong_predecessor_hash_is_reported() -> None:
+    events = _chain(4)
+    events[2] = dataclasses.replace(events[2], prev_hash="b" * 64)
+
+    assert verify_chain(events) == 3
+
+
+def test_rewritten_entry_is_detected_by_its_successor() -> None:
+    events = _chain(5)
+    events[1] = dataclasses.replace(events[1], payload_hash_sha256="c" * 64)
+
+    assert verify_chain(events) == 3
+
+
+def test_rewritten_last_entry_is_detected_only_against_an_anchored_head() -> None:
+    events = _chain(5)
+    head = entry_hash(events[-1])
+    events[-1] = dataclasses.replace(events[-1], actor="apikey:forged")
+
+    assert verify_chain(events) is None
+    assert verify_chain(events, head_hash=head) == 5
+
+
+def test_segment_verifies_from_a_known_predecessor() -> None:
+    events = _chain(8)
+
+    assert verify_chain(events[3:], prev_hash=entry_hash(events[2]), first_sequence=4) is None
+    assert verify_chain(events[3:], prev_hash=entry_hash(events[1]), first_sequence=4) == 4
+
+
+@given(st.integers(2, 30), st.data())
+def test_any_single_rewrite_is_found_at_or_right_after_the_rewritten_entry(
+    length: int, data: st.DataObject
+) -> None:
+    events = _chain(length)
+    index = data.draw(st.integers(0, length - 2))
+    field, value = data.draw(
+        st.sampled_from(
+            [
+                ("subject_id", "FORGED"),
+                ("actor", "apikey:forged"),
+                ("payload_hash_sha256", "d" * 64),
+                ("recorded_at", T0 - timedelta(days=1)),
+                ("prev_hash", "e" * 64),
+            ]
+        )
+    )
+    events[index] = _replace(events[index], field, value)
+
+    broken = verify_chain(events)
+
+    assert broken in (index + 1, index + 2)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sequence", 0),
+        ("sequence", True),
+        ("sequence", 2**53),
+        ("event_id", "evt_short"),
+        ("event_id", "EVT_0123456789abcdef0123"),
+        ("event_type", "Offer Published"),
+        ("subject_type", ""),
+        ("payload_hash_sha256", "A" * 64),
+        ("prev_hash", "0" * 63),
+        ("subject_id", ""),
+        ("actor", "lone \ud800"),
+        ("recorded_at", datetime(2026, 7, 17)),
+    ],
+)
+def test_malformed_events_are_refused(field: str, value: object) -> None:
+    (event,) = _chain(1)
+
+    with pytest.raises(InvalidRequest):
+        _replace(event, field, value)
+
+
+def test_next_event_refuses_types_outside_the_vocabulary() -> None:
+    with pytest.raises(LoopError, match="unknown evidence event type"):
+        next_event(
+            None,
+            node_id=NODE,
+            event_type="offer.teleported",
+            subject_type="offer",
+            subject_id="OFR-2F7A6B9C",
+            actor=NODE,
+            payload_hash_sha256=PAYLOAD_HASH,
+            recorded_at=T0,
+        )
+    with pytest.raises(LoopError):
+        next_event(
+            None,
+            node_id=NODE,
+            event_type="offer.published",
+            subject_type="match",
+            subject_id="OFR-2F7A6B9C",
+            actor=NODE,
+            payload_hash_sha256=PAYLOAD_HASH,
+            recorded_at=T0,
+        )
+
+
+def test_non_ascii_fields_hash_as_raw_utf8() -> None:
+    (event,) = _chain(1)
+    munich = dataclasses.replace(event, subject_id="München-Süd")
+
+    assert entry_hash(munich) != entry_hash(event)
+    assert verify_chain([munich]) is None
