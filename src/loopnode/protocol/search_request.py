@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loopnode.domain.errors import Issue
 from loopnode.domain.times import TimestampError, parse_timestamp
-from loopnode.protocol.errors_format import issues_from_validation_error
+from loopnode.protocol.validation import issues_from
 
 _CLOSED = ConfigDict(extra="forbid", strict=True)
 
@@ -88,5 +88,5 @@ def check_search_request(body: object) -> list[Issue]:
     try:
         SearchRequest.model_validate(body)
     except ValidationError as exc:
-        return issues_from_validation_error(exc)
+        return issues_from(exc)
     return []

@@ -75,7 +75,12 @@ def _validate(payload: object, expected_type: str | None) -> tuple[BaseModel | N
     try:
         return model.model_validate(payload), []
     except ValidationError as exc:
-        return None, [_issue(error) for error in exc.errors(include_url=False, include_input=False)]
+        return None, issues_from(exc)
+
+
+def issues_from(error: ValidationError) -> list[Issue]:
+    """The issues of a Pydantic validation error, with JSON pointers and protocol wording."""
+    return [_issue(item) for item in error.errors(include_url=False, include_input=False)]
 
 
 def _select_model(payload: object, expected_type: str | None) -> type[BaseModel] | Issue:
@@ -114,6 +119,8 @@ def _message(error: ErrorDetails) -> str:
         return f"must have at least {ctx.get('min_length')} item(s)"
     if kind == "too_long":
         return f"must have at most {ctx.get('max_length')} item(s)"
+    if kind == "value_error":
+        return error["msg"].removeprefix("Value error, ")
     return _FIXED_MESSAGES.get(kind, error["msg"])
 
 

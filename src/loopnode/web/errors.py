@@ -24,7 +24,7 @@ from loopnode.domain.errors import (
     RateLimited,
     Unauthorized,
 )
-from loopnode.protocol.errors_format import json_pointer
+from loopnode.protocol.validation import json_pointer
 from loopnode.web.responses import JSONResponse
 
 log = logging.getLogger("loopnode.web")
