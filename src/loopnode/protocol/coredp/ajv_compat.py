@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jsonschema import ValidationError  # type: ignore[import-untyped]
+from jsonschema import ValidationError
 from jsonschema import _keywords as jsonschema_keywords
 
 __all__ = ["FORMATS", "KEYWORDS", "ecma_regex", "js_number"]

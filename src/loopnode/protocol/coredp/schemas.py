@@ -23,8 +23,8 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import ValidationError  # type: ignore[import-untyped]
-from jsonschema.validators import Draft202012Validator, extend  # type: ignore[import-untyped]
+from jsonschema import ValidationError
+from jsonschema.validators import Draft202012Validator, extend
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
@@ -46,7 +46,7 @@ CORE_BASE_ID = "https://localloop.urbnia.com/projects/loop-protocol/schemas/v0.2
 _CORE_DP_REPO_DIR = "profiles/core-dp/schemas/"
 _CORE_REPO_DIR = "schemas/"
 
-_AjvValidator = extend(Draft202012Validator, validators=dict(KEYWORDS))
+_AjvValidator = extend(Draft202012Validator, validators=dict(KEYWORDS))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True, slots=True)
