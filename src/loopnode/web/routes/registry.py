@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from loopnode.services.apikeys import Principal
+from loopnode.services.idempotency import Outcome
 from loopnode.services.search import is_core_dp_request
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call
+from loopnode.web.idempotency import run_once
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
 from loopnode.web.responses import JSONResponse, LDJSONResponse
 
@@ -38,9 +40,14 @@ def registry_router(kind: str) -> APIRouter:
     ) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
-        registered = await call(request, services.registry.register, kind, body, principal.name)
-        location = f"/api/v1/{kind}/{registered.row.id}"
-        return LDJSONResponse(registered.response(), 201, {"Location": location})
+
+        async def action() -> Outcome:
+            registry = services.registry
+            registered = await call(request, registry.register, kind, body, principal.name)
+            location = f"/api/v1/{kind}/{registered.row.id}"
+            return Outcome(201, registered.response(), {"Location": location})
+
+        return await run_once(request, principal, body, action)
 
     @router.get(
         "",

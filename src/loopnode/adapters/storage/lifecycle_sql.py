@@ -1,0 +1,495 @@
+"""SQLAlchemy Core implementations of the lifecycle ports, identical on SQLite and PostgreSQL.
+
+Locks: `lock=True` reads take `SELECT … FOR UPDATE` (PostgreSQL); on SQLite the clause renders
+to nothing, since a write unit of work already holds the database's write lock (BEGIN
+IMMEDIATE). The constraints declared in `lifecycle_tables` are the backstop; their violations
+are turned into the protocol's errors here (409 for the uniqueness rules, 400 for the offered
+quantity and the subject), never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, Select, Table, and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from loopnode.adapters.storage.lifecycle_tables import (
+    custody,
+    idempotency_keys,
+    matches,
+    material_status_updates,
+    offers,
+    status_history,
+    transactions,
+    transfers,
+)
+from loopnode.adapters.storage.tables import records
+from loopnode.domain.errors import Conflict, InvalidRequest
+from loopnode.services.ports import (
+    CustodyEntry,
+    ExchangeRow,
+    IdempotencyRow,
+    KeyTaken,
+    ListQuery,
+    RecordRow,
+    StatusChange,
+    StatusUpdateRow,
+    TransactionRow,
+)
+
+__all__ = [
+    "SqlCustodyLog",
+    "SqlExchangeStore",
+    "SqlIdempotencyStore",
+    "SqlStatusHistory",
+    "SqlStatusUpdateStore",
+    "SqlSubjectLedger",
+    "SqlTransactionStore",
+]
+
+TABLES: dict[str, Table] = {"offer": offers, "match": matches, "transfer": transfers}
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _violation(exc: IntegrityError) -> str:
+    """The driver's message, lower-cased: SQLite names columns, PostgreSQL names constraints."""
+    return str(exc.orig).lower()
+
+
+def _page(table: Table, query: ListQuery) -> Select[Any]:
+    conditions = [table.c[name] == value for name, value in query.filters]
+    if query.after is not None:
+        position = tuple_(table.c.created_us, table.c.id)
+        conditions.append(position > tuple_(*query.after))
+    return (
+        select(table).where(*conditions).order_by(table.c.created_us, table.c.id).limit(query.limit)
+    )
+
+
+class SqlExchangeStore:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def insert(self, row: ExchangeRow) -> None:
+        table = TABLES[row.entity]
+        values = {
+            "id": row.id,
+            "subject_id": row.subject_id,
+            "material_id": row.material_id,
+            "product_id": row.product_id,
+            "status": row.status,
+            "document": _dumps(row.document),
+            "created_us": row.created_us,
+            "updated_us": row.updated_us,
+        }
+        if row.entity == "offer":
+            values |= {
+                "quantity_micro": row.quantity_micro,
+                "available_until_us": row.available_until_us,
+            }
+        else:
+            values["offer_id"] = row.offer_id
+        if row.entity == "transfer":
+            values["match_id"] = row.match_id
+        try:
+            self._c.execute(insert(table), values)
+        except IntegrityError as exc:
+            # The unit of work rolls back as a whole on these errors, so no savepoint is needed.
+            raise _insert_error(row, exc) from exc
+
+    def get(self, entity: str, entity_id: str, *, lock: bool = False) -> ExchangeRow | None:
+        table = TABLES[entity]
+        statement = select(table).where(table.c.id == entity_id)
+        if lock:
+            statement = statement.with_for_update()
+        found = self._c.execute(statement).first()
+        return None if found is None else _exchange(entity, found)
+
+    def update(self, row: ExchangeRow) -> None:
+        table = TABLES[row.entity]
+        try:
+            self._c.execute(
+                update(table)
+                .where(table.c.id == row.id)
+                .values(status=row.status, document=_dumps(row.document), updated_us=row.updated_us)
+            )
+        except IntegrityError as exc:
+            raise _insert_error(row, exc) from exc
+
+    def active_match(self, offer_id: str) -> ExchangeRow | None:
+        statement = select(matches).where(
+            matches.c.offer_id == offer_id, matches.c.status.in_(("proposed", "accepted"))
+        )
+        found = self._c.execute(statement).first()
+        return None if found is None else _exchange("match", found)
+
+    def live_transfer(self, match_id: str) -> ExchangeRow | None:
+        statement = select(transfers).where(
+            transfers.c.match_id == match_id, transfers.c.status != "cancelled"
+        )
+        found = self._c.execute(statement).first()
+        return None if found is None else _exchange("transfer", found)
+
+    def page(self, entity: str, query: ListQuery) -> list[ExchangeRow]:
+        return [_exchange(entity, r) for r in self._c.execute(_page(TABLES[entity], query))]
+
+
+def _insert_error(row: ExchangeRow, exc: IntegrityError) -> Exception:
+    text = _violation(exc)
+    if "uq_matches_active_offer" in text or "unique constraint failed: matches.offer_id" in text:
+        return Conflict(
+            f"offer {row.offer_id} already has an active match",
+            {"offer_id": row.offer_id, "rule": "one active match per offer"},
+        )
+    if "uq_transfers_live_match" in text or "unique constraint failed: transfers.match_id" in text:
+        return Conflict(
+            f"match {row.match_id} already has a live transfer",
+            {"match_id": row.match_id, "rule": "one live transfer per match"},
+        )
+    if "foreign key" in text:
+        return InvalidRequest(
+            f"the {row.entity}'s subject differs from its offer's or is unknown",
+            {"subject_id": row.subject_id},
+        )
+    if "unique" in text or "duplicate key" in text:
+        return Conflict(f"a {row.entity} with id {row.id} already exists", {"id": row.id})
+    return exc
+
+
+def _exchange(entity: str, row: Row[Any]) -> ExchangeRow:
+    m = row._mapping
+    return ExchangeRow(
+        entity=entity,
+        id=m["id"],
+        status=m["status"],
+        subject_id=m["subject_id"],
+        material_id=m["material_id"],
+        product_id=m["product_id"],
+        document=orjson.loads(m["document"]),
+        created_us=int(m["created_us"]),
+        updated_us=int(m["updated_us"]),
+        offer_id=m.get("offer_id", m["id"] if entity == "offer" else None),
+        match_id=m.get("match_id"),
+        quantity_micro=int(m.get("quantity_micro", 0)),
+        available_until_us=int(m.get("available_until_us", 0)),
+    )
+
+
+class SqlSubjectLedger:
+    """The lifecycle's writes to `dna_records`; the CHECK `offered_micro <= quantity_micro`
+    (0001) is what finally guarantees that offers never exceed their subject."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def lock(self, record_id: str) -> str | None:
+        statement = select(records.c.kind).where(records.c.id == record_id).with_for_update()
+        found = self._c.execute(statement).first()
+        return None if found is None else str(found[0])
+
+    def reserve(self, record_id: str, micro: int) -> bool:
+        # Conditional, so the row lock taken by the UPDATE is the only serialisation needed;
+        # the CHECK would refuse the same row if this condition were ever wrong.
+        statement = (
+            update(records)
+            .where(
+                records.c.id == record_id,
+                records.c.offered_micro + micro <= records.c.quantity_micro,
+            )
+            .values(offered_micro=records.c.offered_micro + micro)
+        )
+        try:
+            result = self._c.execute(statement)
+        except IntegrityError as exc:
+            raise InvalidRequest(
+                f"open and reserved offers of {record_id} would exceed its quantity",
+                {"id": record_id, "rule": "offers never exceed the subject (DECISIONS 10)"},
+            ) from exc
+        return bool(result.rowcount)
+
+    def release(self, record_id: str, micro: int) -> None:
+        self._c.execute(
+            update(records)
+            .where(records.c.id == record_id)
+            .values(offered_micro=records.c.offered_micro - micro)
+        )
+
+    def set_availability(self, record_id: str, availability: str, updated_us: int) -> None:
+        self._c.execute(
+            update(records)
+            .where(records.c.id == record_id)
+            .values(availability=availability, updated_us=updated_us)
+        )
+
+    def rewrite(self, row: RecordRow) -> None:
+        try:
+            self._c.execute(
+                update(records)
+                .where(records.c.id == row.id)
+                .values(
+                    document=_dumps(row.document),
+                    current_city=row.current_city,
+                    quantity_micro=row.quantity_micro,
+                    record_hash=row.record_hash,
+                    updated_us=row.updated_us,
+                )
+            )
+        except IntegrityError as exc:
+            raise InvalidRequest(
+                "the record's quantity would fall below what its offers hold", {"id": row.id}
+            ) from exc
+
+
+class SqlCustodyLog:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def append(self, entry: CustodyEntry) -> None:
+        self._c.execute(
+            insert(custody),
+            {
+                "record_id": entry.record_id,
+                "child_id": entry.child_id,
+                "transfer_id": entry.transfer_id,
+                "offer_id": entry.offer_id,
+                "match_id": entry.match_id,
+                "from_city": entry.from_city,
+                "to_city": entry.to_city,
+                "quantity_micro": entry.quantity_micro,
+                "mode": entry.mode,
+                "sequence": entry.sequence,
+                "recorded_us": entry.recorded_us,
+            },
+        )
+
+    def of(self, record_id: str) -> list[CustodyEntry]:
+        statement = (
+            select(custody)
+            .where(or_(custody.c.record_id == record_id, custody.c.child_id == record_id))
+            .order_by(custody.c.sequence)
+        )
+        return [_custody(r) for r in self._c.execute(statement)]
+
+
+def _custody(row: Row[Any]) -> CustodyEntry:
+    m = row._mapping
+    return CustodyEntry(
+        record_id=m["record_id"],
+        child_id=m["child_id"],
+        transfer_id=m["transfer_id"],
+        offer_id=m["offer_id"],
+        match_id=m["match_id"],
+        from_city=m["from_city"],
+        to_city=m["to_city"],
+        quantity_micro=int(m["quantity_micro"]),
+        mode=m["mode"],
+        sequence=int(m["sequence"]),
+        recorded_us=int(m["recorded_us"]),
+    )
+
+
+class SqlStatusHistory:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def append(self, change: StatusChange) -> None:
+        self._c.execute(
+            insert(status_history),
+            {
+                "entity_type": change.entity_type,
+                "entity_id": change.entity_id,
+                "status": change.status,
+                "previous": change.previous,
+                "reason": change.reason,
+                "actor": change.actor,
+                "sequence": change.sequence,
+                "recorded_us": change.recorded_us,
+            },
+        )
+
+    def of(self, entity_type: str, entity_id: str) -> list[StatusChange]:
+        statement = (
+            select(status_history)
+            .where(
+                and_(
+                    status_history.c.entity_type == entity_type,
+                    status_history.c.entity_id == entity_id,
+                )
+            )
+            .order_by(status_history.c.id)
+        )
+        return [
+            StatusChange(
+                entity_type=m["entity_type"],
+                entity_id=m["entity_id"],
+                status=m["status"],
+                previous=m["previous"],
+                reason=m["reason"],
+                actor=m["actor"],
+                sequence=int(m["sequence"]),
+                recorded_us=int(m["recorded_us"]),
+            )
+            for m in (r._mapping for r in self._c.execute(statement))
+        ]
+
+
+class SqlStatusUpdateStore:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def insert(self, row: StatusUpdateRow) -> None:
+        values = {
+            "id": row.id,
+            "material_id": row.material_id,
+            "status": row.status,
+            "document": _dumps(row.document),
+            "created_us": row.created_us,
+        }
+        try:
+            self._c.execute(insert(material_status_updates), values)
+        except IntegrityError as exc:
+            raise Conflict(
+                f"a MaterialStatusUpdate with id {row.id} already exists", {"id": row.id}
+            ) from exc
+
+    def get(self, update_id: str) -> StatusUpdateRow | None:
+        table = material_status_updates
+        found = self._c.execute(select(table).where(table.c.id == update_id)).first()
+        return None if found is None else _status_update(found)
+
+    def page(self, query: ListQuery) -> list[StatusUpdateRow]:
+        return [_status_update(r) for r in self._c.execute(_page(material_status_updates, query))]
+
+
+def _status_update(row: Row[Any]) -> StatusUpdateRow:
+    m = row._mapping
+    return StatusUpdateRow(
+        id=m["id"],
+        material_id=m["material_id"],
+        status=m["status"],
+        document=orjson.loads(m["document"]),
+        created_us=int(m["created_us"]),
+    )
+
+
+class SqlTransactionStore:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def insert(self, row: TransactionRow) -> None:
+        try:
+            self._c.execute(insert(transactions), _transaction_values(row))
+        except IntegrityError as exc:
+            raise Conflict(f"transaction {row.id} already exists", {"id": row.id}) from exc
+
+    def get(self, transaction_id: str, *, lock: bool = False) -> TransactionRow | None:
+        statement = select(transactions).where(transactions.c.id == transaction_id)
+        if lock:
+            statement = statement.with_for_update()
+        found = self._c.execute(statement).first()
+        return None if found is None else _transaction(found)
+
+    def update(self, row: TransactionRow) -> None:
+        values = _transaction_values(row)
+        del values["id"], values["created_us"]
+        self._c.execute(update(transactions).where(transactions.c.id == row.id).values(values))
+
+    def page(self, query: ListQuery) -> list[TransactionRow]:
+        return [_transaction(r) for r in self._c.execute(_page(transactions, query))]
+
+
+def _transaction_values(row: TransactionRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "material_id": row.material_id,
+        "seller": row.seller,
+        "buyer": row.buyer,
+        "status": row.status,
+        "document": _dumps(row.document),
+        "settlement": None if row.settlement is None else _dumps(row.settlement),
+        "created_us": row.created_us,
+        "updated_us": row.updated_us,
+    }
+
+
+def _transaction(row: Row[Any]) -> TransactionRow:
+    m = row._mapping
+    return TransactionRow(
+        id=m["id"],
+        material_id=m["material_id"],
+        seller=m["seller"],
+        buyer=m["buyer"],
+        status=m["status"],
+        document=orjson.loads(m["document"]),
+        created_us=int(m["created_us"]),
+        updated_us=int(m["updated_us"]),
+        settlement=None if m["settlement"] is None else orjson.loads(m["settlement"]),
+    )
+
+
+class SqlIdempotencyStore:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, principal: str, key: str) -> IdempotencyRow | None:
+        t = idempotency_keys
+        found = self._c.execute(select(t).where(t.c.principal == principal, t.c.key == key)).first()
+        if found is None:
+            return None
+        m = found._mapping
+        return IdempotencyRow(
+            principal=m["principal"],
+            key=m["key"],
+            request_hash=m["request_hash"],
+            state=m["state"],
+            created_us=int(m["created_us"]),
+            expires_us=int(m["expires_us"]),
+            status_code=m["status_code"],
+            body=None if m["body"] is None else orjson.loads(m["body"]),
+            headers=orjson.loads(m["headers"]) if m["headers"] else {},
+        )
+
+    def insert(self, row: IdempotencyRow) -> None:
+        values = {
+            "principal": row.principal,
+            "key": row.key,
+            "request_hash": row.request_hash,
+            "state": row.state,
+            "created_us": row.created_us,
+            "expires_us": row.expires_us,
+        }
+        try:
+            self._c.execute(insert(idempotency_keys), values)
+        except IntegrityError as exc:
+            raise KeyTaken("this Idempotency-Key is taken", {"key": row.key}) from exc
+
+    def complete(
+        self,
+        principal: str,
+        key: str,
+        status_code: int,
+        body: dict[str, Any],
+        headers: dict[str, str],
+    ) -> None:
+        t = idempotency_keys
+        self._c.execute(
+            update(t)
+            .where(t.c.principal == principal, t.c.key == key)
+            .values(
+                state="done", status_code=status_code, body=_dumps(body), headers=_dumps(headers)
+            )
+        )
+
+    def delete(self, principal: str, key: str) -> None:
+        t = idempotency_keys
+        self._c.execute(delete(t).where(t.c.principal == principal, t.c.key == key))
+
+    def purge(self, now_us: int) -> int:
+        t = idempotency_keys
+        return int(self._c.execute(delete(t).where(t.c.expires_us <= now_us)).rowcount)

@@ -1,0 +1,110 @@
+"""What one lifecycle unit of work changed, written to the evidence log and status history.
+
+Every state an entity enters is one evidence entry (DECISIONS 22) and one status-history row
+pointing at it, so "one entry per change" can be checked from the database alone. Entries are
+collected while the change runs and appended by `flush`, at the very end of the unit of work:
+the evidence head is a node-wide lock, so taking it last, after every entity lock, keeps lock
+order the same in every transaction (no deadlock between two writers on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from loopnode.domain.evidence import EvidenceEvent
+from loopnode.domain.times import to_us
+from loopnode.protocol.canonical import sha256_hex
+from loopnode.services.ports import EvidenceDraft, StatusChange, UnitOfWork
+
+__all__ = ["Journal", "event_type"]
+
+MAX_REASON = 200  # status_history.reason
+
+# Offers name their creation and reservation; the other states are named after the state.
+_OFFER_EVENTS = {"open": "offer.published", "reserved": "offer.reserved"}
+
+
+def event_type(entity: str, status: str, previous: str | None) -> str:
+    """The evidence vocabulary for "`entity` entered `status`" (domain/evidence.py)."""
+    if entity == "offer":
+        if status == "open" and previous is not None:
+            return "offer.reopened"
+        return _OFFER_EVENTS.get(status, f"offer.{status}")
+    if entity == "transaction":
+        return "transaction.recorded" if previous is None else "transaction.status_changed"
+    if entity in ("material", "product"):
+        return f"{entity}.status_updated"
+    return f"{entity}.{status}"
+
+
+@dataclass
+class _Pending:
+    draft: EvidenceDraft
+    after: Callable[[EvidenceEvent], None] | None
+
+
+@dataclass
+class Journal:
+    """Collects evidence drafts for one unit of work; `flush` appends them in order."""
+
+    uow: UnitOfWork
+    now: datetime
+    actor: str
+    _pending: list[_Pending] = field(default_factory=list)
+
+    @property
+    def now_us(self) -> int:
+        return to_us(self.now)
+
+    def entered(
+        self,
+        entity: str,
+        entity_id: str,
+        status: str,
+        previous: str | None,
+        payload: dict[str, Any],
+        reason: str | None = None,
+    ) -> None:
+        """`entity_id` entered `status`: an evidence entry and its status-history row."""
+        reason = None if reason is None else reason[:MAX_REASON]
+        summary: dict[str, Any] = {"status": status, "previous": previous}
+        if reason is not None:
+            summary["reason"] = reason
+
+        def history(event: EvidenceEvent) -> None:
+            change = StatusChange(
+                entity, entity_id, status, previous, reason, self.actor, event.sequence, self.now_us
+            )
+            self.uow.history.append(change)
+
+        self.record(
+            event_type(entity, status, previous), entity, entity_id, payload, summary, history
+        )
+
+    def record(
+        self,
+        event: str,
+        subject_type: str,
+        subject_id: str,
+        payload: dict[str, Any],
+        summary: dict[str, Any] | None = None,
+        after: Callable[[EvidenceEvent], None] | None = None,
+    ) -> None:
+        """Any other evidence entry; `after` runs with the appended event (its sequence)."""
+        draft = EvidenceDraft(
+            event, subject_type, subject_id, self.actor, sha256_hex(payload), summary or {}
+        )
+        self._pending.append(_Pending(draft, after))
+
+    def flush(self) -> list[EvidenceEvent]:
+        appended: list[EvidenceEvent] = []
+        for pending in self._pending:
+            event = self.uow.evidence.append(pending.draft, self.now)
+            if pending.after is not None:
+                pending.after(event)
+            appended.append(event)
+        self._pending.clear()
+        return appended
