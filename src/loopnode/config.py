@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     tls_ca_bundle: str = ""
     announcement_radius_km: float = 1000.0
     peer_allowlist: list[str] = Field(default_factory=list)
+    # Federation (docs/federation.md): flooding, delivery retries, timeouts.
+    announcement_ttl: int = Field(default=3, ge=1, le=16)
+    federation_dedupe_window_s: int = Field(default=3600, ge=1)
+    federation_timeout_s: float = Field(default=10.0, gt=0)
+    federation_search_timeout_s: float = Field(default=3.0, gt=0)
+    federation_poll_s: float = Field(default=0.5, gt=0)
+    federation_retry_base_s: float = Field(default=1.0, gt=0)
+    federation_retry_cap_s: float = Field(default=300.0, gt=0)
+    federation_max_attempts: int = Field(default=16, ge=1)
+    federation_breaker_threshold: int = Field(default=5, ge=1)
+    federation_breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    federation_worker: bool = True
 
     @field_validator("node_id")
     @classmethod

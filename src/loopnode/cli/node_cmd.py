@@ -54,6 +54,10 @@ def init(
         str | None, typer.Option("--database-url", help="default: SQLite file in DATA_DIR")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite existing settings")] = False,
+    tls: Annotated[
+        str | None,
+        typer.Option("--tls", help="'self-signed': a certificate for localhost and 127.0.0.1"),
+    ] = None,
 ) -> None:
     """Write the node's settings file and create its Ed25519 key pair."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +76,8 @@ def init(
     }
     if database_url:
         values["database_url"] = database_url
+    if tls is not None:
+        values.update(_self_signed(data_dir, node_id, tls))
     try:
         settings = load_settings(data_dir, **values)
     except ValueError as exc:
@@ -87,14 +93,30 @@ def init(
     console.print(f"[green]initialised {node_id}[/] in {data_dir} (key {key_path.name}, mode 0600)")
 
 
+def _self_signed(data_dir: Path, node_id: str, mode: str) -> dict[str, object]:
+    from loopnode.adapters.federation.tls import self_signed
+
+    if mode != "self-signed":
+        console.print("[red]--tls takes 'self-signed' (or use `loopnode tls issue`)[/]")
+        raise typer.Exit(2)
+    files = self_signed(data_dir.resolve(), node_id)
+    return {"tls_cert": str(files.cert), "tls_key": str(files.key)}
+
+
 def serve(
     data_dir: DataDir,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (TLS 1.3)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="its PEM private key")] = None,
 ) -> None:
-    """Serve the node's HTTP API."""
+    """Serve the node's HTTP API (HTTPS, TLS 1.3 only, with a certificate and key)."""
     import uvicorn
+
+    from loopnode.adapters.federation.tls import uvicorn_context_factory
 
     container = _container(data_dir)  # runs migrations once, before any worker starts
     settings = container.settings
@@ -106,7 +128,13 @@ def serve(
         raise typer.Exit(2) from exc
     # Workers rebuild the settings from the data dir; this is how they learn where it is.
     os.environ["LOOPNODE_DATA_DIR"] = str(data_dir.resolve())
-    console.print(f"serving {settings.node_id} on http://{host}:{port} ({workers} worker(s))")
+    cert = str(tls_cert or settings.tls_cert or "") or None
+    key = str(tls_key or settings.tls_key or "") or None
+    if (cert is None) != (key is None):
+        console.print("[red]HTTPS needs both a certificate and its key (--tls-cert, --tls-key)[/]")
+        raise typer.Exit(2)
+    scheme = "https" if cert else "http"
+    console.print(f"serving {settings.node_id} on {scheme}://{host}:{port} ({workers} worker(s))")
     uvicorn.run(
         "loopnode.web.asgi:app_factory",
         factory=True,
@@ -115,6 +143,10 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
+        # TLS 1.3 only when a certificate is configured: a TLS 1.2 handshake fails.
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+        ssl_context_factory=uvicorn_context_factory if cert else None,
     )
 
 

@@ -21,7 +21,13 @@ from loopnode.domain.times import TimestampError, format_timestamp, from_us, par
 from loopnode.protocol.search_request import check_search_request
 from loopnode.services import cursors
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import Clock, RecordQuery, RecordRow, UnitOfWorkFactory
+from loopnode.services.ports import (
+    Clock,
+    PeerSearch,
+    RecordQuery,
+    RecordRow,
+    UnitOfWorkFactory,
+)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -59,10 +65,17 @@ def is_core_dp_request(body: dict[str, Any]) -> bool:
 
 
 class SearchService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, node: NodeIdentity) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        node: NodeIdentity,
+        peer_search: PeerSearch | None = None,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._node = node
+        self._peer_search = peer_search
 
     # -- GET /{kind}: plain listing ---------------------------------------------------------
     def list_records(
@@ -141,6 +154,8 @@ class SearchService:
     # -- core-dp mode -------------------------------------------------------------------------
     def core_dp_search(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         request = _check_core_dp_body(kind, body)
+        if request.get("scope") == "cross-node":
+            return self._cross_node(kind, request)
         filters: dict[str, Any] = request.get("filters", {})
         mode = request.get("consistency", "snapshot")
         size = request["limit"]
@@ -176,6 +191,15 @@ class SearchService:
             position = cursors.Position(last.updated_us, last.id, snapshot_us)
             response["next_cursor"] = cursors.encode(position, bound)
         return response
+
+    def _cross_node(self, kind: str, request: dict[str, Any]) -> dict[str, Any]:
+        """This node's answer merged with its approved peers' (services/federation/search.py)."""
+        if self._peer_search is None:
+            raise InvalidRequest("cross-node search is not available on this node")
+        if "cursor" in request:
+            raise InvalidRequest("a cross-node search takes no cursor", {"scope": "cross-node"})
+        local = self.core_dp_search(kind, {**request, "scope": "local"})
+        return self._peer_search(kind, request, local)
 
     @staticmethod
     def _result(row: RecordRow) -> dict[str, Any]:
@@ -237,11 +261,6 @@ def _check_core_dp_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
         raise ValidationFailed(issues)
     if body["entity_type"] != kind:
         raise ValidationFailed([Issue("/entity_type", f"this route searches {kind} records")])
-    if body.get("scope", "local") == "cross-node":
-        raise InvalidRequest(
-            "cross-node search is not available on this node yet",
-            {"scope": "cross-node"},
-        )
     return body
 
 
@@ -264,6 +283,7 @@ def _core_dp_query(kind: str, filters: dict[str, Any], strict: bool, limit: int)
         query = replace(
             query, min_quantity_micro=_micro(filters["quantity_min"], "/filters/quantity_min")
         )
+
     def stamp(name: str) -> int | None:
         return _us(filters[name], f"/filters/{name}") if name in filters else None
 

@@ -1,0 +1,1 @@
+"""Federation transport: signed httpx requests, TLS contexts and certificates, the key file."""

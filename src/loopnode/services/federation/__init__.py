@@ -1,0 +1,1 @@
+"""Federation use cases: keys, peers, announcements, bids, outbox delivery, cross-node search."""

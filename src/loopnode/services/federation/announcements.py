@@ -1,0 +1,326 @@
+"""MaterialAnnouncements in and out (spec §8.1 `POST /federate/announce`, §9.3; DECISIONS 21).
+
+In: `receive` validates the openapi MaterialAnnouncement and the flooding extension fields,
+drops duplicates (answering the first receipt's id again), checks the origin signature when the
+origin's key is known here, and then, in one transaction: records the receipt, appends a
+`node.federation_received` evidence entry (its sequence is the FederateAcceptedResponse `id`,
+a per-node monotonically increasing integer), stores or refreshes the remote material, and
+queues the forwards that `flooding.plan` chooses in the outbox.
+
+Out: `relay` finds local materials whose current version (`record_hash:availability`) has not
+been announced, signs an announcement for each as its origin, and queues it for every approved
+peer. It reads the registry rather than hooking registration, so materials registered by any
+process (API, seeding, custody changes) are announced, in the transaction that records them as
+announced. The watermark moves only past versions already seen, minus a margin for
+transactions that commit late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from loopnode.domain.errors import InvalidRequest
+from loopnode.domain.times import format_timestamp, from_us, to_us
+from loopnode.protocol import keys
+from loopnode.protocol._rfc3339 import parse_timestamp
+from loopnode.protocol.canonical import sha256_hex
+from loopnode.protocol.request_signing import RequestSignatureError
+from loopnode.protocol.validation import validate_entity
+from loopnode.services.federation import flooding
+from loopnode.services.federation.outbox import ANNOUNCE_PATH, approved_peer_ids, dumps, enqueue
+from loopnode.services.federation.ports import (
+    AnnouncementReceipt,
+    FederationUnitOfWork,
+    FederationUowFactory,
+    LocalMaterial,
+    RemoteMaterialRow,
+)
+from loopnode.services.identity import NodeIdentity
+from loopnode.services.ports import Clock, EvidenceDraft
+
+CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
+ID_RETENTION = timedelta(days=7)
+LATE_COMMIT_MARGIN_US = 60 * 1_000_000
+RELAY_BATCH = 200
+MAX_PAGE = 100
+
+
+class BadOriginSignature(RequestSignatureError):
+    """The announcement's origin signature fails against the origin key we hold (401)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FloodSettings:
+    radius_km: float = 1000.0
+    ttl: int = flooding.DEFAULT_TTL
+    dedupe_window: timedelta = timedelta(hours=1)
+
+
+class AnnouncementService:
+    def __init__(
+        self,
+        uow: FederationUowFactory,
+        clock: Clock,
+        node: NodeIdentity,
+        signing_key: Callable[[], tuple[Ed25519PrivateKey, str]],
+        new_id: Callable[[], str],
+        settings: FloodSettings,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._node = node
+        self._signing_key = signing_key
+        self._new_id = new_id
+        self._settings = settings
+
+    # -- inbound ---------------------------------------------------------------------------------
+    def receive(self, sender: str, payload: object) -> int:
+        """Accept an announcement from peer `sender`; returns the accepted event id."""
+        validate_entity(payload, "MaterialAnnouncement")
+        assert isinstance(payload, dict)
+        fields = flooding.parse_flooding(payload, self._settings.ttl)
+        key = flooding.dedupe_key(payload, fields)
+        with self._uow() as uow:
+            seen = uow.federation.announcements.receipt(key)
+        if seen is not None:
+            return seen.event_id
+        with self._uow(write=True) as uow:
+            return self._accept(uow, sender, payload, fields, key)
+
+    def _accept(
+        self,
+        uow: FederationUnitOfWork,
+        sender: str,
+        payload: dict[str, Any],
+        fields: flooding.Flooding,
+        key: str,
+    ) -> int:
+        now = self._clock.now()
+        store = uow.federation.announcements
+        retention = ID_RETENTION if fields.announcement_id else self._settings.dedupe_window
+        receipt = AnnouncementReceipt(
+            key,
+            payload["origin"],
+            payload["material"],
+            fields.announcement_id,
+            sender,
+            0,
+            to_us(now),
+            to_us(now + retention),
+        )
+        if not store.add_receipt(receipt):  # a concurrent copy won: answer its id
+            found = store.receipt(key)
+            assert found is not None
+            return found.event_id
+        verified = sender == payload["origin"] or self._origin_verified(uow, payload, fields)
+        summary = {"kind": "announcement", "from": sender, "material": payload["material"]}
+        event = uow.evidence.append(
+            EvidenceDraft(
+                "node.federation_received", "node", sender, sender, sha256_hex(payload), summary
+            ),
+            now,
+        )
+        store.set_receipt_event(key, event.sequence)
+        if payload["origin"] != self._node.node_id:
+            self._store_remote(uow, sender, payload, fields, verified, to_us(now))
+            self._forward(uow, sender, payload, fields, key, to_us(now))
+        return event.sequence
+
+    def _origin_verified(
+        self, uow: FederationUnitOfWork, payload: dict[str, Any], fields: flooding.Flooding
+    ) -> bool:
+        if fields.origin_key_id is None or fields.origin_signature is None:
+            return False
+        record = uow.federation.peer_keys.get(payload["origin"], fields.origin_key_id)
+        if record is None:
+            return False  # the origin is not our peer: relayed on the sender's word
+        data = flooding.origin_signing_input(payload)
+        if record.status == "revoked" or not keys.verify(
+            record.public_key, data, fields.origin_signature
+        ):
+            raise BadOriginSignature(
+                f"origin_signature does not verify with {payload['origin']}'s key "
+                f"{fields.origin_key_id}"
+            )
+        return True
+
+    def _store_remote(
+        self,
+        uow: FederationUnitOfWork,
+        sender: str,
+        payload: dict[str, Any],
+        fields: flooding.Flooding,
+        verified: bool,
+        now_us: int,
+    ) -> None:
+        store = uow.federation.announcements
+        current = store.remote(payload["origin"], payload["material"])
+        announced_at = payload.get("announced_at")
+        if current is not None and _newer(current.document.get("announced_at"), announced_at):
+            return  # an older state arriving late must not overwrite a newer one
+        category = payload.get("category")
+        store.put_remote(
+            RemoteMaterialRow(
+                origin=payload["origin"],
+                material=payload["material"],
+                received_from=sender,
+                available=payload["available"],
+                category=category[:64] if isinstance(category, str) else None,
+                announcement_id=fields.announcement_id,
+                origin_verified=verified,
+                hop_count=fields.hop_count,
+                document=flooding.content(payload),
+                received_us=current.received_us if current else now_us,
+                updated_us=now_us,
+            )
+        )
+
+    def _forward(
+        self,
+        uow: FederationUnitOfWork,
+        sender: str,
+        payload: dict[str, Any],
+        fields: flooding.Flooding,
+        key: str,
+        now_us: int,
+    ) -> None:
+        origin_peer = uow.federation.peers.get(payload["origin"])
+        fallback = None
+        if origin_peer is not None and origin_peer.lat is not None and origin_peer.lon is not None:
+            fallback = (origin_peer.lat, origin_peer.lon)
+        plan = flooding.plan(
+            payload,
+            fields,
+            me=flooding.Position(self._node.node_id, self._node.lat, self._node.lon),
+            sender=sender,
+            peers=approved_peer_ids(uow),
+            radius_km=self._settings.radius_km,
+            origin_location=fallback,
+        )
+        if plan.forwarded is not None and plan.forward_to:
+            enqueue(
+                uow,
+                plan.forward_to,
+                kind="announce",
+                path=ANNOUNCE_PATH,
+                body=dumps(plan.forwarded),
+                dedupe_key=f"ann:{key}",
+                now_us=now_us,
+            )
+
+    # -- outbound --------------------------------------------------------------------------------
+    def relay(self, limit: int = RELAY_BATCH) -> int:
+        """Queue announcements for local materials not yet announced; returns how many."""
+        now = self._clock.now()
+        now_us = to_us(now)
+        with self._uow() as uow:  # a cheap read first: most passes find nothing to announce
+            watermark = uow.federation.relay.lock_watermark()
+            idle = not uow.federation.relay.unannounced(self._node.node_id, watermark, 1)
+        if idle:
+            if watermark < now_us - 2 * LATE_COMMIT_MARGIN_US:
+                with self._uow(write=True) as uow:
+                    uow.federation.relay.lock_watermark()
+                    uow.federation.relay.set_watermark(now_us - LATE_COMMIT_MARGIN_US)
+            return 0
+        with self._uow(write=True) as uow:
+            relay = uow.federation.relay
+            watermark = relay.lock_watermark()
+            pending = relay.unannounced(self._node.node_id, watermark, limit)
+            peers = approved_peer_ids(uow)
+            for material in pending:
+                announcement = self.announcement(material, now)
+                announcement_id = announcement["announcement_id"]
+                relay.set_announced(material.id, material.version, announcement_id, now_us)
+                enqueue(
+                    uow,
+                    peers,
+                    kind="announce",
+                    path=ANNOUNCE_PATH,
+                    body=dumps(announcement),
+                    dedupe_key=f"own:{announcement_id}",
+                    now_us=now_us,
+                )
+            if len(pending) < limit:  # a complete pass: everything older is announced
+                relay.set_watermark(max(watermark, now_us - LATE_COMMIT_MARGIN_US))
+        return len(pending)
+
+    def announcement(self, material: LocalMaterial, now: Any) -> dict[str, Any]:
+        """The signed MaterialAnnouncement of one local material version (we are its origin)."""
+        document = material.document
+        quantity = document.get("quantity") or {}
+        body: dict[str, Any] = {
+            "@context": CONTEXT,
+            "@type": "MaterialAnnouncement",
+            "material": material.id,
+            "origin": self._node.node_id,
+            "available": material.available,
+            "category": document.get("category"),
+            "quantity": quantity.get("value"),
+            "unit": quantity.get("unit"),
+            "current_city": document.get("current_city"),
+            "announcement_id": f"ann_{self._new_id()}",
+            "announced_at": format_timestamp(now),
+            "origin_location": {"lat": self._node.lat, "lon": self._node.lon},
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        key, key_id = self._signing_key()
+        body["origin_key_id"] = key_id
+        body["origin_signature"] = keys.sign(key, flooding.origin_signing_input(body))
+        return {**body, "ttl": self._settings.ttl, "hop_count": 1}
+
+    # -- browsing --------------------------------------------------------------------------------
+    def remote_page(self, cursor: str | None, limit: int, origin: str | None) -> dict[str, Any]:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")
+        after = _decode_cursor(cursor) if cursor else None
+        with self._uow() as uow:
+            rows = uow.federation.announcements.remote_page(after, limit + 1, origin)
+        page, more = rows[:limit], len(rows) > limit
+        return {
+            "results": [remote_view(row) for row in page],
+            "next_cursor": _encode_cursor(page[-1]) if more else None,
+        }
+
+    def prune(self) -> int:
+        with self._uow(write=True) as uow:
+            return uow.federation.announcements.prune(to_us(self._clock.now()))
+
+
+def remote_view(row: RemoteMaterialRow) -> dict[str, Any]:
+    return {
+        **row.document,
+        "source_node": row.origin,
+        "received_from": row.received_from,
+        "hop_count": row.hop_count,
+        "origin_verified": row.origin_verified,
+        "received_at": format_timestamp(from_us(row.received_us)),
+        "updated_at": format_timestamp(from_us(row.updated_us)),
+    }
+
+
+def _newer(stored: object, incoming: object) -> bool:
+    """Is the stored `announced_at` strictly later than the incoming one? (Unknown: no.)"""
+    old, new = parse_timestamp(stored), parse_timestamp(incoming)
+    return old is not None and new is not None and old > new
+
+
+def _encode_cursor(row: RemoteMaterialRow) -> str:
+    return keys.b64url_encode(dumps([row.updated_us, row.material, row.origin]).encode())
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str, str]:
+    raw = keys.b64url_decode(cursor)
+    try:
+        value = orjson.loads(raw) if raw is not None else None
+    except orjson.JSONDecodeError:
+        value = None
+    valid = isinstance(value, list) and len(value) == 3 and isinstance(value[0], int)
+    if not valid or not all(isinstance(v, str) for v in value[1:]):  # type: ignore[index]
+        raise InvalidRequest("cursor is not one this node issued", {"cursor": cursor[:100]})
+    return int(value[0]), str(value[1]), str(value[2])  # type: ignore[index]
