@@ -10,18 +10,27 @@ from functools import partial
 from sqlalchemy import Engine
 
 from loopnode.adapters.clock import SystemClock
+from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
+from loopnode.adapters.federation.wiring import Federation, build_federation
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
 from loopnode.protocol import keys
 from loopnode.services.apikeys import ApiKeyService
+from loopnode.services.custody import Custody
 from loopnode.services.evidence import EvidenceService
+from loopnode.services.exchange import Exchange
+from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
+from loopnode.services.lifecycle import LifecycleService
+from loopnode.services.material_status import MaterialStatusService
 from loopnode.services.node_info import NodeInfoService
 from loopnode.services.ports import Clock, UnitOfWorkFactory
 from loopnode.services.registry import RegistryService
 from loopnode.services.search import SearchService
+from loopnode.services.stream import EventHub
+from loopnode.services.transactions import TransactionService
 
 
 @dataclass
@@ -36,6 +45,13 @@ class Container:
     api_keys: ApiKeyService
     evidence: EvidenceService
     node_info: NodeInfoService
+    idempotency: IdempotencyService
+    lifecycle: LifecycleService
+    material_status: MaterialStatusService
+    transactions: TransactionService
+    events: EventHub
+    federation: Federation
+    coredp: CoreDp
 
     def close(self) -> None:
         self.engine.dispose()
@@ -72,6 +88,25 @@ def build(
     node = node_identity(settings)
     uow: UnitOfWorkFactory = partial(SqlUnitOfWork, engine, settings.node_id)
     random_hex = random_hex or (lambda n: secrets.token_hex(n).upper()[:n])
+    idempotency = IdempotencyService(uow, clock)
+    exchange = Exchange(Custody(node, random_hex))
+    lifecycle = LifecycleService(uow, idempotency, exchange, random_hex)
+    federation = build_federation(
+        settings, partial(SqlUnitOfWork, engine, settings.node_id), clock, node, lifecycle=lifecycle
+    )
+    if migrate:
+        federation.keys.ensure_current()
+    search = SearchService(uow, clock, node, federation.search)
+    coredp = build_coredp(
+        settings,
+        partial(SqlUnitOfWork, engine, settings.node_id),
+        clock,
+        node,
+        exchange=exchange,
+        signing_key=federation.keys.signing_key,
+        random_hex=random_hex,
+        search=search.core_dp_search,
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -79,7 +114,7 @@ def build(
         node=node,
         uow=uow,
         registry=RegistryService(uow, clock, node, random_hex),
-        search=SearchService(uow, clock, node),
+        search=search,
         api_keys=ApiKeyService(
             uow,
             clock,
@@ -88,4 +123,11 @@ def build(
         ),
         evidence=EvidenceService(uow, settings.node_id),
         node_info=NodeInfoService(uow, node),
+        idempotency=idempotency,
+        lifecycle=lifecycle,
+        material_status=MaterialStatusService(uow, idempotency, random_hex),
+        transactions=TransactionService(uow, idempotency),
+        events=EventHub(uow),
+        federation=federation,
+        coredp=coredp,
     )

@@ -12,6 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
+from loopnode.domain.errors import Conflict
 from loopnode.domain.evidence import EvidenceEvent
 
 
@@ -134,6 +135,201 @@ class ApiKeyStore(Protocol):
     def revoke(self, key_id: str, now_us: int) -> bool: ...
 
 
+# -- exchange lifecycle (DECISIONS 7-11) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRow:
+    """An Offer, Match or Transfer (`entity`) with its indexed projections.
+
+    `subject_id` is the passport whose quantity an offer holds (its `material_id`, else its
+    `product_id`); matches and transfers carry their offer's. `quantity_micro` (offers only) is in
+    micro-units of the subject's base unit, like `RecordRow.quantity_micro`.
+    """
+
+    entity: str
+    id: str
+    status: str
+    subject_id: str
+    material_id: str | None
+    product_id: str | None
+    document: dict[str, Any]
+    created_us: int
+    updated_us: int
+    offer_id: str | None = None
+    match_id: str | None = None
+    quantity_micro: int = 0
+    available_until_us: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Equality filters (column, value) and a keyset position (created_us, id) for listings."""
+
+    filters: tuple[tuple[str, str], ...] = ()
+    after: tuple[int, str] | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyEntry:
+    """One link of the chain of custody: a completed transfer moved or split a passport."""
+
+    record_id: str
+    child_id: str | None
+    transfer_id: str
+    offer_id: str
+    match_id: str
+    from_city: str
+    to_city: str
+    quantity_micro: int
+    mode: str
+    sequence: int
+    recorded_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """An entity entered `status`; `sequence` is the evidence entry that recorded it."""
+
+    entity_type: str
+    entity_id: str
+    status: str
+    previous: str | None
+    reason: str | None
+    actor: str
+    sequence: int
+    recorded_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdateRow:
+    """A stored MaterialStatusUpdate."""
+
+    id: str
+    material_id: str
+    status: str
+    document: dict[str, Any]
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRow:
+    """A MaterialTransaction, its current (7-value) status and its Settlement, if any."""
+
+    id: str
+    material_id: str
+    seller: str
+    buyer: str
+    status: str
+    document: dict[str, Any]
+    created_us: int
+    updated_us: int
+    settlement: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRow:
+    principal: str
+    key: str
+    request_hash: str
+    state: str
+    created_us: int
+    expires_us: int
+    status_code: int | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class KeyTaken(Conflict):
+    """Another request holds this (principal, Idempotency-Key): the unique constraint said so."""
+
+
+class ExchangeStore(Protocol):
+    def insert(self, row: ExchangeRow) -> None:
+        """Raises `Conflict` for a taken id, a second active match or a second live transfer,
+        `InvalidRequest` for a subject that differs from its offer's."""
+
+    def get(self, entity: str, entity_id: str, *, lock: bool = False) -> ExchangeRow | None: ...
+
+    def update(self, row: ExchangeRow) -> None:
+        """Store `row`'s status, document and updated_us."""
+
+    def active_match(self, offer_id: str) -> ExchangeRow | None: ...
+
+    def live_transfer(self, match_id: str) -> ExchangeRow | None: ...
+
+    def page(self, entity: str, query: ListQuery) -> list[ExchangeRow]: ...
+
+
+class SubjectLedger(Protocol):
+    """What the lifecycle changes on passports: offered quantity, availability, custody."""
+
+    def lock(self, record_id: str) -> str | None:
+        """Lock the passport's row for this unit of work; its kind, or None when unknown."""
+
+    def reserve(self, record_id: str, micro: int) -> bool:
+        """Add `micro` to the offered quantity unless that would exceed the record's quantity."""
+
+    def release(self, record_id: str, micro: int) -> None: ...
+
+    def set_availability(self, record_id: str, availability: str, updated_us: int) -> None: ...
+
+    def rewrite(self, row: RecordRow) -> None:
+        """Store a changed document with its projections (city, quantity, hash, updated_us)."""
+
+
+class CustodyLog(Protocol):
+    def append(self, entry: CustodyEntry) -> None: ...
+
+    def of(self, record_id: str) -> list[CustodyEntry]:
+        """Entries that moved or split `record_id`, or created it by a split."""
+
+
+class StatusHistory(Protocol):
+    def append(self, change: StatusChange) -> None: ...
+
+    def of(self, entity_type: str, entity_id: str) -> list[StatusChange]: ...
+
+
+class StatusUpdateStore(Protocol):
+    def insert(self, row: StatusUpdateRow) -> None: ...
+
+    def get(self, update_id: str) -> StatusUpdateRow | None: ...
+
+    def page(self, query: ListQuery) -> list[StatusUpdateRow]: ...
+
+
+class TransactionStore(Protocol):
+    def insert(self, row: TransactionRow) -> None: ...
+
+    def get(self, transaction_id: str, *, lock: bool = False) -> TransactionRow | None: ...
+
+    def update(self, row: TransactionRow) -> None: ...
+
+    def page(self, query: ListQuery) -> list[TransactionRow]: ...
+
+
+class IdempotencyStore(Protocol):
+    def get(self, principal: str, key: str) -> IdempotencyRow | None: ...
+
+    def insert(self, row: IdempotencyRow) -> None:
+        """Raises `KeyTaken` when the (principal, key) row exists."""
+
+    def complete(
+        self,
+        principal: str,
+        key: str,
+        status_code: int,
+        body: dict[str, Any],
+        headers: dict[str, str],
+    ) -> None: ...
+
+    def delete(self, principal: str, key: str) -> None: ...
+
+    def purge(self, now_us: int) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block commits; an exception rolls back."""
 
@@ -147,6 +343,27 @@ class UnitOfWork(Protocol):
     @property
     def api_keys(self) -> ApiKeyStore: ...
 
+    @property
+    def exchange(self) -> ExchangeStore: ...
+
+    @property
+    def subjects(self) -> SubjectLedger: ...
+
+    @property
+    def custody(self) -> CustodyLog: ...
+
+    @property
+    def history(self) -> StatusHistory: ...
+
+    @property
+    def status_updates(self) -> StatusUpdateStore: ...
+
+    @property
+    def transactions(self) -> TransactionStore: ...
+
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+
     def __enter__(self) -> UnitOfWork: ...
 
     def __exit__(
@@ -159,3 +376,11 @@ class UnitOfWork(Protocol):
 
 # `write=True` opens a write transaction (SQLite: BEGIN IMMEDIATE).
 UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+
+class PeerSearch(Protocol):
+    """Merges this node's core-dp search answer with its approved peers' (federation)."""
+
+    def __call__(
+        self, kind: str, request: dict[str, Any], local: dict[str, Any]
+    ) -> dict[str, Any]: ...

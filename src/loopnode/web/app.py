@@ -18,9 +18,11 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
-from loopnode.web.routes import node
+from loopnode.web.routes import coredp, federation, node, stream
+from loopnode.web.routes.lifecycle import lifecycle_router
 from loopnode.web.routes.registry import registry_router
 
+LIFECYCLE_SCHEMAS = ("Offer", "Match", "Transfer", "MaterialStatusUpdate", "MaterialTransaction")
 MATERIAL_SEARCH_REQUEST: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -41,7 +43,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = await federation.start(_app, container)
+        coredp_worker = await coredp.start(_app, container)
         yield
+        await coredp.stop(_app, container, coredp_worker)
+        await federation.stop(_app, worker)
         container.close()
 
     app = FastAPI(
@@ -58,6 +64,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(registry_router("material"))
     app.include_router(registry_router("product"))
     app.include_router(node.router)
+    app.include_router(lifecycle_router())
+    app.include_router(stream.router)
+    app.include_router(federation.router)
+    app.include_router(coredp.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -70,7 +80,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorResponse"] = ERROR_SCHEMA
-    for name in ("MaterialDNA", "ProductDNA"):
+    for name in ("MaterialDNA", "ProductDNA", *LIFECYCLE_SCHEMAS):
         components[name] = _model_schema(ENTITY_MODELS[name], components)
     components["MaterialSearchRequest"] = {
         "oneOf": [MATERIAL_SEARCH_REQUEST, {"$ref": "#/components/schemas/SearchContractRequest"}]

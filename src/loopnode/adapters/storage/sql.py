@@ -13,6 +13,7 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
+    bindparam,
     func,
     insert,
     select,
@@ -22,7 +23,18 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
 from loopnode.adapters.storage.engine import WRITE
+from loopnode.adapters.storage.federation_sql import SqlFederationStores
+from loopnode.adapters.storage.lifecycle_sql import (
+    SqlCustodyLog,
+    SqlExchangeStore,
+    SqlIdempotencyStore,
+    SqlStatusHistory,
+    SqlStatusUpdateStore,
+    SqlSubjectLedger,
+    SqlTransactionStore,
+)
 from loopnode.adapters.storage.tables import api_keys, evidence, evidence_head, records
 from loopnode.domain.errors import Conflict, LoopError
 from loopnode.domain.evidence import EVENT_TYPES, EvidenceEvent, derive_event_id, entry_hash
@@ -41,6 +53,15 @@ class SqlUnitOfWork:
     records: SqlRecordStore
     evidence: SqlEvidenceLog
     api_keys: SqlApiKeyStore
+    federation: SqlFederationStores
+    exchange: SqlExchangeStore
+    subjects: SqlSubjectLedger
+    custody: SqlCustodyLog
+    history: SqlStatusHistory
+    status_updates: SqlStatusUpdateStore
+    transactions: SqlTransactionStore
+    idempotency: SqlIdempotencyStore
+    coredp: SqlCoreDpStores
 
     def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
         self._engine = engine
@@ -57,6 +78,15 @@ class SqlUnitOfWork:
         self.records = SqlRecordStore(connection)
         self.evidence = SqlEvidenceLog(connection, self._node_id)
         self.api_keys = SqlApiKeyStore(connection)
+        self.federation = SqlFederationStores(connection)
+        self.exchange = SqlExchangeStore(connection)
+        self.subjects = SqlSubjectLedger(connection)
+        self.custody = SqlCustodyLog(connection)
+        self.history = SqlStatusHistory(connection)
+        self.status_updates = SqlStatusUpdateStore(connection)
+        self.transactions = SqlTransactionStore(connection)
+        self.idempotency = SqlIdempotencyStore(connection)
+        self.coredp = SqlCoreDpStores(connection)
         return self
 
     def __exit__(
@@ -79,6 +109,20 @@ class SqlUnitOfWork:
 
 def _dumps(document: dict[str, Any]) -> str:
     return orjson.dumps(document).decode()
+
+
+# The statements every registration or read runs, built once: building a Core statement costs
+# about as much as executing it on SQLite (docs/performance.md).
+_GET_RECORD = select(records).where(
+    records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
+)
+_HEAD_FOR_UPDATE = select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
+_MOVE_HEAD = (
+    update(evidence_head)
+    .where(evidence_head.c.id == 1)
+    .values(sequence=bindparam("new_sequence"), entry_hash=bindparam("new_hash"))
+)
+_KEY_BY_SECRET_HASH = select(api_keys).where(api_keys.c.secret_hash == bindparam("wanted_hash"))
 
 
 class SqlRecordStore:
@@ -121,9 +165,7 @@ class SqlRecordStore:
             raise
 
     def get(self, kind: str, record_id: str) -> RecordRow | None:
-        found = self._c.execute(
-            select(records).where(records.c.id == record_id, records.c.kind == kind)
-        ).first()
+        found = self._c.execute(_GET_RECORD, {"record_id": record_id, "record_kind": kind}).first()
         return _record(found) if found is not None else None
 
     def existing_ids(self, kind: str, ids: Sequence[str]) -> set[str]:
@@ -250,9 +292,7 @@ class SqlEvidenceLog:
     def append(self, draft: EvidenceDraft, now: datetime) -> EvidenceEvent:
         if EVENT_TYPES.get(draft.event_type) != draft.subject_type:
             raise LoopError(f"undeclared evidence event {draft.event_type} on {draft.subject_type}")
-        locked = self._c.execute(
-            select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
-        ).one()
+        locked = self._c.execute(_HEAD_FOR_UPDATE).one()
         sequence = int(locked.sequence) + 1
         event = EvidenceEvent(
             sequence=sequence,
@@ -284,11 +324,7 @@ class SqlEvidenceLog:
                 "summary": _dumps(draft.summary) if draft.summary else None,
             },
         )
-        self._c.execute(
-            update(evidence_head)
-            .where(evidence_head.c.id == 1)
-            .values(sequence=sequence, entry_hash=digest)
-        )
+        self._c.execute(_MOVE_HEAD, {"new_sequence": sequence, "new_hash": digest})
         return event
 
     def page(self, after_sequence: int, limit: int) -> list[EvidenceEvent]:
@@ -341,7 +377,7 @@ class SqlApiKeyStore:
         )
 
     def by_secret_hash(self, secret_hash: str) -> ApiKeyRow | None:
-        row = self._c.execute(select(api_keys).where(api_keys.c.secret_hash == secret_hash)).first()
+        row = self._c.execute(_KEY_BY_SECRET_HASH, {"wanted_hash": secret_hash}).first()
         return None if row is None else _api_key(row)
 
     def all(self) -> list[ApiKeyRow]:

@@ -1,0 +1,264 @@
+"""The ports of the core-dp exchange: its storage, the peer trust store, the wire, the key.
+
+Rows cross the boundary as the frozen dataclasses below. Peer keys and peer addresses are the
+federation engineer's (`fed_peer_keys`, `fed_peers`), reached through the small `PeerKeyLookup`
+and `PeerLookup` protocols so that this package depends on what it reads, not on the whole
+federation store. `CoreDpUnitOfWork` is the node's unit of work plus `coredp` and `federation`:
+one transaction holds a conversation step, its lifecycle change, its evidence entries and the
+message it queues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from loopnode.protocol.trust import KeyRecord
+from loopnode.services.federation.ports import PeerAddress, PeerRow
+from loopnode.services.ports import UnitOfWork
+
+__all__ = [
+    "Conversation",
+    "ConversationStore",
+    "CoreDpReply",
+    "CoreDpStores",
+    "CoreDpTransport",
+    "CoreDpUnitOfWork",
+    "CoreDpUowFactory",
+    "OutboundMessage",
+    "OutboxStore",
+    "PeerKeyLookup",
+    "PeerLookup",
+    "PeerStores",
+    "ResultStore",
+    "SeenMessages",
+    "SigningKey",
+    "StoredResult",
+]
+
+# The node's current signing key and its key id (`keys.key_id(public key, node id)`).
+SigningKey = Callable[[], tuple[Ed25519PrivateKey, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What this node knows of one choreography conversation with one peer.
+
+    `role` is this node's role (origin or counterparty); `state` the last accepted state, which
+    this node either authored or accepted from the peer; `previous_state` the state before it.
+    `attempt` is the attempt number of the last accepted message. `partitioned_us` is the first
+    time the peer was found unreachable since the last successful contact.
+    """
+
+    conversation_id: str
+    peer_node: str
+    role: str
+    subject_type: str
+    subject_id: str
+    state: str
+    authoritative_role: str
+    last_message_type: str
+    attempt: int
+    timeout_at_us: int
+    created_us: int
+    updated_us: int
+    previous_state: str | None = None
+    last_message_id: str | None = None
+    local_evidence_hash: str | None = None
+    peer_evidence_hash: str | None = None
+    convergence_hash: str | None = None
+    accepted_profile_version: str | None = None
+    peer_key_id: str | None = None
+    partitioned_us: int | None = None
+    partitions: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """The first answer given under (sender, idempotency key), with the request's fingerprint."""
+
+    sender_node: str
+    idempotency_key: str
+    fingerprint: str
+    message_type: str
+    message_id: str
+    conversation_id: str | None
+    status: int
+    response: dict[str, Any]
+    created_us: int
+    expires_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message this node authored for a peer, delivered by `coredp_delivery`.
+
+    `body` is the message body without per-attempt fields; every attempt is a fresh envelope.
+    `attempt` counts the attempts that may have reached the peer (0 before the first);
+    `first_message_id` is the first of them (the `duplicate_of` of later ones); `unreached`
+    counts attempts the peer certainly never saw (connection refused).
+    """
+
+    id: int
+    peer_node: str
+    message_type: str
+    conversation_id: str | None
+    idempotency_key: str
+    body: dict[str, Any]
+    subject_document: dict[str, Any] | None
+    status: str
+    attempt: int
+    next_attempt_us: int
+    deadline_us: int
+    created_us: int
+    updated_us: int
+    first_message_id: str | None = None
+    last_message_id: str | None = None
+    unreached: int = 0
+    last_error: str | None = None
+    delivered_us: int | None = None
+
+
+class ConversationStore(Protocol):
+    def get(self, conversation_id: str, *, lock: bool = False) -> Conversation | None: ...
+
+    def insert(self, row: Conversation) -> None:
+        """Raises `Conflict` when the conversation id is taken."""
+
+    def update(self, row: Conversation) -> None: ...
+
+    def overdue(self, now_us: int, states: tuple[str, ...], limit: int) -> list[Conversation]:
+        """Conversations in `states` whose `timeout_at` has passed, oldest first."""
+
+    def page(
+        self,
+        *,
+        peer_node: str | None,
+        subject_id: str | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[Conversation]: ...
+
+
+class SeenMessages(Protocol):
+    def remember(self, replay_key: str, expires_us: int) -> bool:
+        """Record `replay_key`; False when it was already there (a replay)."""
+
+    def prune(self, now_us: int) -> int: ...
+
+
+class ResultStore(Protocol):
+    def get(self, sender_node: str, idempotency_key: str) -> StoredResult | None: ...
+
+    def insert(self, row: StoredResult) -> None: ...
+
+    def replace_response(
+        self, sender_node: str, idempotency_key: str, response: dict[str, Any]
+    ) -> None: ...
+
+    def purge(self, now_us: int) -> int: ...
+
+
+class OutboxStore(Protocol):
+    def add(self, row: OutboundMessage) -> int:
+        """Queue a message; returns its id."""
+
+    def get(self, row_id: int) -> OutboundMessage | None: ...
+
+    def head(self, now_us: int, peer_node: str | None) -> OutboundMessage | None:
+        """The oldest pending message of a peer, if it is due (one peer's messages go in
+        order: a later one waits until the earlier is delivered or failed); any peer when
+        `peer_node` is None. Locked for this transaction."""
+
+    def update(self, row: OutboundMessage) -> None: ...
+
+    def of_conversation(self, conversation_id: str) -> list[OutboundMessage]: ...
+
+    def page(self, status: str | None, after_id: int, limit: int) -> list[OutboundMessage]: ...
+
+
+class CoreDpStores(Protocol):
+    @property
+    def conversations(self) -> ConversationStore: ...
+
+    @property
+    def seen(self) -> SeenMessages: ...
+
+    @property
+    def results(self) -> ResultStore: ...
+
+    @property
+    def outbox(self) -> OutboxStore: ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: leaving it by an exception undoes only what ran inside."""
+
+
+class PeerKeyLookup(Protocol):
+    """The receiver-owned trust store of peer keys (the federation's `fed_peer_keys`)."""
+
+    def get(self, node_id: str, key_id: str) -> KeyRecord | None: ...
+
+    def for_node(self, node_id: str) -> list[KeyRecord]: ...
+
+
+class PeerLookup(Protocol):
+    def get(self, node_id: str, *, for_update: bool = False) -> PeerRow | None: ...
+
+
+class PeerStores(Protocol):
+    @property
+    def peer_keys(self) -> PeerKeyLookup: ...
+
+    @property
+    def peers(self) -> PeerLookup: ...
+
+
+class CoreDpUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def coredp(self) -> CoreDpStores: ...
+
+    @property
+    def federation(self) -> PeerStores: ...
+
+    def __enter__(self) -> CoreDpUnitOfWork: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+CoreDpUowFactory = Callable[..., CoreDpUnitOfWork]
+
+
+# -- the wire --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CoreDpReply:
+    status: int
+    body: bytes
+
+
+class CoreDpTransport(Protocol):
+    """POSTs one envelope to a peer (`peer.endpoint + path`); raises the federation's
+    `TransportError` (reasons `timeout`, `unreachable`, `tls`, `insecure`, `error`)."""
+
+    async def post(
+        self,
+        peer: PeerAddress,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        timeout: float,
+    ) -> CoreDpReply: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,214 @@
+"""The core-dp HTTP binding (SPEC-DIGEST §7 item 15; DECISIONS 20; docs/core-dp.md).
+
+`POST /api/v1/core-dp/messages` takes one signed envelope (`application/json`; the subject
+snapshot rides in `X-CoreDp-Subject`) and answers 200 with the signed reply envelope, 202 with a
+receipt when the choreography defines no reply, or a core-dp error body (`DP/error.schema.json`)
+with the status of SPEC-DIGEST §2.6 — on this route never the §8.3 error format. The envelope is
+its own credential: no API key or request signature is needed.
+
+Readers: `GET /api/v1/core-dp/conversations` and `/conversations/{id}`. Operators (API key):
+`GET /api/v1/core-dp/outbox`. The delivery worker (`start`/`stop`) runs with the app unless
+`federation_worker` is off.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.exc import OperationalError
+from starlette.responses import Response
+
+from loopnode.bootstrap import Container
+from loopnode.domain.errors import LoopError
+from loopnode.protocol.coredp.errors import ErrorCode, error_body
+from loopnode.services.apikeys import Principal
+from loopnode.services.coredp_delivery import CoreDpWorker
+from loopnode.services.coredp_exchange import view
+from loopnode.services.coredp_messages import SUBJECT_HEADER
+from loopnode.services.coredp_receiver import ReceiverAnswer, correlation_id
+from loopnode.web.auth import container, reader, writer
+from loopnode.web.bodies import read_body
+from loopnode.web.concurrency import call
+from loopnode.web.errors import HTTPProblem
+from loopnode.web.responses import JSONResponse
+
+__all__ = ["STATUS", "router", "start", "stop"]
+
+log = logging.getLogger("loopnode.web")
+router = APIRouter(prefix="/api/v1/core-dp", tags=["Core-DP"])
+
+# SPEC-DIGEST §2.6: the reference backend's mapping of core-dp error codes to HTTP statuses.
+STATUS: Final[dict[str, int]] = {
+    "invalid_request": 400,
+    "unsupported_profile_version": 400,
+    "schema_invalid": 400,
+    "unauthorized": 401,
+    "signature_invalid": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "duplicate": 409,
+    "stale_message": 409,
+    "internal_error": 500,
+    "partition": 503,
+    "timeout": 504,
+}
+DP_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["code", "message", "retryable", "correlation_id"],
+                "description": "DP/error.schema.json",
+            }
+        }
+    }
+}
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The signed reply envelope (e.g. offer.ack for offer.publish)"},
+    202: {"description": "Accepted; the choreography defines no reply (e.g. transfer.ack)"},
+    **{
+        status: {"description": description, **DP_ERROR}
+        for status, description in (
+            (400, "invalid_request, schema_invalid, unsupported_profile_version"),
+            (401, "signature_invalid, unauthorized"),
+            (403, "forbidden"),
+            (409, "conflict, duplicate, stale_message"),
+            (413, "invalid_request: body too large"),
+            (415, "invalid_request: not application/json"),
+            (504, "timeout: the node could not complete the step now (retry)"),
+        )
+    },
+}
+
+Reader = Annotated[Principal, Depends(reader)]
+Writer = Annotated[Principal, Depends(writer)]
+
+
+def _error(code: ErrorCode, message: str, correlation: str, status: int | None = None) -> Response:
+    body = error_body(code, message, correlation)
+    return JSONResponse(body, status or STATUS[code])
+
+
+@router.post(
+    "/messages",
+    summary="Receive one signed core-dp envelope",
+    responses=_ANSWERS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "parameters": [
+            {
+                "name": SUBJECT_HEADER,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "base64url RFC 8785 JSON of the Offer/Match/Transfer the message "
+                "is about; must hash to the body's local_evidence_hash_sha256",
+            }
+        ],
+    },
+)
+async def messages(request: Request) -> Response:
+    services = container(request)
+    fallback = correlation_id(None)
+    try:
+        raw = await read_body(request, services.settings.max_body_bytes)
+        document = orjson.loads(raw)
+    except HTTPProblem as exc:
+        return _error("invalid_request", exc.message, fallback, exc.status)
+    except LoopError as exc:
+        return _error("invalid_request", exc.message, fallback)
+    except orjson.JSONDecodeError:
+        return _error("invalid_request", "the body is not JSON: send one envelope", fallback)
+    header = request.headers.get(SUBJECT_HEADER)
+    try:
+        answer = await call(request, services.coredp.receiver.receive, document, header)
+    except OperationalError:
+        log.exception("core-dp storage failure")
+        message = "this node could not complete the step now; retry"
+        return _error("timeout", message, correlation_id(document))
+    except Exception:
+        log.exception("core-dp receiver failure")
+        message = "this node failed to handle the message"
+        return _error("internal_error", message, correlation_id(document))
+    return _respond(answer)
+
+
+def _respond(answer: ReceiverAnswer) -> Response:
+    if answer.kind == "envelope":
+        return JSONResponse(answer.body, 200)
+    if answer.kind == "receipt":
+        return JSONResponse(answer.body, 202)
+    return JSONResponse(answer.body, STATUS[answer.code or "internal_error"])
+
+
+@router.get("/conversations", summary="Core-dp conversations of this node, oldest first")
+async def conversations(
+    request: Request,
+    _principal: Reader,
+    peer: Annotated[str | None, Query(max_length=128)] = None,
+    subject_id: Annotated[str | None, Query(max_length=160)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    exchange = container(request).coredp.exchange
+    found = await call(
+        request, exchange.conversations, peer=peer, subject_id=subject_id, limit=limit
+    )
+    return JSONResponse({"conversations": [view(c) for c in found]})
+
+
+@router.get("/conversations/{conversation_id}", summary="One core-dp conversation")
+async def conversation(request: Request, conversation_id: str, _principal: Reader) -> Response:
+    exchange = container(request).coredp.exchange
+    return JSONResponse(view(await call(request, exchange.conversation, conversation_id)))
+
+
+@router.get("/outbox", summary="Core-dp messages this node authored, with delivery state")
+async def outbox(
+    request: Request,
+    _principal: Writer,
+    status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    exchange = container(request).coredp.exchange
+    rows = await call(request, exchange.outbox, status, after, limit)
+    return JSONResponse(
+        {
+            "entries": [
+                {
+                    "id": row.id,
+                    "peer_node": row.peer_node,
+                    "message_type": row.message_type,
+                    "conversation_id": row.conversation_id,
+                    "status": row.status,
+                    "attempt": row.attempt,
+                    "unreached": row.unreached,
+                    "last_message_id": row.last_message_id,
+                    "last_error": row.last_error,
+                }
+                for row in rows
+            ]
+        }
+    )
+
+
+async def start(_app: Any, services: Container) -> CoreDpWorker | None:
+    """Start the core-dp delivery worker unless `federation_worker` is off."""
+    if not services.coredp.run_worker:
+        return None
+    worker = services.coredp.worker()
+    worker.start()
+    return worker
+
+
+async def stop(_app: Any, services: Container, worker: CoreDpWorker | None) -> None:
+    if worker is not None:
+        await worker.stop()
+    await services.coredp.transport.aclose()
