@@ -21,6 +21,7 @@ from loopnode.services.apikeys import ApiKeyService
 from loopnode.services.custody import Custody
 from loopnode.services.evidence import EvidenceService
 from loopnode.services.exchange import Exchange
+from loopnode.services.federation.keys import KeyUnavailable, NodeKeys
 from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.lifecycle import LifecycleService
@@ -55,6 +56,13 @@ class Container:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _current_pem(node_keys: NodeKeys) -> str:
+    try:
+        return node_keys.public_pem()
+    except KeyUnavailable:
+        return ""
 
 
 def node_identity(settings: Settings) -> NodeIdentity:
@@ -122,7 +130,7 @@ def build(
             max_ttl_days=settings.api_key_max_ttl_days,
         ),
         evidence=EvidenceService(uow, settings.node_id),
-        node_info=NodeInfoService(uow, node),
+        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys)),
         idempotency=idempotency,
         lifecycle=lifecycle,
         material_status=MaterialStatusService(uow, idempotency, random_hex),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from loopnode import LOOP_SPEC_VERSION
@@ -14,9 +15,16 @@ CAPABILITIES = ["material-registry"]
 
 
 class NodeInfoService:
-    def __init__(self, uow: UnitOfWorkFactory, node: NodeIdentity) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        node: NodeIdentity,
+        public_key_pem: Callable[[], str] | None = None,
+    ) -> None:
         self._uow = uow
         self._node = node
+        # Asked on every request: `loopnode keys rotate` in another process changes the key.
+        self._public_key_pem = public_key_pem or (lambda: node.public_key_pem)
 
     def node_info(self) -> dict[str, Any]:
         with self._uow() as uow:
@@ -45,6 +53,7 @@ class NodeInfoService:
                 "businesses_registered": 0,
             },
         }
-        if self._node.public_key_pem:
-            info["public_key"] = self._node.public_key_pem
+        pem = self._public_key_pem()
+        if pem:
+            info["public_key"] = pem
         return info

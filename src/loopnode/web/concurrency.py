@@ -20,4 +20,9 @@ T = TypeVar("T")
 async def call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if request.app.state.inline_calls:
         return fn(*args, **kwargs)
+    return await offload(fn, *args, **kwargs)
+
+
+async def offload(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Always in the threadpool: for calls that wait on peers, whatever the database."""
     return await run_in_threadpool(partial(fn, *args, **kwargs))

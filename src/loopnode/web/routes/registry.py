@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,7 +13,7 @@ from loopnode.services.idempotency import Outcome
 from loopnode.services.search import is_core_dp_request
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
-from loopnode.web.concurrency import call
+from loopnode.web.concurrency import call, offload
 from loopnode.web.idempotency import run_once
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
 from loopnode.web.responses import JSONResponse, LDJSONResponse
@@ -103,7 +104,9 @@ def registry_router(kind: str) -> APIRouter:
         body = await read_json_object(request, services.settings.max_body_bytes)
         result: dict[str, Any]
         if is_core_dp_request(body):
-            result = await call(request, services.search.core_dp_search, kind, body)
+            # A cross-node search waits on peers for seconds: never on the event loop.
+            run = offload if body.get("scope") == "cross-node" else partial(call, request)
+            result = await run(services.search.core_dp_search, kind, body)
         else:
             path = request.url.path
             result = await call(request, services.search.protocol_search, kind, body, cursor, path)
