@@ -21,8 +21,9 @@ $(ORACLE)/node_modules/.installed: $(ORACLE)/package.json $(ORACLE)/package-lock
 	cd $(ORACLE) && npm ci --silent --no-audit --no-fund
 	touch $@
 
-# The main job: a seeded Munich node on the embedded SQLite default, at http://127.0.0.1:8000.
-demo: node
+# The main job: Munich, Berlin and Vienna federating over HTTPS (spec §12.1), on SQLite.
+demo: venv
+	$(BIN)/loopnode demo
 
 # A single seeded node on SQLite, for poking at the API by hand.
 node: venv

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from loopnode.cli import conformance_cmd, coredp_cmd, federation_cmd, node_cmd, validate_cmd
+from loopnode.cli import (
+    conformance_cmd,
+    coredp_cmd,
+    demo_cmd,
+    federation_cmd,
+    node_cmd,
+    validate_cmd,
+)
 
 app = typer.Typer(
     name="loopnode",
@@ -13,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_cmd):
+for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_cmd, demo_cmd):
     module.register(app)
 
 

@@ -76,6 +76,7 @@ EVENT_TYPES: Final[Mapping[str, str]] = {
     "signal.vote_recorded": "signal",
     "node.handshake": "node",
     "node.federation_received": "node",
+    "node.federation_sent": "node",
     "key.created": "key",
     "key.rotated": "key",
     "key.revoked": "key",

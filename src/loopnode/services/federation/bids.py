@@ -19,6 +19,7 @@ from loopnode.domain.times import format_timestamp, from_us, to_us
 from loopnode.protocol._rfc3339 import format_utc, parse_timestamp
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
+from loopnode.services.federation.outbox import OFFER_PATH, dumps, enqueue
 from loopnode.services.federation.ports import BidRow, FederationUowFactory
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock, EvidenceDraft
@@ -97,6 +98,50 @@ class BidService:
             )
             uow.federation.bids.update(replace(stored, event_id=event.sequence))
         return event.sequence
+
+    def send(self, request: dict[str, Any], actor: str) -> dict[str, Any]:
+        """Queue our bid for a peer's material: a MaterialOffer to `POST /federate/offer` at the
+        approved peer `request["to"]`, delivered (signed, with retries) through the outbox.
+
+        `to_city` (our city) travels as an extension field so that the seller's Match can name
+        where the goods go.
+        """
+        peer_id = request.get("to")
+        wanted: tuple[str, ...] = ("material", "base_price", "loop_cost", "valid_until")
+        fields = {k: request[k] for k in wanted if k in request}
+        offer: dict[str, Any] = {
+            "@context": CONTEXT,
+            "@type": "MaterialOffer",
+            **fields,
+            "from": self._node.node_id,
+            "to_city": self._node.city,
+        }
+        validate_entity(offer, "MaterialOffer")
+        now = self._clock.now()
+        body = dumps(offer)
+        with self._uow(write=True) as uow:
+            peer = uow.federation.peers.get(str(peer_id)) if isinstance(peer_id, str) else None
+            if peer is None or peer.status != "approved":
+                raise InvalidRequest(
+                    "`to` must name an approved peer: the node that holds the material",
+                    {"to": peer_id},
+                )
+            digest = sha256_hex(offer)
+            queued = enqueue(
+                uow,
+                [peer.node_id],
+                kind="offer",
+                path=OFFER_PATH,
+                body=body,
+                dedupe_key=f"offer:{digest}",
+                now_us=to_us(now),
+            )
+            summary = {"kind": "bid", "to": peer.node_id, "material": offer["material"]}
+            uow.evidence.append(
+                EvidenceDraft("node.federation_sent", "node", peer.node_id, actor, digest, summary),
+                now,
+            )
+        return {"status": "queued", "queued": queued, "to": peer.node_id, "offer": offer}
 
     def page(self, status: str | None, after: int, limit: int) -> dict[str, Any]:
         if status is not None and status not in STATUSES:

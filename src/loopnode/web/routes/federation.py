@@ -21,7 +21,7 @@ from loopnode.services.apikeys import Principal
 from loopnode.services.federation.delivery import DeliveryWorker
 from loopnode.services.federation.ports import PeerTransport
 from loopnode.web.auth import container, reader, writer
-from loopnode.web.bodies import parse_json
+from loopnode.web.bodies import parse_json, read_json_object
 from loopnode.web.concurrency import call
 from loopnode.web.node_auth import SignedRequest, raw_request, signed_peer
 from loopnode.web.openapi_docs import errors
@@ -192,6 +192,23 @@ async def bids(
 ) -> Response:
     page = await call(request, container(request).federation.bids.page, status, after, limit)
     return JSONResponse(page)
+
+
+@router.post(
+    "/federation/outgoing-bids",
+    tags=["Federation"],
+    status_code=202,
+    response_class=JSONResponse,
+    summary="Bid for a peer's material: queue a signed MaterialOffer to the node that holds it",
+    description="Body: `{to, material, base_price, loop_cost, valid_until}`; `to` is the approved "
+    "peer holding the material (its announcement's origin). Delivered through the outbox.",
+    responses=errors(400, 401, 403, 413, 415),
+)
+async def send_bid(request: Request, principal: Annotated[Principal, Depends(writer)]) -> Response:
+    services = container(request)
+    body = await read_json_object(request, services.settings.max_body_bytes)
+    queued = await call(request, services.federation.bids.send, body, principal.name)
+    return JSONResponse(queued, 202)
 
 
 @router.post(

@@ -1,0 +1,1 @@
+"""The three-city federation demo (`loopnode demo`) and the node launcher it runs on."""
