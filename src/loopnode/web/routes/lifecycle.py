@@ -97,6 +97,8 @@ def _params(request: Request, entity: str) -> tuple[dict[str, str], str | None, 
 
 def _exchange_routes(router: APIRouter, entity: str) -> None:
     name = ENTITIES[entity]
+    article = "an" if name[0] in "AEIOU" else "a"
+    plural = name + ("es" if name.endswith("ch") else "s")
     tags: list[str | Any] = [name]
 
     @router.post(
@@ -104,7 +106,7 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
         status_code=201,
         tags=tags,
         response_class=LDJSONResponse,
-        summary=f"Create a {name}",
+        summary=f"Create {article} {name}",
         description=f"Validates and stores a {name} (an id is minted when absent). It may be "
         "created in any state reachable from its initial one; the node applies what the "
         "implied transitions mean. Invariants: DECISIONS 9-11.",
@@ -123,7 +125,7 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
         f"/{entity}",
         tags=tags,
         response_class=JSONResponse,
-        summary=f"List {name}s",
+        summary=f"List {plural}",
         description=f"Creation order, keyset pagination (`next_cursor` → `cursor`); filters: "
         f"{', '.join(FILTERS[entity])}.",
         responses=errors(400, 401),
@@ -139,7 +141,7 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
         f"/{entity}/{{entity_id}}",
         tags=tags,
         response_class=LDJSONResponse,
-        summary=f"Read a {name}",
+        summary=f"Read {article} {name}",
         responses=errors(401, 404),
         name=f"read_{entity}",
     )
@@ -151,7 +153,7 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
         f"/{entity}/{{entity_id}}/status",
         tags=tags,
         response_class=LDJSONResponse,
-        summary=f"Change a {name}'s status",
+        summary=f"Change {article} {name}'s status",
         description='Body `{"status": ..., "reason"?: ...}`. A transition the state table '
         "does not allow, or one that would break an invariant, is 409 naming the current state.",
         responses=errors(*WRITE_ERRORS, 404),
