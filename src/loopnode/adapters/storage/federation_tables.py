@@ -22,10 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from loopnode.adapters.storage.tables import metadata
-
-# Autoincrementing 64-bit ids: SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid).
-SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+from loopnode.adapters.storage.tables import SERIAL, metadata
 
 KEY_STATUSES = "status IN ('active', 'rotated', 'revoked')"
 

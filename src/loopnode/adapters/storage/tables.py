@@ -31,6 +31,9 @@ NAMING = {
 
 metadata = MetaData(naming_convention=NAMING)
 
+# Autoincrementing 64-bit ids: SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid).
+SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
 # MaterialDNA and ProductDNA passports: `kind` tells them apart, `document` is the record as
 # received (unknown fields included), and the other columns are the indexed projections.
 records = Table(
