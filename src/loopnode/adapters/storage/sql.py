@@ -179,9 +179,7 @@ class SqlRecordStore:
     def page(self, query: RecordQuery) -> list[RecordRow]:
         conditions = _conditions(query)
         if query.after is not None:
-            conditions.append(
-                tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after)
-            )
+            conditions.append(tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after))
         statement = (
             select(records)
             .where(*conditions)
