@@ -14,6 +14,12 @@ the base unit), never in a way that lets offers exceed the record.
 
 The receiving city is the offer's `to_city` unless it is `any`, else the transfer route's
 `to_city`, else the match's `to_city`.
+
+Location: the record that goes to the receiving city (the whole record on a move, the new one
+on a split) does not keep the coordinates it had, or a radius search would still find it where
+it was. When the receiving city is this node's own city it takes the node's location;
+otherwise its `location` is dropped, since where in the other city the goods went is not known,
+and its lat/lon/unit-vector columns become null. The parent of a split stays where it was.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from loopnode.domain import ids
+from loopnode.domain import geo, ids
 from loopnode.domain.errors import NotFound
 from loopnode.domain.evidence import EvidenceEvent
 from loopnode.domain.quantities import (
@@ -85,7 +91,7 @@ class Custody:
         city = receiving_city(offer.document, transfer.document, match.document)
         uow.subjects.release(record.id, offer.quantity_micro)
         if offer.quantity_micro >= record.quantity_micro:
-            parent, child = _moved(record, city, j.now), None
+            parent, child = _moved(record, self._relocated(record.document, city), j.now), None
         else:
             parent, child = self._split(record, offer, city, j.now)
         uow.subjects.rewrite(parent)
@@ -111,10 +117,9 @@ class Custody:
         )
         metadata = record.document.get("metadata")
         child_doc = {
-            **record.document,
+            **self._relocated(record.document, city),
             "id": self._mint(record, now),
             "quantity": {"value": _number(moved), "unit": unit},
-            "current_city": city,
             "metadata": {
                 **(metadata if isinstance(metadata, dict) else {}),
                 "parent_id": record.id,
@@ -124,6 +129,15 @@ class Custody:
             record.kind, child_doc, now, source_node=record.source_node
         )
         return parent, replace(child, quantity_micro=offer.quantity_micro, parent_id=record.id)
+
+    def _relocated(self, document: dict[str, Any], city: str) -> dict[str, Any]:
+        """`document` at `city`: this node's location there, else no location at all."""
+        relocated = {**document, "current_city": city}
+        if city.casefold() == self._node.city.casefold():
+            relocated["location"] = {"lat": self._node.lat, "lon": self._node.lon}
+        else:
+            relocated.pop("location", None)
+        return relocated
 
     def _mint(self, record: RecordRow, now: datetime) -> str:
         mint = ids.mint_material_id if record.kind == "material" else ids.mint_product_id
@@ -179,12 +193,21 @@ class Custody:
         j.record(event, parent.kind, parent.id, parent.document, summary, append)
 
 
-def _moved(record: RecordRow, city: str, now: datetime) -> RecordRow:
-    document = {**record.document, "current_city": city}
+def _moved(record: RecordRow, document: dict[str, Any], now: datetime) -> RecordRow:
+    """The record with its relocated document and the projections that follow from it."""
+    location = document.get("location") or {}
+    lat, lon = location.get("lat"), location.get("lon")
+    if lat is None or lon is None:
+        lat = lon = None
+    else:
+        lat, lon = float(lat), float(lon)
     return replace(
         record,
         document=document,
-        current_city=city,
+        current_city=document["current_city"],
+        lat=lat,
+        lon=lon,
+        unit_vector=None if lat is None or lon is None else geo.unit_vector(lat, lon),
         record_hash=sha256_hex(document),
         updated_us=to_us(now),
     )

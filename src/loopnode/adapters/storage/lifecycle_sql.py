@@ -5,6 +5,10 @@ to nothing, since a write unit of work already holds the database's write lock (
 IMMEDIATE). The constraints declared in `lifecycle_tables` are the backstop; their violations
 are turned into the protocol's errors here (409 for the uniqueness rules, 400 for the offered
 quantity and the subject), never a 500.
+
+The statements a lifecycle change runs are built once, at import, with bound parameters:
+building a Core `update().where().values()` costs about five times executing it on SQLite
+(docs/performance.md, "Lifecycle"), and a full flow runs about thirty of them.
 """
 
 from __future__ import annotations
@@ -12,9 +16,25 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, Select, Table, and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Row,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import BigInteger
 
 from loopnode.adapters.storage.lifecycle_tables import (
     custody,
@@ -53,6 +73,86 @@ __all__ = [
 TABLES: dict[str, Table] = {"offer": offers, "match": matches, "transfer": transfers}
 
 
+# -- statements built once (bound parameter names differ from column names, as SET needs) -----
+def _by_id(table: Table) -> Select[Any]:
+    return select(table).where(table.c.id == bindparam("wanted_id"))
+
+
+def _set_status(table: Table) -> Update:
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            status=bindparam("new_status"),
+            document=bindparam("new_document"),
+            updated_us=bindparam("new_updated_us"),
+        )
+    )
+
+
+_INSERT: dict[str, Insert] = {entity: insert(table) for entity, table in TABLES.items()}
+_GET: dict[str, Select[Any]] = {entity: _by_id(table) for entity, table in TABLES.items()}
+_GET_LOCKED: dict[str, Select[Any]] = {e: q.with_for_update() for e, q in _GET.items()}
+_SET_STATUS: dict[str, Update] = {entity: _set_status(table) for entity, table in TABLES.items()}
+_ACTIVE_MATCH = select(matches).where(
+    matches.c.offer_id == bindparam("wanted_offer"), matches.c.status.in_(("proposed", "accepted"))
+)
+_LIVE_TRANSFER = select(transfers).where(
+    transfers.c.match_id == bindparam("wanted_match"), transfers.c.status != "cancelled"
+)
+_LOCK_SUBJECT = (
+    select(records.c.kind).where(records.c.id == bindparam("wanted_id")).with_for_update()
+)
+_RESERVE = (
+    update(records)
+    .where(
+        records.c.id == bindparam("wanted_id"),
+        records.c.offered_micro + bindparam("micro", type_=BigInteger) <= records.c.quantity_micro,
+    )
+    .values(offered_micro=records.c.offered_micro + bindparam("micro", type_=BigInteger))
+)
+_RELEASE = (
+    update(records)
+    .where(records.c.id == bindparam("wanted_id"))
+    .values(offered_micro=records.c.offered_micro - bindparam("micro", type_=BigInteger))
+)
+_REWRITE = (
+    update(records)
+    .where(records.c.id == bindparam("wanted_id"))
+    .values(
+        document=bindparam("new_document"),
+        current_city=bindparam("new_city"),
+        lat=bindparam("new_lat"),
+        lon=bindparam("new_lon"),
+        ux=bindparam("new_ux"),
+        uy=bindparam("new_uy"),
+        uz=bindparam("new_uz"),
+        quantity_micro=bindparam("new_quantity"),
+        record_hash=bindparam("new_hash"),
+        updated_us=bindparam("new_updated_us"),
+    )
+)
+_INSERT_CUSTODY = insert(custody)
+_INSERT_HISTORY = insert(status_history)
+_IDEMPOTENCY_KEY = and_(
+    idempotency_keys.c.principal == bindparam("wanted_principal"),
+    idempotency_keys.c.key == bindparam("wanted_key"),
+)
+_GET_KEY = select(idempotency_keys).where(_IDEMPOTENCY_KEY)
+_INSERT_KEY = insert(idempotency_keys)
+_COMPLETE_KEY: Update = (
+    update(idempotency_keys)
+    .where(_IDEMPOTENCY_KEY)
+    .values(
+        state="done",
+        status_code=bindparam("new_status_code"),
+        body=bindparam("new_body"),
+        headers=bindparam("new_headers"),
+    )
+)
+_DELETE_KEY: Delete = delete(idempotency_keys).where(_IDEMPOTENCY_KEY)
+
+
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -77,7 +177,6 @@ class SqlExchangeStore:
         self._c = connection
 
     def insert(self, row: ExchangeRow) -> None:
-        table = TABLES[row.entity]
         values = {
             "id": row.id,
             "subject_id": row.subject_id,
@@ -98,42 +197,34 @@ class SqlExchangeStore:
         if row.entity == "transfer":
             values["match_id"] = row.match_id
         try:
-            self._c.execute(insert(table), values)
+            self._c.execute(_INSERT[row.entity], values)
         except IntegrityError as exc:
             # The unit of work rolls back as a whole on these errors, so no savepoint is needed.
             raise _insert_error(row, exc) from exc
 
     def get(self, entity: str, entity_id: str, *, lock: bool = False) -> ExchangeRow | None:
-        table = TABLES[entity]
-        statement = select(table).where(table.c.id == entity_id)
-        if lock:
-            statement = statement.with_for_update()
-        found = self._c.execute(statement).first()
+        statement = (_GET_LOCKED if lock else _GET)[entity]
+        found = self._c.execute(statement, {"wanted_id": entity_id}).first()
         return None if found is None else _exchange(entity, found)
 
     def update(self, row: ExchangeRow) -> None:
-        table = TABLES[row.entity]
+        values = {
+            "row_id": row.id,
+            "new_status": row.status,
+            "new_document": _dumps(row.document),
+            "new_updated_us": row.updated_us,
+        }
         try:
-            self._c.execute(
-                update(table)
-                .where(table.c.id == row.id)
-                .values(status=row.status, document=_dumps(row.document), updated_us=row.updated_us)
-            )
+            self._c.execute(_SET_STATUS[row.entity], values)
         except IntegrityError as exc:
             raise _insert_error(row, exc) from exc
 
     def active_match(self, offer_id: str) -> ExchangeRow | None:
-        statement = select(matches).where(
-            matches.c.offer_id == offer_id, matches.c.status.in_(("proposed", "accepted"))
-        )
-        found = self._c.execute(statement).first()
+        found = self._c.execute(_ACTIVE_MATCH, {"wanted_offer": offer_id}).first()
         return None if found is None else _exchange("match", found)
 
     def live_transfer(self, match_id: str) -> ExchangeRow | None:
-        statement = select(transfers).where(
-            transfers.c.match_id == match_id, transfers.c.status != "cancelled"
-        )
-        found = self._c.execute(statement).first()
+        found = self._c.execute(_LIVE_TRANSFER, {"wanted_match": match_id}).first()
         return None if found is None else _exchange("transfer", found)
 
     def page(self, entity: str, query: ListQuery) -> list[ExchangeRow]:
@@ -189,23 +280,14 @@ class SqlSubjectLedger:
         self._c = connection
 
     def lock(self, record_id: str) -> str | None:
-        statement = select(records.c.kind).where(records.c.id == record_id).with_for_update()
-        found = self._c.execute(statement).first()
+        found = self._c.execute(_LOCK_SUBJECT, {"wanted_id": record_id}).first()
         return None if found is None else str(found[0])
 
     def reserve(self, record_id: str, micro: int) -> bool:
         # Conditional, so the row lock taken by the UPDATE is the only serialisation needed;
         # the CHECK would refuse the same row if this condition were ever wrong.
-        statement = (
-            update(records)
-            .where(
-                records.c.id == record_id,
-                records.c.offered_micro + micro <= records.c.quantity_micro,
-            )
-            .values(offered_micro=records.c.offered_micro + micro)
-        )
         try:
-            result = self._c.execute(statement)
+            result = self._c.execute(_RESERVE, {"wanted_id": record_id, "micro": micro})
         except IntegrityError as exc:
             raise InvalidRequest(
                 f"open and reserved offers of {record_id} would exceed its quantity",
@@ -214,11 +296,7 @@ class SqlSubjectLedger:
         return bool(result.rowcount)
 
     def release(self, record_id: str, micro: int) -> None:
-        self._c.execute(
-            update(records)
-            .where(records.c.id == record_id)
-            .values(offered_micro=records.c.offered_micro - micro)
-        )
+        self._c.execute(_RELEASE, {"wanted_id": record_id, "micro": micro})
 
     def set_availability(self, record_id: str, availability: str, updated_us: int) -> None:
         self._c.execute(
@@ -228,18 +306,25 @@ class SqlSubjectLedger:
         )
 
     def rewrite(self, row: RecordRow) -> None:
+        """Store the record's document and every projection a custody change can move: the
+        city, the location (all five columns, null when the document has none), the quantity,
+        the hash and the time."""
+        ux, uy, uz = row.unit_vector or (None, None, None)
+        values = {
+            "wanted_id": row.id,
+            "new_document": _dumps(row.document),
+            "new_city": row.current_city,
+            "new_lat": row.lat,
+            "new_lon": row.lon,
+            "new_ux": ux,
+            "new_uy": uy,
+            "new_uz": uz,
+            "new_quantity": row.quantity_micro,
+            "new_hash": row.record_hash,
+            "new_updated_us": row.updated_us,
+        }
         try:
-            self._c.execute(
-                update(records)
-                .where(records.c.id == row.id)
-                .values(
-                    document=_dumps(row.document),
-                    current_city=row.current_city,
-                    quantity_micro=row.quantity_micro,
-                    record_hash=row.record_hash,
-                    updated_us=row.updated_us,
-                )
-            )
+            self._c.execute(_REWRITE, values)
         except IntegrityError as exc:
             raise InvalidRequest(
                 "the record's quantity would fall below what its offers hold", {"id": row.id}
@@ -252,7 +337,7 @@ class SqlCustodyLog:
 
     def append(self, entry: CustodyEntry) -> None:
         self._c.execute(
-            insert(custody),
+            _INSERT_CUSTODY,
             {
                 "record_id": entry.record_id,
                 "child_id": entry.child_id,
@@ -300,7 +385,7 @@ class SqlStatusHistory:
 
     def append(self, change: StatusChange) -> None:
         self._c.execute(
-            insert(status_history),
+            _INSERT_HISTORY,
             {
                 "entity_type": change.entity_type,
                 "entity_id": change.entity_id,
@@ -438,8 +523,7 @@ class SqlIdempotencyStore:
         self._c = connection
 
     def get(self, principal: str, key: str) -> IdempotencyRow | None:
-        t = idempotency_keys
-        found = self._c.execute(select(t).where(t.c.principal == principal, t.c.key == key)).first()
+        found = self._c.execute(_GET_KEY, _key_params(principal, key)).first()
         if found is None:
             return None
         m = found._mapping
@@ -465,7 +549,7 @@ class SqlIdempotencyStore:
             "expires_us": row.expires_us,
         }
         try:
-            self._c.execute(insert(idempotency_keys), values)
+            self._c.execute(_INSERT_KEY, values)
         except IntegrityError as exc:
             raise KeyTaken("this Idempotency-Key is taken", {"key": row.key}) from exc
 
@@ -477,19 +561,21 @@ class SqlIdempotencyStore:
         body: dict[str, Any],
         headers: dict[str, str],
     ) -> None:
-        t = idempotency_keys
-        self._c.execute(
-            update(t)
-            .where(t.c.principal == principal, t.c.key == key)
-            .values(
-                state="done", status_code=status_code, body=_dumps(body), headers=_dumps(headers)
-            )
-        )
+        values = {
+            **_key_params(principal, key),
+            "new_status_code": status_code,
+            "new_body": _dumps(body),
+            "new_headers": _dumps(headers),
+        }
+        self._c.execute(_COMPLETE_KEY, values)
 
     def delete(self, principal: str, key: str) -> None:
-        t = idempotency_keys
-        self._c.execute(delete(t).where(t.c.principal == principal, t.c.key == key))
+        self._c.execute(_DELETE_KEY, _key_params(principal, key))
 
     def purge(self, now_us: int) -> int:
         t = idempotency_keys
         return int(self._c.execute(delete(t).where(t.c.expires_us <= now_us)).rowcount)
+
+
+def _key_params(principal: str, key: str) -> dict[str, str]:
+    return {"wanted_principal": principal, "wanted_key": key}
