@@ -12,7 +12,9 @@ A flow is four POSTs in sequence on one keep-alive connection, each 201 before t
 core; the node is pinned to the other, see `_harness`) run flows back to back for a fixed time
 after a warm-up; ids are chosen by the client (flow `n` → `…F{n:07d}`). The table gives complete
 flows per second, p50/p99 latency of each call and of the whole flow, the node's CPU time per
-flow, and a final check over every flow the run started (warm-up included):
+flow, the ratio to the reference backend and the target; a line under it gives the client's own
+ceiling (the same flows against a constant-response server). Then a final check over every flow
+the run started (warm-up included):
 
 - the evidence log (`GET /api/v1/evidence`) holds exactly the ten entries a flow makes, per flow:
   material registered and custody_changed; offer published, reserved, withdrawn; match proposed,
@@ -27,6 +29,12 @@ flow, and a final check over every flow the run started (warm-up included):
 `--both` (the default) measures SQLite, then PostgreSQL on a fresh database created on the server
 of `--postgres-url` and dropped afterwards. Exit status 1 when a flow failed or the check found
 anything missing; missed targets only show in the table.
+
+    python benchmarks/lifecycle.py --sqlite --profile 300 [--profile-sort tottime]
+
+runs 300 flows in-process through the ASGI app instead (no network, service calls inline on
+both databases), prints CPU µs per call and the cProfile top 40 (`--profile-out` keeps the
+raw stats for pstats).
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ from _harness import (
     LOAD_CORE,
     NODE_CORE,
     Server,
+    constant_server,
     free_port,
     init_node,
     loopnode,
@@ -338,6 +347,14 @@ def run_backend(
     return run
 
 
+def client_ceiling(work: Path, clients: int, seconds: float) -> float:
+    """Flows per second of the client against a server that answers `{}` at once."""
+    port = free_port()
+    with constant_server(port, work / "constant.log").start() as server:
+        result = drive(ClientSpec(server.base, "-", clients, seconds, 0, expect=200))
+    return result.completed / result.seconds if result.seconds else 0.0
+
+
 # -- the final check ------------------------------------------------------------------------------
 def check_flows(base: str, key: str, flows: int) -> tuple[list[str], str]:
     """Everything each of flows 0 .. flows-1 should have left behind; (problems, summary)."""
@@ -363,8 +380,13 @@ def check_flows(base: str, key: str, flows: int) -> tuple[list[str], str]:
         if cities.get(i["material"]) != ("Berlin", False):
             bad["material not in Berlin without a location"] += 1
     problems += [f"{count} flows: {what}" for what, count in sorted(bad.items())]
-    entries = sum(len(v) for v in evidence.values())
-    summary = f"{flows:,} flows, {entries:,} evidence entries ({EVIDENCE_PER_FLOW}/flow + 0 other)"
+    subjects = {i for n in range(flows) for i in ids(n).values()}
+    entries = sum(len(v) for k, v in evidence.items() if k in subjects)
+    other = sum(len(v) for k, v in evidence.items() if k not in subjects)
+    summary = (
+        f"{flows:,} flows, {entries:,} evidence entries about them "
+        f"({EVIDENCE_PER_FLOW} per flow), {other} about the node itself"
+    )
     if entries != flows * EVIDENCE_PER_FLOW:
         problems.append(f"{entries} evidence entries, expected {flows * EVIDENCE_PER_FLOW}")
     return problems, summary
@@ -411,9 +433,12 @@ def _get(http: httpx.Client, path: str, params: dict[str, Any]) -> Any:
 
 
 # -- in-process profile ---------------------------------------------------------------------------
-def profile_flows(work: Path, database_url: str | None, flows: int, sort: str) -> None:
-    """Run `flows` flows in-process through the ASGI app (no network, calls inline even on
-    PostgreSQL) under cProfile, after as many unprofiled; print mean µs per call and the top."""
+def profile_flows(
+    work: Path, database_url: str | None, flows: int, sort: str, out: str | None
+) -> None:
+    """`flows` flows in-process through the ASGI app (no network; calls inline even on
+    PostgreSQL): a warm-up, a timed run, then a run under cProfile. Prints mean µs per call
+    of both runs (CPU time, so other load on the machine matters less) and the top 40."""
     import cProfile
     import pstats
 
@@ -434,23 +459,32 @@ def profile_flows(work: Path, database_url: str | None, flows: int, sort: str) -
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as http:
             for n in range(first, first + count):
                 for step, body in zip(STEPS, flow_bodies(n), strict=True):
-                    began = time.perf_counter()
+                    began = time.process_time()
                     response = await http.post(PATHS[step], content=body, headers=headers)
-                    spent[step] += time.perf_counter() - began
+                    spent[step] += time.process_time() - began
                     if response.status_code != 201:
                         raise SystemExit(f"{step} {response.status_code} {response.text}")
 
-    try:
-        asyncio.run(run(0, flows))
+    def means() -> str:
+        text = ", ".join(f"{step} {spent[step] / flows * 1e6:,.0f}" for step in STEPS)
         spent.clear()
+        return text
+
+    try:
+        asyncio.run(run(0, flows))  # warm-up
+        spent.clear()
+        asyncio.run(run(flows, flows))
+        plain = means()
         profiler = cProfile.Profile()
         profiler.enable()
-        asyncio.run(run(flows, flows))
+        asyncio.run(run(2 * flows, flows))
         profiler.disable()
     finally:
         container.close()
-    means = ", ".join(f"{step} {spent[step] / flows * 1e6:,.0f}" for step in STEPS)
-    print(f"mean µs per call under cProfile ({flows} flows): {means}")
+    print(f"CPU µs per call in-process (client included), {flows} flows: {plain}")
+    print(f"the same under cProfile: {means()}")
+    if out:
+        profiler.dump_stats(out)
     stats = pstats.Stats(profiler)
     stats.strip_dirs().sort_stats(sort).print_stats(40)
 
@@ -510,7 +544,7 @@ def profile_main(args: Any) -> int:
             else contextlib.nullcontext(None)
         )
         with database as database_url:
-            profile_flows(work, database_url, args.profile, args.profile_sort)
+            profile_flows(work, database_url, args.profile, args.profile_sort, args.profile_out)
     return 0
 
 
@@ -519,9 +553,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s warm-up, 2 s")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--sqlite", action="store_const", dest="backends", const=("SQLite",))
-    which.add_argument(
-        "--postgres", action="store_const", dest="backends", const=("PostgreSQL",)
-    )
+    which.add_argument("--postgres", action="store_const", dest="backends", const=("PostgreSQL",))
     which.add_argument(
         "--both", action="store_const", dest="backends", const=("SQLite", "PostgreSQL")
     )
@@ -543,6 +575,7 @@ def main() -> int:
         help="instead: FLOWS flows in-process under cProfile (first backend only)",
     )
     parser.add_argument("--profile-sort", default="cumulative", help="pstats sort key")
+    parser.add_argument("--profile-out", help="also save the raw cProfile stats here")
     args = parser.parse_args()
     if args.profile:
         return profile_main(args)
@@ -562,6 +595,8 @@ def main() -> int:
             )
             with database as database_url:
                 runs.append(run_backend(work, backend, database_url, profile, args))
+        console.print("client ceiling ...")
+        ceiling = client_ceiling(work, args.clients, min(profile.seconds, 3))
     keys = ", Idempotency-Key on every POST" if args.idempotency_keys else ""
     title = (
         "loopnode lifecycle: full flows (register → offer → match accepted → transfer completed), "
@@ -571,15 +606,18 @@ def main() -> int:
     out = Console(width=200)
     out.print(table(title, runs))
     out.print(
-        f"node on core {NODE_CORE}, asyncio client (1 process) on core {LOAD_CORE}; "
+        f"node on core {NODE_CORE}, asyncio client (1 process) on core {LOAD_CORE}; against a "
+        f"constant-response server the client reaches {ceiling:,.0f} flows/s; "
         f"CPUs busy with other processes before the run: {background:.0%}"
     )
     failed = False
     for run in runs:
         out.print(f"{run.backend} check: {run.checked}")
         if run.result.failed:
-            out.print(f"[red]{run.backend}: {len(run.result.failed)} flows failed: "
-                      f"{run.result.first_error}[/]")
+            out.print(
+                f"[red]{run.backend}: {len(run.result.failed)} flows failed: "
+                f"{run.result.first_error}[/]"
+            )
             failed = True
         for problem in run.check:
             out.print(f"[red]{run.backend}: {problem}[/]")

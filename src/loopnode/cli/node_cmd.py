@@ -143,6 +143,10 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
+        # The standard asyncio loop, not uvloop: under saturation uvloop answers some
+        # connections several rounds late (POST p99 560-710 ms against 111-125 ms here, same
+        # throughput; docs/performance.md).
+        loop="asyncio",
         # TLS 1.3 only when a certificate is configured: a TLS 1.2 handshake fails.
         ssl_certfile=cert,
         ssl_keyfile=key,
