@@ -46,19 +46,19 @@ ID_DIGITS = 7
 
 
 # -- processes ------------------------------------------------------------------------------------
-def cores() -> set[int]:
-    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+# The cores this process may use when it starts, before `pin_self` narrows its own affinity.
+CORES = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
 
 
 def pinned(core: int) -> Callable[[], None] | None:
     """A `preexec_fn` that pins the child to `core` (no-op on one-core or non-Linux hosts)."""
-    if core not in cores() or len(cores()) < 2:
+    if core not in CORES or len(CORES) < 2:
         return None
     return lambda: os.sched_setaffinity(0, {core})
 
 
 def pin_self(core: int) -> None:
-    if core in cores() and len(cores()) >= 2:
+    if core in CORES and len(CORES) >= 2:
         os.sched_setaffinity(0, {core})
 
 
