@@ -14,14 +14,17 @@ tests connect two apps with `httpx.ASGITransport` this way, without patching any
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 import httpx
 
 from loopnode.adapters.federation import tls
-from loopnode.adapters.federation.client import NodeSignatureAuth, SigningKey
+from loopnode.adapters.federation.client import (
+    NodeSignatureAuth,
+    SigningKey,
+    check_allowed,
+    is_tls_failure,
+)
 from loopnode.services.coredp_ports import CoreDpReply
 from loopnode.services.federation.ports import PeerAddress, TransportError
 from loopnode.services.ports import Clock
@@ -69,7 +72,7 @@ class HttpCoreDpTransport:
                 url, content=body, headers=dict(headers), auth=auth, timeout=timeout
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            reason = "tls" if _is_tls_failure(exc) else "unreachable"
+            reason = "tls" if is_tls_failure(exc) else "unreachable"
             raise TransportError(reason, f"{url}: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise TransportError("timeout", f"{url}: no answer within {timeout} s") from exc
@@ -99,28 +102,4 @@ class HttpCoreDpTransport:
         return client
 
     def _check_allowed(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise TransportError("error", f"{url}: only http and https peers are supported")
-        if parts.scheme == "http" and self._production and not _is_loopback(parts.hostname):
-            raise TransportError("insecure", f"{url}: plain HTTP is only allowed on loopback")
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_tls_failure(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if "CERTIFICATE_VERIFY_FAILED" in str(seen) or "SSL" in type(seen).__name__:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+        check_allowed(url, production=self._production)

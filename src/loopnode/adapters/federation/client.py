@@ -145,7 +145,7 @@ class HttpPeerTransport:
         except httpx.TimeoutException as exc:
             raise TransportError("timeout", f"{url}: no answer within {timeout} s") from exc
         except httpx.TransportError as exc:
-            reason = "tls" if _is_tls_failure(exc) else "unreachable"
+            reason = "tls" if is_tls_failure(exc) else "unreachable"
             raise TransportError(reason, f"{url}: {exc}") from exc
         return PeerResponse(response.status_code, response.content)
 
@@ -160,11 +160,16 @@ class HttpPeerTransport:
         return client
 
     def _check_allowed(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise TransportError("error", f"{url}: only http and https peers are supported")
-        if parts.scheme == "http" and self._production and not _is_loopback(parts.hostname):
-            raise TransportError("insecure", f"{url}: plain HTTP is only allowed on loopback")
+        check_allowed(url, production=self._production)
+
+
+def check_allowed(url: str, *, production: bool) -> None:
+    """Peers are http(s) only; plain HTTP only on loopback in production."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise TransportError("error", f"{url}: only http and https peers are supported")
+    if parts.scheme == "http" and production and not _is_loopback(parts.hostname):
+        raise TransportError("insecure", f"{url}: plain HTTP is only allowed on loopback")
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -178,7 +183,7 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def _is_tls_failure(exc: BaseException) -> bool:
+def is_tls_failure(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
