@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ORACLE := tests/oracle/ajv
+AXE := tests/browser/axe
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: venv oracle demo node test lint typecheck unit bench clean
+.PHONY: venv oracle browser demo node test lint typecheck unit bench clean
 
 venv: $(VENV)/.installed
 
@@ -19,6 +21,16 @@ oracle: $(ORACLE)/node_modules/.installed
 
 $(ORACLE)/node_modules/.installed: $(ORACLE)/package.json $(ORACLE)/package-lock.json
 	cd $(ORACLE) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+# The dashboard's browser tests drive Debian's Chromium through Playwright (never a downloaded
+# browser) and inject axe-core from npm for the accessibility scans. CI runs as root.
+browser: $(AXE)/node_modules/.installed
+	@test -x $(CHROMIUM) || { echo "installing chromium (Debian package)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+$(AXE)/node_modules/.installed: $(AXE)/package.json $(AXE)/package-lock.json
+	cd $(AXE) && npm ci --silent --no-audit --no-fund
 	touch $@
 
 # The main job: Munich, Berlin and Vienna federating over HTTPS (spec §12.1), on SQLite.
@@ -43,7 +55,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv oracle lint typecheck
+test: venv oracle browser lint typecheck
 	$(BIN)/pytest -q
 
 unit: venv
@@ -53,4 +65,4 @@ bench: venv
 	$(BIN)/python benchmarks/registry.py
 
 clean:
-	rm -rf $(VENV) $(ORACLE)/node_modules .demo-node .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ORACLE)/node_modules $(AXE)/node_modules .demo-node .pytest_cache .mypy_cache .ruff_cache

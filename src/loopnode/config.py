@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     federation_breaker_threshold: int = Field(default=5, ge=1)
     federation_breaker_cooldown_s: float = Field(default=30.0, gt=0)
     federation_worker: bool = True
+    # Dashboard (docs/dashboard.md): map tiles, e.g. https://tile.example/{z}/{x}/{y}.png;
+    # empty draws the map on a plain background (nodes run offline).
+    dashboard_tile_url: str = ""
 
     @field_validator("node_id")
     @classmethod

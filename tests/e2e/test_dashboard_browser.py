@@ -1,0 +1,207 @@
+"""The dashboard in a real headless Chromium (Debian's package, driven by Playwright).
+
+One node and one browser serve the whole module; each test opens its own page. Under CI
+(CI=true) a missing Chromium or axe-core is a failure, not a skip: `make browser` installs both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.dashboard_node import AXE, CHROMIUM, DashboardNode, dashboard_node, launch
+
+pytestmark = pytest.mark.timeout(120)
+
+PAGES = ["/", "/ui/registry", "/ui/lifecycle", "/ui/economy", "/ui/evidence", "/ui/federation"]
+WAIT = 10_000  # ms
+
+
+def _missing(what: str) -> None:
+    message = f"{what} is missing: run `make browser`"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardNode]:
+    with dashboard_node(tmp_path_factory.mktemp("dashboard")) as served:
+        served.seed_city()
+        yield served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _missing(f"Chromium ({CHROMIUM})")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = launch(playwright)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class Watched:
+    """A page that records console errors and uncaught exceptions."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Watched]:
+    # bypass_csp lets the axe scan inject its script; the pages' own CSP is tested elsewhere.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    try:
+        yield Watched(context.new_page())
+    finally:
+        context.close()
+
+
+def _open(watched: Watched, node: DashboardNode, path: str) -> Any:
+    page = watched.page
+    page.goto(node.base + path)
+    page.wait_for_function(
+        "document.getElementById('live').textContent === 'connected'", timeout=WAIT
+    )
+    return page
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_each_page_loads_with_its_panels_and_no_console_errors(
+    page: Watched, node: DashboardNode, path: str
+) -> None:
+    opened = _open(page, node, path)
+    opened.wait_for_timeout(500)  # let the panels' requests finish
+    assert opened.title().endswith("LOOP dashboard")
+    assert opened.locator("h1").count() == 1
+    assert page.errors == []
+
+
+def test_a_search_finds_a_material_and_links_its_passport(
+    page: Watched, node: DashboardNode
+) -> None:
+    opened = _open(page, node, "/ui/registry")
+    opened.get_by_label("Category").fill("organic-*")
+    opened.get_by_label("Radius (km around Munich)").fill("50")
+    opened.get_by_role("button", name="Search").click()
+    row = opened.locator("#results tbody tr", has_text="organic-food")
+    row.first.wait_for(timeout=WAIT)
+    assert opened.locator("#results tbody tr", has_text="textile-cotton").count() == 0  # Berlin
+    link = row.first.locator("a")
+    href = link.get_attribute("href")
+    assert href is not None and href.startswith("/api/v1/material/MAT-DE-MUC-")
+    assert node.http.get(href.removeprefix("/api/v1")).status_code == 200
+    assert "LoopCost filter: not available on this node" in opened.inner_text("#max-cost-help")
+
+
+def test_a_transfer_made_through_the_api_appears_on_the_board_and_map_without_reload(
+    page: Watched, node: DashboardNode
+) -> None:
+    opened = _open(page, node, "/")
+    opened.locator("#map .city-point").first.wait_for(timeout=WAIT)
+    opened.evaluate("window.__sameDocument = true")
+    material = node.material("paper-clean", 30)
+    transfer = node.trade(material["id"], to_city="Berlin")
+    card = opened.locator(f"#board-transfer [data-id='{transfer['id']}']")
+    card.wait_for(timeout=WAIT)
+    assert "scheduled" in card.inner_text()
+    flow = opened.locator(f"#map path.flow-{transfer['id']}")
+    flow.wait_for(state="attached", timeout=WAIT)
+    assert opened.locator(f"#flows-table tr[data-transfer='{transfer['id']}']").count() == 1
+    assert "Berlin" in (
+        opened.text_content(f"#flows-table tr[data-transfer='{transfer['id']}']") or ""
+    )
+    assert opened.evaluate("window.__sameDocument") is True  # no reload happened
+    assert page.errors == []
+
+
+def test_the_evidence_panel_shows_the_chain_verified(page: Watched, node: DashboardNode) -> None:
+    opened = _open(page, node, "/ui/evidence")
+    status = opened.locator("#evidence-status")
+    opened.wait_for_function(
+        "document.getElementById('evidence-status').dataset.kind === 'ok'", timeout=WAIT
+    )
+    entries = node.http.get("/evidence/verify").json()["entries"]
+    assert f"the hash chain of {entries} entries is intact" in status.inner_text()
+    assert opened.locator("#evidence-entries tbody tr").count() == min(entries, 50)
+
+
+def test_economic_panels_say_plainly_when_their_api_is_absent(
+    page: Watched, node: DashboardNode
+) -> None:
+    opened = _open(page, node, "/ui/economy")
+    for panel in ("signals", "proposals", "supply", "account", "clearing"):
+        assert "Not available on this node" in opened.inner_text(f"#{panel}-status")
+    assert page.errors == []
+
+
+def test_operator_panels_ask_for_a_key_then_show_the_outbox_once_signed_in(
+    page: Watched, node: DashboardNode
+) -> None:
+    opened = _open(page, node, "/ui/federation")
+    assert "Sign in with an operator API key" in opened.inner_text("#outbox-status")
+    opened.get_by_label("API key").fill(node.key)
+    opened.get_by_role("button", name="Sign in").click()
+    opened.wait_for_function(
+        "document.getElementById('outbox-status').textContent.startsWith('Outbox depth')",
+        timeout=WAIT,
+    )
+    assert opened.evaluate("sessionStorage.getItem('loopnode.apiKey')") == node.key
+    assert "0 dead letter(s)" in opened.inner_text("#outbox-status")
+    assert page.errors == []
+
+
+def test_keyboard_users_reach_the_skip_link_first_and_a_phone_needs_no_sideways_scroll(
+    browser: Any, node: DashboardNode
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        phone = context.new_page()
+        for path in PAGES:
+            phone.goto(node.base + path)
+            phone.wait_for_load_state("load")
+            phone.keyboard.press("Tab")
+            assert phone.evaluate("document.activeElement.textContent") == "Skip to content"
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width}px wide on a 390px screen"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_axe_finds_no_serious_or_critical_violations(
+    page: Watched, node: DashboardNode, path: str
+) -> None:
+    script = AXE / "axe.min.js"
+    if not script.exists():
+        _missing(f"axe-core ({script})")
+    opened = _open(page, node, path)
+    opened.wait_for_timeout(500)
+    opened.add_script_tag(path=str(script))
+    result = opened.evaluate(
+        """async () => {
+          const r = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a',
+            'wcag21aa', 'best-practice']});
+          return {passes: r.passes.length, violations: r.violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`)};
+        }"""
+    )
+    assert result["passes"] > 10  # the scan really ran over the page
+    assert result["violations"] == []
+
+
+def test_the_axe_folder_is_where_the_makefile_installs_it() -> None:
+    assert Path(AXE).parts[-4:] == ("browser", "axe", "node_modules", "axe-core")
