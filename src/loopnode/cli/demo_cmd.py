@@ -35,6 +35,7 @@ def demo(
     story = Story(federation(base))
     with story.fed:
         for node in story.fed:
+            console.print(f"  {node.node_id:<12} dashboard: {node.base_url}/")
             console.print(f"  {node.node_id:<12} {node.base_url}  (TLS 1.3, demo CA)")
         failure = _run(story)
         _timeline(story)
