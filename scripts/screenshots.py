@@ -4,8 +4,8 @@
 
 Starts a Munich node on loopback (SQLite in a temporary folder), seeds it with generated
 passports, a material in Berlin and Vienna each, and a few trades, then photographs each page in
-Debian's Chromium (`make browser`) while signed in with an operator key. Deterministic data
-(seeded random numbers), so the pictures change only when the dashboard does.
+Debian's Chromium (`make browser`) while signed in with an operator key. Generated records
+come from a fixed random seed; minted ids differ from run to run.
 """
 
 from __future__ import annotations

@@ -52,7 +52,13 @@ def free_port() -> int:
 class DashboardNode:
     """A Munich node with an API key, served on a free loopback port."""
 
-    def __init__(self, data_dir: Path, database_url: str = "", **settings: Any) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str = "",
+        routers: tuple[Any, ...] = (),
+        **settings: Any,
+    ) -> None:
         self.settings = load_settings(
             data_dir,
             node_id="munich.loop",
@@ -72,9 +78,10 @@ class DashboardNode:
         self.container.events.heartbeat = 1.0
         self.key = self.container.api_keys.create("dashboard-tests").secret
         port = free_port()
-        config = uvicorn.Config(
-            create_app(container=self.container), host="127.0.0.1", port=port, log_level="warning"
-        )
+        app = create_app(container=self.container)
+        for router in routers:  # APIs of other branches, faked by their published contract
+            app.include_router(router)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.base = f"http://127.0.0.1:{port}"
@@ -183,9 +190,9 @@ class DashboardNode:
 
 @contextmanager
 def dashboard_node(
-    data_dir: Path, database_url: str = "", **settings: Any
+    data_dir: Path, database_url: str = "", routers: tuple[Any, ...] = (), **settings: Any
 ) -> Iterator[DashboardNode]:
-    node = DashboardNode(data_dir, database_url, **settings)
+    node = DashboardNode(data_dir, database_url, routers, **settings)
     node.start()
     try:
         yield node
