@@ -198,6 +198,9 @@ function setUpSignIn() {
   const state = document.getElementById("signin-state");
   const show = () => {
     out.hidden = !signedIn();
+    for (const part of [input, form.querySelector("label"), form.querySelector("[type=submit]")]) {
+      part.hidden = signedIn();
+    }
     say(state, signedIn() ? "signed in" : "", "ok");
   };
   form.addEventListener("submit", (event) => {
