@@ -71,6 +71,8 @@ export function cityPositions(materials, remote, nodes) {
   for (const [k, s] of Object.entries(sums)) cities[k] = { name: s.name, lat: s.lat / s.n, lon: s.lon / s.n };
   for (const node of nodes || []) {
     if (!node.location || node.id === config.node_id) continue;
+    // The registry answers 0,0 for a peer whose location it never learnt: not a place.
+    if (node.location.lat === 0 && node.location.lon === 0) continue;
     const name = node.id.replace(/\.loop$/, "");
     cities[key(name)] = { name: name.charAt(0).toUpperCase() + name.slice(1), lat: node.location.lat, lon: node.location.lon, node: node.id };
   }
