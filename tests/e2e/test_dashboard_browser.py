@@ -205,3 +205,14 @@ def test_axe_finds_no_serious_or_critical_violations(
 
 def test_the_axe_folder_is_where_the_makefile_installs_it() -> None:
     assert Path(AXE).parts[-4:] == ("browser", "axe", "node_modules", "axe-core")
+
+
+def test_city_names_from_records_are_shown_as_text_not_markup(
+    page: Watched, node: DashboardNode
+) -> None:
+    name = "Gotham <b id='injected'>bold</b>"
+    node.material("glass-green", 5, city=name, lat=50.0, lon=8.0)
+    opened = _open(page, node, "/")
+    opened.locator(".leaflet-tooltip", has_text="Gotham").wait_for(timeout=WAIT)
+    assert opened.locator("#injected").count() == 0
+    assert name in opened.inner_text("#map")

@@ -105,7 +105,9 @@ function drawCities(layer, cities) {
       radius: city.home ? 10 : 8, weight: 3, color: city.home ? LOCAL_COLOR : CITY_COLOR,
       fillColor: "#ffffff", fillOpacity: 1, className: "city-point",
     });
-    marker.bindTooltip(city.name + (city.node ? ` (${city.node})` : ""), { permanent: true, direction: "top", offset: [0, -8] });
+    // Text nodes, never HTML strings: city names come from peers' and users' records.
+    const label = el("span", {}, city.name + (city.node ? ` (${city.node})` : ""));
+    marker.bindTooltip(label, { permanent: true, direction: "top", offset: [0, -8] });
     layer.addLayer(marker);
   }
 }
@@ -131,7 +133,7 @@ function drawFlows(layer, flows) {
       color: FLOW_COLOR, weight: done ? 4 : 3, opacity: 0.85, dashArray: done ? null : "8 6",
       className: `flow flow-${String(flow.id).replace(/[^A-Za-z0-9_-]/g, "_")}`,
     });
-    line.bindTooltip(`${flow.id}: ${flow.from} → ${flow.to} (${flow.status})`);
+    line.bindTooltip(el("span", {}, `${flow.id}: ${flow.from} → ${flow.to} (${flow.status})`));
     layer.addLayer(line);
   }
 }
