@@ -2,7 +2,8 @@
 
 Storage and API tests take the `database_url` fixture, which runs them once on SQLite and once
 on PostgreSQL (a fresh database per test, dropped afterwards). Without a PostgreSQL server the
-PostgreSQL half skips, unless LOOPNODE_REQUIRE_POSTGRES=1 (CI), where it fails instead.
+PostgreSQL half skips, unless LOOPNODE_REQUIRE_POSTGRES=1 or CI=true, where it fails instead.
+The LOOP reference material is vendored at reference/loop (`tests/reference.py`).
 """
 
 from __future__ import annotations
@@ -18,26 +19,16 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from tests.fakes import CountingHex, FakeClock
+from tests.reference import require_reference, unavailable
 
-ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get(
     "LOOPNODE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-REQUIRE_POSTGRES = os.environ.get("LOOPNODE_REQUIRE_POSTGRES") == "1"
-
-
-def reference_path() -> Path | None:
-    configured = os.environ.get("LOOP_REFERENCE_DIR")
-    candidate = Path(configured) if configured else ROOT.parent / "shared" / "loop"
-    return candidate if (candidate / "schemas").is_dir() else None
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    found = reference_path()
-    if found is None:
-        pytest.skip("the LOOP reference folder (../shared/loop or $LOOP_REFERENCE_DIR) is absent")
-    return found
+    return require_reference()
 
 
 def _psycopg_url(url: str) -> str:
@@ -60,9 +51,7 @@ def need_postgres() -> None:
     if problem is None:
         return
     message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {problem}"
-    if REQUIRE_POSTGRES:
-        pytest.fail(message + " (LOOPNODE_REQUIRE_POSTGRES=1)")
-    pytest.skip(message)
+    unavailable(message, "LOOPNODE_REQUIRE_POSTGRES")
 
 
 def create_postgres_database() -> tuple[str, Any]:

@@ -20,13 +20,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from loopnode.domain.errors import ConfigurationError
+
 SETTINGS_FILE = "loopnode.toml"
 PRIVATE_KEY_FILE = "node_ed25519.key"
 PUBLIC_KEY_FILE = "node_ed25519.pub"
 NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,115}\.loop\Z")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigurationError):
     """The settings cannot run a node (missing file, unsafe production value...)."""
 
 

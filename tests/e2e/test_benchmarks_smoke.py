@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reference import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "registry.py"
 SCENARIOS = ("POST /material", "GET /material/{id}", "search plastic-pet", "bare: parse+validate")
@@ -45,6 +47,7 @@ def test_the_quick_benchmark_prints_the_table_with_the_python_load_generator() -
     assert_table(run_quick("--load-generator", "python"), "python")
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_the_quick_benchmark_prints_the_table_with_wrk() -> None:
+    if shutil.which("wrk") is None:
+        unavailable("wrk is not installed (apt-get install wrk)")
     assert_table(run_quick("--load-generator", "wrk"), "wrk")

@@ -3,7 +3,7 @@
 The oracle is the upstream validator itself (AJV 8 + ajv-formats 3 on the official schemas), so
 tests compare our models with it and never with our own code. Start it once per test session:
 
-    oracle = AjvOracle.start(project_root)      # raises OracleUnavailable with the reason
+    oracle = AjvOracle.start(reference)         # raises OracleUnavailable with the reason
     oracle.verdict("material-dna", payload)      # -> bool
 
 Schema names: a schema file stem (`material-dna`, `loopcoin`, ...; oneOf schemas whole), a
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -37,23 +36,6 @@ class OracleUnavailable(RuntimeError):
     """The oracle cannot run here; the message says what is missing."""
 
 
-def reference_dir(project_root: Path) -> Path:
-    """`$LOOP_REFERENCE_DIR`, else `../shared/loop` relative to the project root."""
-    configured = os.environ.get("LOOP_REFERENCE_DIR")
-    return Path(configured) if configured else project_root.parent / "shared" / "loop"
-
-
-def missing_reference(reference: Path) -> str | None:
-    """Why `reference` is not a usable LOOP reference folder, or None when it is."""
-    for needed in ("schemas", "examples", "openapi.json"):
-        if not (reference / needed).exists():
-            return (
-                f"LOOP reference material not found: {reference / needed} is missing "
-                "(set LOOP_REFERENCE_DIR or put it at ../shared/loop)"
-            )
-    return None
-
-
 class AjvOracle:
     """A running `oracle.js`; use as a context manager or call `close()`."""
 
@@ -62,11 +44,11 @@ class AjvOracle:
         self.schemas = frozenset(schemas)
 
     @classmethod
-    def start(cls, project_root: Path) -> AjvOracle:
-        reference = reference_dir(project_root)
-        problem = missing_reference(reference)
+    def start(cls, reference: Path) -> AjvOracle:
+        """An oracle over the reference folder `reference` (tests/reference.py finds it)."""
+        problem: str | None = None
         node = shutil.which("node")
-        if problem is None and node is None:
+        if node is None:
             problem = "Node.js (`node`) is not on PATH; the AJV oracle needs it"
         for module in _REQUIRED_MODULES:
             if problem is None and not (ORACLE_DIR / "node_modules" / module).is_dir():

@@ -22,28 +22,72 @@ def demo(
     directory: Annotated[
         Path | None,
         typer.Option(
-            "--dir", help="where the three nodes keep their data (default: a new temp dir)"
+            "--dir",
+            help="where the three nodes keep their data; kept afterwards "
+            "(default: a new temp dir, removed on exit unless --keep)",
         ),
     ] = None,
     once: Annotated[
         bool, typer.Option("--once", help="check the end state on every node and exit 0 or 1")
     ] = False,
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="keep the temp dir (demo CA, node keys, databases) on exit"),
+    ] = False,
 ) -> None:
     """Start Munich, Berlin and Vienna over HTTPS and run the spec's §12.1 story."""
     base = _fresh(directory)
+    keep = keep or directory is not None
     console.print(f"[bold]LOOP federation demo[/] in {base}")
-    story = Story(federation(base))
-    with story.fed:
-        for node in story.fed:
-            console.print(f"  {node.node_id:<12} dashboard: {node.base_url}/")
-            console.print(f"  {node.node_id:<12} {node.base_url}  (TLS 1.3, demo CA)")
-        failure = _run(story)
-        _timeline(story)
-        problems = [failure] if failure else story.check()
-        if once:
-            _verdict(problems)
-            return
-        _serve(story, problems)
+    try:
+        story = Story(federation(base))
+        with story.fed:
+            _introduce(story)
+            failure = _run(story)
+            _timeline(story)
+            problems = [failure] if failure else story.check()
+            if once:
+                _verdict(problems)
+                return
+            _serve(story, problems)
+            _say_stopping(story)
+    finally:
+        _leave(base, keep)
+
+
+def _introduce(story: Story) -> None:
+    for node in story.fed:
+        console.print(f"  {node.node_id:<12} dashboard: {node.base_url}/")
+    for node in story.fed:
+        console.print(f"  {node.node_id:<12} {node.base_url}  (TLS 1.3, demo CA)")
+    ca = story.fed.ca
+    if ca is None:
+        return
+    first = next(iter(story.fed))
+    console.print(f"Demo CA certificate: {ca}  (the nodes' certificates are signed by it)")
+    console.print("Call a node with it, for example:")
+    console.print(f"  curl --cacert {ca} {first.base_url}/api/v1/node/info", soft_wrap=True)
+
+
+def _say_stopping(story: Story) -> None:
+    names = ", ".join(node.node_id for node in story.fed)
+    console.print(
+        f"stopping {names} together: each finishes its open requests and its delivery "
+        "worker (at most 20 s)"
+    )
+
+
+def _leave(base: Path, keep: bool) -> None:
+    """Say where the demo's folder (demo CA key, node private keys, databases) is, or remove it."""
+    if keep:
+        console.print(
+            f"The demo folder is kept: {base} (holds the demo CA's and the nodes' private keys; "
+            "delete it when done)",
+            soft_wrap=True,
+        )
+        return
+    shutil.rmtree(base, ignore_errors=True)
+    console.print(f"Removed the demo folder {base} (use --keep or --dir to keep it)")
 
 
 def _fresh(directory: Path | None) -> Path:
@@ -91,12 +135,17 @@ def _serve(story: Story, problems: list[str]) -> None:
         console.print(f"[yellow]! {problem}[/]")
     for node in story.fed:
         console.print(f"{node.node_id}: {node.base_url}/docs  API key {node.api_key}")
+    if story.fed.ca is not None:
+        console.print(
+            f"Browsers do not know the demo CA: import {story.fed.ca} or use curl --cacert.",
+            soft_wrap=True,
+        )
     console.print("The nodes keep serving; Ctrl-C stops them.")
     try:
         while all(node.running for node in story.fed):
             time.sleep(1)
     except KeyboardInterrupt:
-        console.print("stopping")
+        console.print()
 
 
 def register(app: typer.Typer) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -80,7 +81,7 @@ def init(
         values.update(_self_signed(data_dir, node_id, tls))
     try:
         settings = load_settings(data_dir, **values)
-    except ValueError as exc:
+    except (SettingsError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     write_settings_file(data_dir, values)
@@ -109,12 +110,17 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
     tls_cert: Annotated[
-        Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (TLS 1.3)")
+        Path | None,
+        typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (TLS 1.3 only) with it"),
     ] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="its PEM private key")] = None,
 ) -> None:
-    """Serve the node's HTTP API (HTTPS, TLS 1.3 only, with a certificate and key)."""
+    """Serve the node's HTTP API: plain HTTP, or HTTPS (TLS 1.3 only) given --tls-cert/--tls-key.
+
+    The "serving ... on URL" line is printed once the port is bound, so it is true when you see it.
+    """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from loopnode.adapters.federation.tls import uvicorn_context_factory
 
@@ -133,9 +139,7 @@ def serve(
     if (cert is None) != (key is None):
         console.print("[red]HTTPS needs both a certificate and its key (--tls-cert, --tls-key)[/]")
         raise typer.Exit(2)
-    scheme = "https" if cert else "http"
-    console.print(f"serving {settings.node_id} on {scheme}://{host}:{port} ({workers} worker(s))")
-    uvicorn.run(
+    config = uvicorn.Config(
         "loopnode.web.asgi:app_factory",
         factory=True,
         host=host,
@@ -152,6 +156,28 @@ def serve(
         ssl_keyfile=key,
         ssl_context_factory=uvicorn_context_factory if cert else None,
     )
+    sock = _bind(config, host, port)
+    scheme = "https" if cert else "http"
+    console.print(f"serving {settings.node_id} on {scheme}://{host}:{port} ({workers} worker(s))")
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+
+
+def _bind(config: Any, host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says the node is serving."""
+    try:
+        bound: socket.socket = config.bind_socket()
+    except SystemExit as exc:  # uvicorn has logged the reason (e.g. address already in use)
+        console.print(f"[red]cannot listen on {host}:{port}[/]")
+        raise typer.Exit(1) from exc
+    return bound
 
 
 def seed(

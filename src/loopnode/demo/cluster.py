@@ -154,12 +154,23 @@ class Node:
         raise AssertionError(f"{self.node_id} did not start: {self.log_tail()}")
 
     def stop(self) -> None:
+        self.finish(self.terminate())
+
+    def terminate(self) -> subprocess.Popen[bytes] | None:
+        """Ask the node to shut down (SIGTERM) without waiting; `finish` waits for it."""
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
-            return
+            return None
         process.terminate()
+        return process
+
+    @staticmethod
+    def finish(process: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
+        """Wait for a terminated node to exit; kill it after `timeout` seconds."""
+        if process is None:
+            return
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
@@ -243,8 +254,10 @@ class Federation:
         self.stop()
 
     def stop(self) -> None:
-        for node in self:
-            node.stop()
+        """Stop every node in parallel: all get SIGTERM first, then each is waited for."""
+        stopping = [node.terminate() for node in self]
+        for process in stopping:
+            Node.finish(process)
 
     def peer(self, adder: Node, added: Node, *, approve: bool = True) -> None:
         """`adder` runs `peers add <added>`; `added`'s operator approves it (unless told not to)."""

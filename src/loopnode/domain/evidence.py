@@ -5,16 +5,20 @@ node interactions, key events) is one `EvidenceEvent` in a single per-node seque
 Each event carries `prev_hash`, the `entry_hash` of its predecessor (`GENESIS_HASH` for the first),
 so rewriting any entry breaks the link from its successor: `verify_chain` finds the first break.
 The last entry has no successor; anchor the head hash elsewhere (an export, a peer) and pass it as
-`head_hash` to cover it too. The hashes are internal (DECISIONS 22); what peers see is the core-dp
-export in `loopnode.protocol.evidence_export`, chained by `predecessor_event_id`.
+`head_hash` to cover it too. The hash covers every stored column of an entry, the `summary` text
+included (hash version 2; version 1 left the summary out, so databases created before it must be
+re-created: docs/evidence.md). `chain_next` is the one place an entry is built and linked. The
+hashes are internal (DECISIONS 22); what peers see is the core-dp export in
+`loopnode.protocol.evidence_export`, chained by `predecessor_event_id`.
 
 Why `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)` is a sound canonical
 form here, although the domain may not import the RFC 8785 code in `loopnode.protocol`: the hashed
-fields are strings and one small integer, nothing else. For those, json.dumps is deterministic
-and injective, and even byte-identical to RFC 8785: keys are fixed ASCII names (so code-point and
-UTF-16 order agree), strings are escaped the same way (`"`, `\\`, control characters; raw UTF-8
-otherwise), and the integer is far below 2^53. Floats, the one place where the two differ, never
-occur; lone surrogates are refused when an event is built, since they have no UTF-8 encoding.
+fields are strings, one small integer and `null` (no summary), nothing else. For those, json.dumps
+is deterministic and injective, and even byte-identical to RFC 8785: keys are fixed ASCII names (so
+code-point and UTF-16 order agree), strings are escaped the same way (`"`, `\\`, control
+characters; raw UTF-8 otherwise), and the integer is far below 2^53. Floats, the one place where
+the two differ, never occur; lone surrogates are refused when an event is built, since they have
+no UTF-8 encoding.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "EVENT_TYPES",
     "GENESIS_HASH",
     "EvidenceEvent",
+    "chain_next",
     "derive_event_id",
     "entry_hash",
     "next_event",
@@ -95,7 +100,8 @@ class EvidenceEvent:
 
     `actor` says who caused it (a node id, `apikey:<name>`, `system`, …); `payload_hash_sha256`
     is the sha256 of the canonical JSON of the payload concerned (computed by the protocol layer).
-    `recorded_at` must be timezone-aware; it is kept in UTC.
+    `recorded_at` must be timezone-aware; it is kept in UTC. `summary` is the stored JSON text of
+    the entry's human-readable summary (None when there is none); it is hashed like every field.
     """
 
     sequence: int
@@ -108,6 +114,7 @@ class EvidenceEvent:
     prev_hash: str
     recorded_at: datetime
     node_id: str
+    summary: str | None = None
 
     def __post_init__(self) -> None:
         _check_event(self)
@@ -141,6 +148,7 @@ def entry_hash(event: EvidenceEvent) -> str:
         "prev_hash": event.prev_hash,
         "recorded_at": _hash_timestamp(event.recorded_at),
         "node_id": event.node_id,
+        "summary": event.summary,
     }
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -162,9 +170,40 @@ def next_event(
     New events must use the vocabulary in `EVENT_TYPES` (a bug otherwise, hence `LoopError`);
     `EvidenceEvent` itself accepts any well-formed type so that old entries always load.
     """
+    return chain_next(
+        0 if previous is None else previous.sequence,
+        GENESIS_HASH if previous is None else entry_hash(previous),
+        node_id=node_id,
+        event_type=event_type,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        actor=actor,
+        payload_hash_sha256=payload_hash_sha256,
+        recorded_at=recorded_at,
+    )
+
+
+def chain_next(
+    head_sequence: int,
+    head_hash: str,
+    *,
+    node_id: str,
+    event_type: str,
+    subject_type: str,
+    subject_id: str,
+    actor: str,
+    payload_hash_sha256: str,
+    recorded_at: datetime,
+    summary: str | None = None,
+) -> EvidenceEvent:
+    """The entry after the chain head (`head_sequence`, `head_hash`; 0 and GENESIS_HASH when empty).
+
+    Pure: storage locks the head, calls this, stores the event with `entry_hash(event)` and moves
+    the head. New events must use the vocabulary in `EVENT_TYPES` (a bug otherwise: `LoopError`).
+    """
     if EVENT_TYPES.get(event_type) != subject_type:
         raise LoopError(f"unknown evidence event type {event_type!r} for subject {subject_type!r}")
-    sequence = 1 if previous is None else previous.sequence + 1
+    sequence = head_sequence + 1
     return EvidenceEvent(
         sequence=sequence,
         event_id=derive_event_id(node_id, sequence),
@@ -173,9 +212,10 @@ def next_event(
         subject_id=subject_id,
         actor=actor,
         payload_hash_sha256=payload_hash_sha256,
-        prev_hash=GENESIS_HASH if previous is None else entry_hash(previous),
+        prev_hash=head_hash,
         recorded_at=recorded_at,
         node_id=node_id,
+        summary=summary,
     )
 
 
@@ -222,6 +262,8 @@ def _check_event(event: EvidenceEvent) -> None:
     for name in ("subject_id", "actor", "node_id"):
         if not _is_utf8_text(getattr(event, name)):
             problems.append(f"{name} must be non-empty text without lone surrogates")
+    if event.summary is not None and not _is_utf8_text(event.summary):
+        problems.append("summary must be None or non-empty text without lone surrogates")
     if not isinstance(event.recorded_at, datetime) or event.recorded_at.utcoffset() is None:
         problems.append("recorded_at must be a timezone-aware datetime")
     if problems:

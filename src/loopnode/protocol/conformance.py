@@ -33,7 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from loopnode.protocol._rfc3339 import parse_timestamp
+from loopnode.domain.errors import InvalidRequest
+from loopnode.domain.times import timestamp_or_none
 from loopnode.protocol.coredp import (
     choreography,
     dna_rules,
@@ -46,7 +47,7 @@ from loopnode.protocol.coredp import (
 from loopnode.protocol.coredp._js import MISSING, get, truthy
 from loopnode.protocol.coredp.schemas import BASE_ID, SchemaSet, format_issues, schemas
 from loopnode.protocol.regulatory import REGULATORY_CHECKS
-from loopnode.protocol.trust import TrustStore, load_trust_store
+from loopnode.protocol.trust import TrustStore, TrustStoreError, load_trust_store
 
 __all__ = [
     "SEMANTIC_CHECKS",
@@ -66,7 +67,7 @@ Status = Literal["pass", "fail", "skip"]
 Verdict = Literal["valid", "invalid"]
 
 
-class VectorFileError(ValueError):
+class VectorFileError(InvalidRequest):
     """The vector file (or its trust store) cannot be read as a vector suite."""
 
 
@@ -188,7 +189,7 @@ def run_vector_file(path: Path, trust_store_path: Path | None = None) -> list[Ve
     if store_path is not None:
         try:
             trust = load_trust_store(store_path)
-        except ValueError as exc:
+        except TrustStoreError as exc:
             raise VectorFileError(str(exc)) from exc
     return evaluate_suite(document, trust)
 
@@ -260,10 +261,10 @@ def _as_envelope(payload: object) -> Mapping[str, Any] | None:
 def _evaluation_time(vector: object, payload: object) -> datetime | None:
     override = get(vector, "evaluation_time")
     if override is not MISSING:
-        return parse_timestamp(override)
+        return timestamp_or_none(override)
     for candidate in (get(payload, "evaluation_time"), get(payload, "created_at")):
         if truthy(candidate):
-            return parse_timestamp(candidate)
+            return timestamp_or_none(candidate)
     return None
 
 

@@ -10,7 +10,8 @@ with AJV 8 and ajv-formats 3 (full mode), so a string is valid here exactly when
   or Rust's. `ecma_to_rust` / `ecma_to_python` rewrite a pattern so that the Rust `regex` crate
   (used by pydantic-core) or Python's `re` give the same verdict.
 - `minLength`/`maxLength` count code points, as Python's `len` does.
-- The five formats the core schemas use are ported from `ajv-formats/dist/formats.js`: `date-time`
+- The five formats the core schemas use are ported from `ajv-formats/dist/formats.js` (`date` and
+  `date-time` live in `domain/times.py`, beside the one timestamp parser they gate): `date-time`
   (a `T`, `t` or any whitespace between date and time, offsets `Z`, `+01`, `+0100`, `+01:00`,
   calendar-checked days, leap second `:60` only at 23:59 UTC), `date`, `uri` (the long full-mode
   regex), `uuid` (optionally `urn:uuid:`-prefixed) and `email`; their regexes use the `i` flag
@@ -33,12 +34,10 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError
 from pydantic_core import core_schema as cs
 
+from loopnode.domain.times import JS_WHITESPACE, is_date, is_date_time
+
 FormatName = Literal["date-time", "date", "uri", "uuid", "email"]
 
-# ECMAScript `\s` (WhiteSpace and LineTerminator, ECMA-262 §12.2-12.3) as class content.
-JS_WHITESPACE = (
-    "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
-)
 _CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_", "s": JS_WHITESPACE}
 # ECMAScript `.` without the `s` flag: any code point but a line terminator.
 _JS_DOT = "[^\\n\\r\\u2028\\u2029]"
@@ -150,47 +149,6 @@ _REGEX_FORMATS: dict[str, str] = {"uri": URI_PATTERN, "uuid": UUID_PATTERN, "ema
 _PY_REGEX_FORMATS = {
     name: ecma_to_python(source, ignore_case=True) for name, source in _REGEX_FORMATS.items()
 }
-
-_DATE = ecma_to_python(r"^(\d\d\d\d)-(\d\d)-(\d\d)$")
-_TIME = ecma_to_python(
-    r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?)(z|([+-])(\d\d)(?::?(\d\d))?)?$", ignore_case=True
-)
-_DATE_TIME_SEPARATOR = re.compile(f"[tT{JS_WHITESPACE}]")
-_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def is_date(text: str) -> bool:
-    """ajv-formats `date`: `YYYY-MM-DD` naming a real calendar day (Gregorian leap years)."""
-    match = _DATE.match(text)
-    if match is None:
-        return False
-    year, month, day = (int(group) for group in match.groups())
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    return 1 <= month <= 12 and 1 <= day <= (29 if month == 2 and leap else _DAYS[month])
-
-
-def is_time(text: str) -> bool:
-    """ajv-formats `time` with a required offset, including its leap-second arithmetic."""
-    match = _TIME.match(text)
-    if match is None or match.group(4) is None:
-        return False
-    hour, minute, second = int(match.group(1)), int(match.group(2)), float(match.group(3))
-    sign = -1 if match.group(5) == "-" else 1
-    offset_hours, offset_minutes = int(match.group(6) or 0), int(match.group(7) or 0)
-    if offset_hours > 23 or offset_minutes > 59:
-        return False
-    if hour <= 23 and minute <= 59 and second < 60:
-        return True
-    # As upstream: a value past 23:59:59 passes when it is 23:59 UTC once the offset is removed.
-    utc_minute = minute - offset_minutes * sign
-    utc_hour = hour - offset_hours * sign - (1 if utc_minute < 0 else 0)
-    return utc_hour in (23, -1) and utc_minute in (59, -1) and second < 61
-
-
-def is_date_time(text: str) -> bool:
-    """ajv-formats `date-time`: exactly one separator (`T`, `t` or whitespace), a date, a time."""
-    parts = _DATE_TIME_SEPARATOR.split(text)
-    return len(parts) == 2 and is_date(parts[0]) and is_time(parts[1])
 
 
 def is_uri(text: str) -> bool:

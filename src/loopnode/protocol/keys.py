@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from loopnode.domain.errors import InvalidRequest
+
 __all__ = [
     "KeyFormatError",
     "b64url_decode",
@@ -61,7 +63,7 @@ _PEM_RE = re.compile(
 _KEY_ID_NODE_CHARS = 120 - 17
 
 
-class KeyFormatError(ValueError):
+class KeyFormatError(InvalidRequest):
     """A key file, PEM text or JWK is not a well-formed Ed25519 key."""
 
 

@@ -40,8 +40,8 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode.domain.errors import InvalidRequest, Unauthorized
+from loopnode.domain.times import format_utc, timestamp_or_none
 from loopnode.protocol import keys
-from loopnode.protocol._rfc3339 import format_utc, parse_timestamp
 from loopnode.protocol.canonical import CanonicalizationFailed, canonical_bytes
 from loopnode.protocol.trust import KeyProblem, KeyRecord, key_problem
 
@@ -196,7 +196,7 @@ def verify_request(
     an unknown node raises `UnknownNode` rather than `UnknownKey` (its parent class).
     """
     node_id, timestamp_text, key_id, input_sha256, signature = _signature_headers(headers)
-    timestamp = parse_timestamp(timestamp_text)
+    timestamp = timestamp_or_none(timestamp_text)
     if timestamp is None:
         raise BadTimestamp(f"{H_TIMESTAMP} is not an RFC 3339 timestamp: {timestamp_text!r}")
     if abs((now - timestamp).total_seconds()) > max_skew_s:

@@ -25,7 +25,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from loopnode.protocol._rfc3339 import format_utc, parse_timestamp
+from loopnode.domain.errors import ConfigurationError
+from loopnode.domain.times import format_utc, timestamp_or_none
 from loopnode.protocol.coredp.schemas import format_issues, schema
 from loopnode.protocol.keys import KeyFormatError, load_public_jwk, public_jwk, public_raw
 
@@ -44,7 +45,7 @@ KeyStatus = Literal["active", "rotated", "revoked"]
 _STATUSES: frozenset[str] = frozenset({"active", "rotated", "revoked"})
 
 
-class TrustStoreError(ValueError):
+class TrustStoreError(ConfigurationError):
     """A trust-store document cannot be used (unreadable, schema-invalid, bad key)."""
 
 
@@ -166,7 +167,7 @@ def parse_trust_store(document: object) -> TrustStore:
         raise TrustStoreError("trust store is invalid:\n" + format_issues(issues))
     assert isinstance(document, Mapping)
     records = tuple(_record(entry) for entry in document["keys"])
-    return TrustStore(records, str(document["version"]), parse_timestamp(document["updated_at"]))
+    return TrustStore(records, str(document["version"]), timestamp_or_none(document["updated_at"]))
 
 
 def _record(entry: Mapping[str, Any]) -> KeyRecord:
@@ -188,7 +189,7 @@ def _record(entry: Mapping[str, Any]) -> KeyRecord:
 def _time(entry: Mapping[str, Any], name: str) -> datetime | None:
     if name not in entry:
         return None
-    moment = parse_timestamp(entry[name])
+    moment = timestamp_or_none(entry[name])
     if moment is None:
         raise TrustStoreError(f"key {entry.get('key_id')}: {name} is not a usable timestamp")
     return moment

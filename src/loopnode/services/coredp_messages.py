@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import orjson
 
+from loopnode.domain.errors import LoopError
 from loopnode.protocol import keys
 from loopnode.protocol.canonical import CanonicalizationFailed, canonical_bytes, sha256_hex
 from loopnode.protocol.coredp.choreography import PROFILE_VERSION, RULES
@@ -98,16 +99,24 @@ class CoreDpSettings:
     max_snapshot_bytes: int = 32_768
 
 
-class CoreDpRefusal(Exception):
-    """A core-dp error answer (`DP/error.schema.json`): `code` and its message and details."""
+# Core-dp codes that mean "this node failed", not "the sender broke the rules".
+NODE_FAULTS: frozenset[str] = frozenset({"internal_error", "partition", "timeout"})
+
+
+class CoreDpRefusal(LoopError):
+    """A core-dp error answer (`DP/error.schema.json`): `code` and its message and details.
+
+    Part of the one error tree; its `code` is the lower-case core-dp code, which also says the
+    fault (`internal_error`, `partition`, `timeout` are ours). It renders as the core-dp error
+    body on the core-dp route (`web/errors.py: COREDP_STATUS`), never as §8.3.
+    """
 
     def __init__(
         self, code: ErrorCode, message: str, details: Mapping[str, Any] | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, dict(details or {}))
         self.code: ErrorCode = code
-        self.message = message
-        self.details = dict(details or {})
+        self.peer_fault = code not in NODE_FAULTS
 
     def body(self, correlation_id: str) -> dict[str, Any]:
         return error_body(self.code, self.message, correlation_id, details=self.details or None)

@@ -33,8 +33,7 @@ from typing import Any, Literal
 import orjson
 
 from loopnode.domain.errors import LoopError
-from loopnode.domain.times import to_us
-from loopnode.protocol._rfc3339 import parse_timestamp
+from loopnode.domain.times import timestamp_or_none, to_us
 from loopnode.protocol.canonical import CanonicalizationFailed
 from loopnode.protocol.coredp.choreography import idempotency_fingerprint
 from loopnode.protocol.coredp.envelope import (
@@ -266,7 +265,7 @@ class CoreDpReceiver:
         if stored.status != ANSWER_ENVELOPE:
             return ReceiverAnswer("receipt", stored.response)
         old = stored.response
-        expires = parse_timestamp(old.get("expires_at"))
+        expires = timestamp_or_none(old.get("expires_at"))
         fresh_until = now + timedelta(seconds=self._settings.reply_fresh_s)
         if expires is not None and expires >= fresh_until:
             return ReceiverAnswer("envelope", old)

@@ -36,8 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from loopnode.domain.errors import Conflict, Forbidden, InvalidRequest, LoopError, NotFound
-from loopnode.domain.times import format_timestamp, from_us, to_us
-from loopnode.protocol._rfc3339 import parse_timestamp
+from loopnode.domain.times import format_timestamp, from_us, timestamp_or_none, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.coredp.choreography import (
     FINAL_ACK_ROLE,
@@ -100,7 +99,7 @@ class Inbound:
 
     @property
     def created_at(self) -> datetime:
-        moment = parse_timestamp(self.envelope["created_at"])
+        moment = timestamp_or_none(self.envelope["created_at"])
         assert moment is not None  # verify_envelope refuses unparsable timestamps
         return moment
 
@@ -653,7 +652,7 @@ class Steps:
 
     def _timeout_us(self, body: dict[str, Any], now: datetime) -> int:
         """The origin's `timeout_at`, kept within [now + min, now + max] of this node's own."""
-        declared = parse_timestamp(body.get("timeout_at"))
+        declared = timestamp_or_none(body.get("timeout_at"))
         low = now + timedelta(seconds=self._settings.min_timeout_s)
         high = now + timedelta(seconds=self._settings.conversation_timeout_s)
         moment = high if declared is None else min(max(declared, low), high)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from loopnode.domain.errors import Conflict, InvalidRequest, NotFound
 from loopnode.domain.lifecycle import MACHINES
+from loopnode.domain.money import InvalidAmount, Money
 from loopnode.domain.times import format_timestamp, from_us
 from loopnode.protocol.jsonld import CONTEXT_V020
 from loopnode.protocol.validation import validate_entity
@@ -163,11 +163,11 @@ def _settle(j: Journal, payload: dict[str, Any]) -> TransactionRow:
                 {"field": field, "value": payload[field], "transaction": stored},
             )
     parts = payload["distribution"]
-    paid = sum((Decimal(repr(parts[p])) for p in PARTS if p in parts), Decimal(0))
-    if paid != Decimal(repr(payload["final_cost"])):
+    paid = sum((_money(parts[p], f"distribution.{p}") for p in PARTS if p in parts), Money.zero())
+    if paid != _money(payload["final_cost"], "final_cost"):
         raise InvalidRequest(
             "the distribution does not add up to final_cost (DECISIONS 13)",
-            {"final_cost": payload["final_cost"], "distributed": float(paid)},
+            {"final_cost": payload["final_cost"], "distributed": str(paid)},
         )
     if row.settlement is not None:
         raise Conflict(f"transaction {row.id} is already settled", {"transaction_id": row.id})
@@ -175,6 +175,19 @@ def _settle(j: Journal, payload: dict[str, Any]) -> TransactionRow:
     j.uow.transactions.update(row)
     j.record("settlement.recorded", "settlement", row.id, payload, {"transaction_id": row.id})
     return row
+
+
+def _money(value: object, field: str) -> Money:
+    """A wire amount as exact cents (DECISIONS 12): sums are integers, never float arithmetic.
+
+    The body parser hands JSON numbers over as int or float; a float is read through its shortest
+    round-trip text (`repr`), which is the decimal the sender wrote for any amount of up to 15
+    significant digits, and must then be a whole number of cents.
+    """
+    try:
+        return Money.parse(repr(value) if isinstance(value, float) else value)
+    except InvalidAmount as exc:
+        raise InvalidRequest(f"{field}: {exc.message}", {"field": field, **exc.details}) from exc
 
 
 def _status(j: Journal, payload: dict[str, Any]) -> TransactionRow:

@@ -16,7 +16,7 @@ from loopnode.bootstrap import Container, build
 from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
-from loopnode.web import dashboard, errors
+from loopnode.web import dashboard, docs_ui, errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
 from loopnode.web.routes import coredp, federation, node, stream, ui_evidence
 from loopnode.web.routes.lifecycle import lifecycle_router
@@ -55,12 +55,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version=__version__,
         summary="A node for LOOP, the Local Optimization with Overflow Protocol (v0.2.0)",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from the package's own assets by docs_ui.install
         redoc_url=None,
     )
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
     errors.install(app)
+    docs_ui.install(app)
     app.include_router(registry_router("material"))
     app.include_router(registry_router("product"))
     app.include_router(node.router)

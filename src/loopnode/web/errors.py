@@ -1,14 +1,15 @@
-"""The one mapping from errors to HTTP responses in the §8.3 format.
+"""The one mapping from errors to HTTP: §8.3 bodies everywhere, core-dp bodies on its route.
 
 `{"error": {"code", "message", "details"}}` for every failure, including the framework's own
-404/405 and query-parameter errors. Unexpected exceptions become a bare 500 INTERNAL_ERROR that
-names nothing internal; the traceback goes to the log.
+404/405 and query-parameter errors. Unexpected exceptions, and our own failures (`NodeFailure`),
+become a 500 INTERNAL_ERROR; the traceback goes to the log. The core-dp route answers with the
+core-dp error body (`DP/error.schema.json`) and the statuses of `COREDP_STATUS` instead.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,8 +23,11 @@ from loopnode.domain.errors import (
     LoopError,
     NotFound,
     RateLimited,
+    StorageUnavailable,
     Unauthorized,
 )
+from loopnode.protocol.coredp.errors import ErrorCode
+from loopnode.protocol.coredp.errors import error_body as coredp_error_body
 from loopnode.protocol.validation import json_pointer
 from loopnode.web.responses import JSONResponse
 
@@ -37,7 +41,25 @@ STATUS: dict[type[LoopError], int] = {
     Conflict: 409,
     RateLimited: 429,
 }
+_FAILED = "the node failed to handle the request"
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
+
+# SPEC-DIGEST §2.6: the reference backend's mapping of core-dp error codes to HTTP statuses.
+COREDP_STATUS: Final[dict[str, int]] = {
+    "invalid_request": 400,
+    "unsupported_profile_version": 400,
+    "schema_invalid": 400,
+    "unauthorized": 401,
+    "signature_invalid": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "duplicate": 409,
+    "stale_message": 409,
+    "internal_error": 500,
+    "partition": 503,
+    "timeout": 504,
+}
 
 
 class HTTPProblem(LoopError):
@@ -65,8 +87,20 @@ def status_for(error: LoopError) -> int:
 
 def respond(error: LoopError) -> Response:
     status = status_for(error)
+    if status >= 500:
+        log.error("node failure: %s", error.message, exc_info=error)
+    if isinstance(error, StorageUnavailable):  # names nothing internal, as an unexpected error
+        return JSONResponse(error_body("INTERNAL_ERROR", _FAILED), status)
     headers = {"WWW-Authenticate": 'Bearer realm="loopnode"'} if status == 401 else None
     return JSONResponse(error_body(error.code, error.message, error.details), status, headers)
+
+
+def coredp_response(
+    code: ErrorCode, message: str, correlation_id: str, status: int | None = None
+) -> Response:
+    """A core-dp error body with the status of `COREDP_STATUS` (or `status`, for 413/415)."""
+    body = coredp_error_body(code, message, correlation_id)
+    return JSONResponse(body, status or COREDP_STATUS[code])
 
 
 async def _loop_error(_request: Request, exc: Exception) -> Response:
@@ -101,7 +135,7 @@ async def _request_validation(_request: Request, exc: Exception) -> Response:
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
-    return JSONResponse(error_body("INTERNAL_ERROR", "the node failed to handle the request"), 500)
+    return JSONResponse(error_body("INTERNAL_ERROR", _FAILED), 500)
 
 
 def install(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from loopnode.domain.evidence import (
     EVENT_TYPES,
     GENESIS_HASH,
     EvidenceEvent,
+    chain_next,
     derive_event_id,
     entry_hash,
     next_event,
@@ -95,6 +96,7 @@ def test_entry_hash_is_sha256_of_sorted_compact_json_of_all_fields() -> None:
             "sequence": 1,
             "subject_id": event.subject_id,
             "subject_type": event.subject_type,
+            "summary": None,
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -106,7 +108,7 @@ def test_entry_hash_is_sha256_of_sorted_compact_json_of_all_fields() -> None:
 @pytest.mark.parametrize(
     "field",
     ["event_type", "subject_type", "subject_id", "actor", "node_id", "payload_hash_sha256",
-     "recorded_at", "sequence", "event_id", "prev_hash"],
+     "recorded_at", "sequence", "event_id", "prev_hash", "summary"],
 )  # fmt: skip
 def test_entry_hash_covers_every_field(field: str) -> None:
     (event,) = _chain(1)
@@ -121,6 +123,7 @@ def test_entry_hash_covers_every_field(field: str) -> None:
         "sequence": 2,
         "event_id": derive_event_id(NODE, 99),
         "prev_hash": "a" * 64,
+        "summary": '{"quantity":1}',
     }[field]
 
     assert entry_hash(_replace(event, field, replacement)) != entry_hash(event)
@@ -270,3 +273,24 @@ def test_non_ascii_fields_hash_as_raw_utf8() -> None:
 
     assert entry_hash(munich) != entry_hash(event)
     assert verify_chain([munich]) is None
+
+
+def test_chain_next_links_to_the_head_it_is_given() -> None:
+    (first,) = _chain(1)
+    second = chain_next(
+        first.sequence,
+        entry_hash(first),
+        node_id=NODE,
+        event_type="material.registered",
+        subject_type="material",
+        subject_id="MAT-DE-MUC-2026-PLASTIC-000002",
+        actor="tests",
+        payload_hash_sha256="b" * 64,
+        recorded_at=T0,
+        summary='{"note":"x"}',
+    )
+    assert (second.sequence, second.prev_hash) == (2, entry_hash(first))
+    assert second.event_id == derive_event_id(NODE, 2)
+    assert verify_chain([first, second]) is None
+    tampered = _replace(second, "summary", '{"note":"y"}')
+    assert verify_chain([first, second], head_hash=entry_hash(tampered)) == 2

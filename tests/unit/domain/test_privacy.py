@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import string
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,20 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loopnode.domain.privacy import find_personal_data
-
-
-def _reference_dir() -> Path:
-    configured = os.environ.get("LOOP_REFERENCE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "loop"
+from tests.reference import reference_dir, require_reference
 
 
 def _require_reference() -> Path:
-    reference = _reference_dir()
-    if not (reference / "examples").is_dir():
-        pytest.skip(f"LOOP reference material not found at {reference} (set LOOP_REFERENCE_DIR)")
-    return reference
+    return require_reference()
 
 
 def _flagged(text: str) -> bool:
@@ -231,7 +221,7 @@ def test_codes_dates_ids_and_numbers_are_not_flagged(text: str) -> None:
 
 
 def _examples() -> list[tuple[str, Any]]:
-    examples = _reference_dir() / "examples"
+    examples = reference_dir() / "examples"
     if not examples.is_dir():
         return [("missing", None)]
     found: list[tuple[str, Any]] = []

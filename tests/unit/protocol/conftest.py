@@ -1,7 +1,8 @@
 """Shared fixtures: the LOOP reference folder, its examples, and the AJV oracle.
 
-Tests that need the reference folder or the oracle skip, saying what is missing, when it is
-absent (CI always has both).
+The reference folder is the vendored `reference/loop` (or `$LOOP_REFERENCE_DIR`); when it or the
+oracle is unavailable, tests skip saying what is missing, and fail instead under CI
+(`tests/reference.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.reference import require_reference, unavailable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 _ORACLE_MODULE = PROJECT_ROOT / "tests" / "oracle" / "ajv_oracle.py"
@@ -36,20 +39,16 @@ ajv_oracle = _load_oracle_module()
 @pytest.fixture(scope="session")
 def reference() -> Path:
     """The LOOP reference folder (schemas, examples, openapi.json)."""
-    folder = ajv_oracle.reference_dir(PROJECT_ROOT)
-    problem = ajv_oracle.missing_reference(folder)
-    if problem:
-        pytest.skip(problem)
-    return folder
+    return require_reference()
 
 
 @pytest.fixture(scope="session")
-def oracle() -> Iterator[Any]:
+def oracle(reference: Path) -> Iterator[Any]:
     """One AJV process for the whole session; `oracle.verdict(schema, payload) -> bool`."""
     try:
-        running = ajv_oracle.AjvOracle.start(PROJECT_ROOT)
+        running = ajv_oracle.AjvOracle.start(reference)
     except ajv_oracle.OracleUnavailable as exc:
-        pytest.skip(f"AJV oracle unavailable: {exc}")
+        unavailable(f"AJV oracle unavailable: {exc}")
     with running:
         yield running
 

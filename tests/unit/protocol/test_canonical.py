@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from hypothesis import strategies as st
 
 from loopnode.domain.errors import InvalidRequest
 from loopnode.protocol.canonical import CanonicalizationFailed, canonical_bytes, sha256_hex
+from tests.reference import require_reference
 
 # SPEC-DIGEST §4.1: the signing input is exactly these envelope keys.
 SIGNING_INPUT_KEYS = (
@@ -44,17 +43,8 @@ HASHED_VECTORS = (
 )
 
 
-def _reference_dir() -> Path:
-    configured = os.environ.get("LOOP_REFERENCE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "loop"
-
-
 def _vectors() -> dict[str, dict[str, Any]]:
-    path = _reference_dir() / "profiles/core-dp/conformance/vectors/core-dp-vectors.json"
-    if not path.is_file():
-        pytest.skip(f"LOOP reference material not found at {path} (set LOOP_REFERENCE_DIR)")
+    path = require_reference() / "profiles/core-dp/conformance/vectors/core-dp-vectors.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     return {vector["id"]: vector for vector in data["vectors"]}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from loopnode.cli import conformance_cmd
 from loopnode.protocol import conformance, keys
 from loopnode.protocol.coredp.envelope import NodeRef, build_envelope, sign_envelope
 from loopnode.protocol.trust import KeyRecord, TrustStore
+from tests.reference import reference_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "conformance"
@@ -66,9 +66,7 @@ def test_all_44_official_vectors_are_evaluated(official_results: dict[str, Any])
 
 def _official_ids() -> list[str]:
     """Vector ids for parametrisation; without the reference folder the tests skip anyway."""
-    configured = os.environ.get("LOOP_REFERENCE_DIR")
-    folder = Path(configured) if configured else PROJECT_ROOT.parent / "shared" / "loop"
-    path = folder / VECTORS_PATH
+    path = reference_dir() / VECTORS_PATH
     if not path.exists():
         return ["(reference folder absent)"]
     return [v["id"] for v in json.loads(path.read_text())["vectors"]]

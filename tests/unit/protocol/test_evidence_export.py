@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from loopnode.protocol.evidence_export import (
     to_core_dp_entry,
     to_export_entry,
 )
+from tests.reference import reference_dir, require_reference
 
 NODE = "munich.loop"
 T0 = datetime(2026, 7, 17, 0, 0, tzinfo=UTC)
@@ -32,17 +31,8 @@ EXPORTABLE = sorted(k for k, subject in EVENT_TYPES.items() if subject in SUBJEC
 NOT_EXPORTABLE = sorted(k for k, subject in EVENT_TYPES.items() if subject not in SUBJECT_TYPE_MAP)
 
 
-def _reference_dir() -> Path:
-    configured = os.environ.get("LOOP_REFERENCE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "loop"
-
-
 def _schema() -> dict[str, Any]:
-    path = _reference_dir() / "profiles/core-dp/schemas/evidence-entry.schema.json"
-    if not path.is_file():
-        pytest.skip(f"LOOP reference material not found at {path} (set LOOP_REFERENCE_DIR)")
+    path = require_reference() / "profiles/core-dp/schemas/evidence-entry.schema.json"
     return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
@@ -79,7 +69,7 @@ def test_core_dp_event_and_subject_types_are_the_schema_enums() -> None:
 
 
 def test_the_official_valid_evidence_vector_passes_the_same_validator() -> None:
-    path = _reference_dir() / "profiles/core-dp/conformance/vectors/core-dp-vectors.json"
+    path = reference_dir() / "profiles/core-dp/conformance/vectors/core-dp-vectors.json"
     vectors = {v["id"]: v for v in json.loads(path.read_text(encoding="utf-8"))["vectors"]}
     _validator().validate(vectors["core-dp-evidence-valid-001"]["payload"])
 

@@ -28,6 +28,7 @@ from loopnode.protocol.formats import (
     is_uri,
     is_uuid,
 )
+from tests.reference import unavailable
 
 from . import seeds
 from .conftest import PROJECT_ROOT
@@ -232,7 +233,7 @@ def test_fast_date_pattern_only_admits_valid_dates(text: str) -> None:
 def test_uri_regex_is_a_verbatim_copy_of_ajv_formats() -> None:
     source = PROJECT_ROOT / "tests/oracle/ajv/node_modules/ajv-formats/dist/formats.js"
     if not source.exists():
-        pytest.skip(f"{source} is missing (run `make oracle`)")
+        unavailable(f"{source} is missing (run `make oracle`)")
     text = source.read_text(encoding="utf-8")
     assert re.search(r"^const URI = /(.*)/i;$", text, re.M).group(1) == formats.URI_PATTERN  # type: ignore[union-attr]
     assert f"uuid: /{formats.UUID_PATTERN}/i," in text
@@ -354,11 +355,12 @@ def test_json_string_describes_its_rule() -> None:
     assert JsonString(format="uuid").describe() == "must be a UUID"
 
 
-def test_reference_dir_default_is_next_to_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
-    from .conftest import ajv_oracle
+def test_reference_dir_default_is_the_vendored_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import reference
 
     monkeypatch.delenv("LOOP_REFERENCE_DIR", raising=False)
-    assert ajv_oracle.reference_dir(Path("/x/main")) == Path("/x/shared/loop")
+    assert reference.reference_dir() == PROJECT_ROOT / "reference" / "loop"
+    assert reference.missing_reference(reference.reference_dir()) is None
     monkeypatch.setenv("LOOP_REFERENCE_DIR", "/elsewhere")
-    assert ajv_oracle.reference_dir(Path("/x/main")) == Path("/elsewhere")
-    assert "missing" in ajv_oracle.missing_reference(Path("/nonexistent"))
+    assert reference.reference_dir() == Path("/elsewhere")
+    assert "missing" in (reference.missing_reference(Path("/nonexistent")) or "")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 from importlib import resources
 from pathlib import Path
@@ -23,24 +22,15 @@ from loopnode.protocol.jsonld import (
     document_loader,
     expand,
 )
-
-
-def _reference_dir() -> Path:
-    configured = os.environ.get("LOOP_REFERENCE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "loop"
+from tests.reference import reference_dir, require_reference
 
 
 def _require_reference() -> Path:
-    reference = _reference_dir()
-    if not (reference / "contexts").is_dir():
-        pytest.skip(f"LOOP reference material not found at {reference} (set LOOP_REFERENCE_DIR)")
-    return reference
+    return require_reference()
 
 
 def _example_entities() -> list[tuple[str, Any]]:
-    examples = _reference_dir() / "examples"
+    examples = reference_dir() / "examples"
     if not examples.is_dir():
         return []
     entities: list[tuple[str, Any]] = []

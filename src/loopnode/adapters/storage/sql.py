@@ -21,7 +21,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
 from loopnode.adapters.storage.engine import WRITE
@@ -36,8 +36,8 @@ from loopnode.adapters.storage.lifecycle_sql import (
     SqlTransactionStore,
 )
 from loopnode.adapters.storage.tables import api_keys, evidence, evidence_head, records
-from loopnode.domain.errors import Conflict, LoopError
-from loopnode.domain.evidence import EVENT_TYPES, EvidenceEvent, derive_event_id, entry_hash
+from loopnode.domain.errors import Conflict, StorageUnavailable
+from loopnode.domain.evidence import EvidenceEvent, chain_next, entry_hash
 from loopnode.domain.times import from_us, to_us
 from loopnode.services.ports import (
     ApiKeyRow,
@@ -95,6 +95,7 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Commit or roll back; a database that cannot complete now is `StorageUnavailable`."""
         connection = self._connection
         assert connection is not None
         try:
@@ -102,9 +103,19 @@ class SqlUnitOfWork:
                 connection.commit()
             else:
                 connection.rollback()
+        except OperationalError as failure:
+            raise _unavailable(failure) from failure
         finally:
             connection.close()
             self._connection = None
+        if isinstance(exc, OperationalError):
+            raise _unavailable(exc) from exc
+
+
+def _unavailable(failure: OperationalError) -> StorageUnavailable:
+    """The service-level error for a locked database or a lost connection (nothing internal)."""
+    reason = (str(failure.orig or failure).splitlines() or ["error"])[0]
+    return StorageUnavailable(f"the database could not complete the step: {reason}")
 
 
 def _dumps(document: dict[str, Any]) -> str:
@@ -288,27 +299,25 @@ class SqlEvidenceLog:
         return int(row.sequence), str(row.entry_hash)
 
     def append(self, draft: EvidenceDraft, now: datetime) -> EvidenceEvent:
-        if EVENT_TYPES.get(draft.event_type) != draft.subject_type:
-            raise LoopError(f"undeclared evidence event {draft.event_type} on {draft.subject_type}")
+        """Lock the head, let the domain build and link the entry, store it, move the head."""
         locked = self._c.execute(_HEAD_FOR_UPDATE).one()
-        sequence = int(locked.sequence) + 1
-        event = EvidenceEvent(
-            sequence=sequence,
-            event_id=derive_event_id(self._node_id, sequence),
+        event = chain_next(
+            int(locked.sequence),
+            str(locked.entry_hash),
+            node_id=self._node_id,
             event_type=draft.event_type,
             subject_type=draft.subject_type,
             subject_id=draft.subject_id,
             actor=draft.actor,
             payload_hash_sha256=draft.payload_hash,
-            prev_hash=str(locked.entry_hash),
             recorded_at=now,
-            node_id=self._node_id,
+            summary=_dumps(draft.summary) if draft.summary else None,
         )
         digest = entry_hash(event)
         self._c.execute(
             insert(evidence),
             {
-                "sequence": sequence,
+                "sequence": event.sequence,
                 "event_id": event.event_id,
                 "node_id": self._node_id,
                 "event_type": event.event_type,
@@ -319,10 +328,10 @@ class SqlEvidenceLog:
                 "prev_hash": event.prev_hash,
                 "entry_hash": digest,
                 "recorded_us": to_us(now),
-                "summary": _dumps(draft.summary) if draft.summary else None,
+                "summary": event.summary,
             },
         )
-        self._c.execute(_MOVE_HEAD, {"new_sequence": sequence, "new_hash": digest})
+        self._c.execute(_MOVE_HEAD, {"new_sequence": event.sequence, "new_hash": digest})
         return event
 
     def page(self, after_sequence: int, limit: int) -> list[EvidenceEvent]:
@@ -353,6 +362,7 @@ def _event(row: Row[Any]) -> EvidenceEvent:
         prev_hash=m["prev_hash"],
         recorded_at=from_us(int(m["recorded_us"])),
         node_id=m["node_id"],
+        summary=m["summary"],
     )
 
 

@@ -37,8 +37,8 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from loopnode.domain.times import format_utc, timestamp_or_none
 from loopnode.protocol import keys
-from loopnode.protocol._rfc3339 import format_utc, parse_timestamp
 from loopnode.protocol.canonical import CanonicalizationFailed, canonical_bytes
 from loopnode.protocol.coredp import choreography, dna_rules, errors, search_rules
 from loopnode.protocol.coredp._js import get
@@ -234,7 +234,7 @@ def verify_envelope(
         message_id=envelope["message_id"],
         sender_node_id=sender,
         replay_key=f"core-dp:{sender}:{envelope['message_id']}",
-        cache_until=parse_timestamp(envelope["expires_at"]),
+        cache_until=timestamp_or_none(envelope["expires_at"]),
         key=record,
     )
 
@@ -283,7 +283,7 @@ def _schema_step(envelope: Mapping[str, Any]) -> tuple[ErrorCode, list[str]] | N
             f"envelope body failed {body_schema}:\n{format_issues(body_issues)}"
         ]
     for name in ("created_at", "expires_at"):
-        if parse_timestamp(envelope[name]) is None:
+        if timestamp_or_none(envelope[name]) is None:
             return "schema_invalid", [f"{name} is not an RFC 3339 timestamp with a time zone."]
     return None
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+from loopnode.domain.times import timestamp_or_none
 from loopnode.protocol import keys
-from loopnode.protocol._rfc3339 import parse_timestamp
 from loopnode.protocol.canonical import CanonicalizationFailed
 from loopnode.protocol.coredp._js import get, strict_eq, text, truthy
 from loopnode.protocol.coredp.signing_input import (
@@ -73,7 +73,7 @@ def _key_failures(
     if found is None:
         return [f"{who} not found in trust store for node {text(node_id)}."], None
     created_text = get(envelope, "created_at")
-    created = parse_timestamp(created_text)
+    created = timestamp_or_none(created_text)
     # JS compares NaN as false both ways: an unparsable created_at skips the window check.
     problem = key_problem(found, created) if created is not None else None
     if found.status == "revoked":
@@ -163,8 +163,8 @@ def check_replay_window(
     window = get(envelope, "replay_window_seconds")
     if not _is_integer(window):
         return ["signed envelope replay_window_seconds is required."]
-    created = parse_timestamp(get(envelope, "created_at"))
-    expires = parse_timestamp(get(envelope, "expires_at"))
+    created = timestamp_or_none(get(envelope, "created_at"))
+    expires = timestamp_or_none(get(envelope, "expires_at"))
     if created is None or expires is None:
         return ["signed envelope created_at and expires_at must be valid date-time values."]
     failures = []

@@ -26,9 +26,8 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode.domain.errors import InvalidRequest
-from loopnode.domain.times import format_timestamp, from_us, to_us
+from loopnode.domain.times import format_timestamp, from_us, timestamp_or_none, to_us
 from loopnode.protocol import keys
-from loopnode.protocol._rfc3339 import parse_timestamp
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.request_signing import RequestSignatureError
 from loopnode.protocol.validation import validate_entity
@@ -306,7 +305,7 @@ def remote_view(row: RemoteMaterialRow) -> dict[str, Any]:
 
 def _newer(stored: object, incoming: object) -> bool:
     """Is the stored `announced_at` strictly later than the incoming one? (Unknown: no.)"""
-    old, new = parse_timestamp(stored), parse_timestamp(incoming)
+    old, new = timestamp_or_none(stored), timestamp_or_none(incoming)
     return old is not None and new is not None and old > new
 
 

@@ -15,8 +15,7 @@ from typing import Any, Protocol
 
 from loopnode import LOOP_SPEC_VERSION
 from loopnode.domain.errors import Conflict, InvalidRequest, NotFound
-from loopnode.domain.times import format_timestamp, from_us, to_us
-from loopnode.protocol._rfc3339 import format_utc, parse_timestamp
+from loopnode.domain.times import format_timestamp, format_utc, from_us, timestamp_or_none, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.federation.outbox import OFFER_PATH, dumps, enqueue
@@ -61,7 +60,7 @@ class BidService:
         validate_entity(payload, "MaterialOffer")
         assert isinstance(payload, dict)
         now = self._clock.now()
-        until = parse_timestamp(payload["valid_until"])
+        until = timestamp_or_none(payload["valid_until"])
         if until is None or until <= now:
             raise InvalidRequest(
                 "valid_until has passed: the bid is expired",

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode import LOOP_SPEC_VERSION
 from loopnode.domain.errors import Issue, ValidationFailed
+from loopnode.domain.times import format_utc, timestamp_or_none
 from loopnode.protocol import keys
-from loopnode.protocol._rfc3339 import format_utc, parse_timestamp
 from loopnode.protocol.canonical import canonical_bytes
 
 SIGNATURE_FIELDS = frozenset({"signature", "new_key_signature"})
@@ -111,7 +111,7 @@ def parse(payload: object) -> KeyNotice:
     if values["action"] is not None and values["action"] not in ACTIONS:
         issues.append(Issue("/action", "must be 'rotated' or 'revoked'"))
     public = _pem(text("public_key"), "/public_key", issues)
-    effective = parse_timestamp(payload.get("effective_at"))
+    effective = timestamp_or_none(payload.get("effective_at"))
     if effective is None:
         issues.append(Issue("/effective_at", "must be an RFC 3339 timestamp"))
     rotation = values["action"] == "rotated"

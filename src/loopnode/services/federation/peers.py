@@ -24,9 +24,8 @@ import orjson
 
 from loopnode import LOOP_SPEC_VERSION
 from loopnode.domain.errors import InvalidRequest, LoopError, NotFound
-from loopnode.domain.times import format_timestamp, from_us, to_us
+from loopnode.domain.times import format_timestamp, format_utc, from_us, to_us
 from loopnode.protocol import keys
-from loopnode.protocol._rfc3339 import format_utc
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.request_signing import UnknownKey
 from loopnode.protocol.trust import KeyRecord

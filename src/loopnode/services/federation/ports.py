@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from loopnode.domain.errors import PeerUnreachable
 from loopnode.protocol.trust import KeyRecord
 from loopnode.services.ports import EvidenceLog, RecordStore
 
@@ -356,17 +357,12 @@ class PeerResponse:
     tls_fingerprint: str | None = None
 
 
-class TransportError(Exception):
+class TransportError(PeerUnreachable):
     """The peer could not be reached or did not answer; `reason` is a short token.
 
     Reasons: `timeout`, `unreachable`, `tls` (certificate not trusted: nothing was sent),
     `insecure` (plain HTTP to a non-loopback peer in production), `error`.
     """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

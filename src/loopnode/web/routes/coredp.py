@@ -14,16 +14,14 @@ Readers: `GET /api/v1/core-dp/conversations` and `/conversations/{id}`. Operator
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.exc import OperationalError
 from starlette.responses import Response
 
 from loopnode.bootstrap import Container
-from loopnode.domain.errors import LoopError
-from loopnode.protocol.coredp.errors import ErrorCode, error_body
+from loopnode.domain.errors import LoopError, StorageUnavailable
 from loopnode.services.apikeys import Principal
 from loopnode.services.coredp_delivery import CoreDpWorker
 from loopnode.services.coredp_exchange import view
@@ -32,30 +30,14 @@ from loopnode.services.coredp_receiver import ReceiverAnswer, correlation_id
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_body
 from loopnode.web.concurrency import call
-from loopnode.web.errors import HTTPProblem
+from loopnode.web.errors import COREDP_STATUS, HTTPProblem, coredp_response
 from loopnode.web.responses import JSONResponse
 
-__all__ = ["STATUS", "router", "start", "stop"]
+__all__ = ["router", "start", "stop"]
 
 log = logging.getLogger("loopnode.web")
 router = APIRouter(prefix="/api/v1/core-dp", tags=["Core-DP"])
 
-# SPEC-DIGEST §2.6: the reference backend's mapping of core-dp error codes to HTTP statuses.
-STATUS: Final[dict[str, int]] = {
-    "invalid_request": 400,
-    "unsupported_profile_version": 400,
-    "schema_invalid": 400,
-    "unauthorized": 401,
-    "signature_invalid": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "duplicate": 409,
-    "stale_message": 409,
-    "internal_error": 500,
-    "partition": 503,
-    "timeout": 504,
-}
 DP_ERROR = {
     "content": {
         "application/json": {
@@ -88,11 +70,6 @@ Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
 
 
-def _error(code: ErrorCode, message: str, correlation: str, status: int | None = None) -> Response:
-    body = error_body(code, message, correlation)
-    return JSONResponse(body, status or STATUS[code])
-
-
 @router.post(
     "/messages",
     summary="Receive one signed core-dp envelope",
@@ -121,22 +98,24 @@ async def messages(request: Request) -> Response:
         raw = await read_body(request, services.settings.max_body_bytes)
         document = orjson.loads(raw)
     except HTTPProblem as exc:
-        return _error("invalid_request", exc.message, fallback, exc.status)
+        return coredp_response("invalid_request", exc.message, fallback, exc.status)
     except LoopError as exc:
-        return _error("invalid_request", exc.message, fallback)
+        return coredp_response("invalid_request", exc.message, fallback)
     except orjson.JSONDecodeError:
-        return _error("invalid_request", "the body is not JSON: send one envelope", fallback)
+        return coredp_response(
+            "invalid_request", "the body is not JSON: send one envelope", fallback
+        )
     header = request.headers.get(SUBJECT_HEADER)
     try:
         answer = await call(request, services.coredp.receiver.receive, document, header)
-    except OperationalError:
+    except StorageUnavailable:
         log.exception("core-dp storage failure")
         message = "this node could not complete the step now; retry"
-        return _error("timeout", message, correlation_id(document))
+        return coredp_response("timeout", message, correlation_id(document))
     except Exception:
         log.exception("core-dp receiver failure")
         message = "this node failed to handle the message"
-        return _error("internal_error", message, correlation_id(document))
+        return coredp_response("internal_error", message, correlation_id(document))
     return _respond(answer)
 
 
@@ -145,7 +124,7 @@ def _respond(answer: ReceiverAnswer) -> Response:
         return JSONResponse(answer.body, 200)
     if answer.kind == "receipt":
         return JSONResponse(answer.body, 202)
-    return JSONResponse(answer.body, STATUS[answer.code or "internal_error"])
+    return JSONResponse(answer.body, COREDP_STATUS[answer.code or "internal_error"])
 
 
 @router.get("/conversations", summary="Core-dp conversations of this node, oldest first")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from loopnode.protocol.coredp.schemas import SchemaIssue, format_issues, schema, schemas
+from tests.reference import unavailable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
 NODE_MODULES = PROJECT_ROOT / "tests" / "oracle" / "ajv" / "node_modules"
@@ -190,7 +191,7 @@ def _mutate(rng: random.Random, payload: Any) -> Any:
 def _ajv(reference: Path, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     node = shutil.which("node")
     if node is None or not (NODE_MODULES / "ajv").is_dir():
-        pytest.skip("AJV oracle unavailable: needs `node` and tests/oracle/ajv/node_modules")
+        unavailable("AJV oracle unavailable: needs `node` and tests/oracle/ajv/node_modules")
     completed = subprocess.run(
         [node, str(BATCH_ORACLE), str(reference)],
         input=json.dumps(requests),
