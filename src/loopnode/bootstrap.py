@@ -18,6 +18,7 @@ from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
 from loopnode.protocol import keys
 from loopnode.services.apikeys import ApiKeyService
+from loopnode.services.credentials import CredentialService, assertion_keys
 from loopnode.services.custody import Custody
 from loopnode.services.evidence import EvidenceService
 from loopnode.services.exchange import Exchange
@@ -53,6 +54,7 @@ class Container:
     events: EventHub
     federation: Federation
     coredp: CoreDp
+    credentials: CredentialService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,13 +117,22 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
+    registry = RegistryService(uow, clock, node, random_hex)
+    credentials = CredentialService(
+        registry,
+        clock,
+        base_url=settings.base_url,
+        node_name=settings.name,
+        signing_key=lambda: federation.keys.signing_key()[0],
+        public_keys=lambda: assertion_keys(federation.keys.history()),
+    )
     return Container(
         settings=settings,
         engine=engine,
         clock=clock,
         node=node,
         uow=uow,
-        registry=RegistryService(uow, clock, node, random_hex),
+        registry=registry,
         search=search,
         api_keys=ApiKeyService(
             uow,
@@ -138,4 +149,5 @@ def build(
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,
+        credentials=credentials,
     )

@@ -11,6 +11,7 @@ from loopnode.cli import (
     federation_cmd,
     node_cmd,
     validate_cmd,
+    vc_cmd,
 )
 
 app = typer.Typer(
@@ -20,7 +21,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_cmd, demo_cmd):
+for module in (
+    node_cmd,
+    validate_cmd,
+    conformance_cmd,
+    federation_cmd,
+    coredp_cmd,
+    demo_cmd,
+    vc_cmd,
+):
     module.register(app)
 
 
