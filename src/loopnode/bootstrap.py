@@ -13,6 +13,7 @@ from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
 from loopnode.adapters.federation.wiring import Federation, build_federation
 from loopnode.adapters.storage.engine import make_engine
+from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
@@ -20,6 +21,7 @@ from loopnode.protocol import keys
 from loopnode.services.apikeys import ApiKeyService
 from loopnode.services.credentials import CredentialService, assertion_keys
 from loopnode.services.custody import Custody
+from loopnode.services.epcis import EpcisService
 from loopnode.services.evidence import EvidenceService
 from loopnode.services.exchange import Exchange
 from loopnode.services.federation.keys import KeyUnavailable, NodeKeys
@@ -55,6 +57,7 @@ class Container:
     federation: Federation
     coredp: CoreDp
     credentials: CredentialService
+    epcis: EpcisService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -150,4 +153,5 @@ def build(
         federation=federation,
         coredp=coredp,
         credentials=credentials,
+        epcis=EpcisService(SqlEpcisStore(engine), clock),
     )

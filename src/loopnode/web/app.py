@@ -18,7 +18,7 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
-from loopnode.web.routes import coredp, credentials, did, federation, node, stream
+from loopnode.web.routes import coredp, credentials, did, epcis, federation, node, stream
 from loopnode.web.routes.lifecycle import lifecycle_router
 from loopnode.web.routes.registry import registry_router
 
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(coredp.router)
     app.include_router(credentials.router)
     app.include_router(did.router)
+    app.include_router(epcis.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
