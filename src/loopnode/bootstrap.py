@@ -21,6 +21,7 @@ from loopnode.protocol import keys
 from loopnode.services.apikeys import ApiKeyService
 from loopnode.services.credentials import CredentialService, assertion_keys
 from loopnode.services.custody import Custody
+from loopnode.services.dpp import DppService
 from loopnode.services.epcis import EpcisService
 from loopnode.services.evidence import EvidenceService
 from loopnode.services.exchange import Exchange
@@ -58,6 +59,7 @@ class Container:
     coredp: CoreDp
     credentials: CredentialService
     epcis: EpcisService
+    dpp: DppService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -154,4 +156,5 @@ def build(
         coredp=coredp,
         credentials=credentials,
         epcis=EpcisService(SqlEpcisStore(engine), clock),
+        dpp=DppService(registry, lifecycle, credentials, node, base_url=settings.base_url),
     )

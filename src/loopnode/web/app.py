@@ -18,7 +18,16 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
-from loopnode.web.routes import coredp, credentials, did, epcis, federation, node, stream
+from loopnode.web.routes import (
+    coredp,
+    credentials,
+    did,
+    dpp,
+    epcis,
+    federation,
+    node,
+    stream,
+)
 from loopnode.web.routes.lifecycle import lifecycle_router
 from loopnode.web.routes.registry import registry_router
 
@@ -71,6 +80,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(credentials.router)
     app.include_router(did.router)
     app.include_router(epcis.router)
+    app.include_router(dpp.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
