@@ -18,6 +18,7 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
+from loopnode.web.rdf import RdfNegotiation
 from loopnode.web.routes import (
     coredp,
     credentials,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
     errors.install(app)
+    app.add_middleware(RdfNegotiation, base_url=container.settings.base_url)
     app.include_router(registry_router("material"))
     app.include_router(registry_router("product"))
     app.include_router(node.router)

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from loopnode.services.dpp import PassportView
 from loopnode.web.auth import authenticate, container, reader
 from loopnode.web.concurrency import call
+from loopnode.web.negotiation import prefers
 from loopnode.web.openapi_docs import errors
 from loopnode.web.responses import LDJSONResponse
 
@@ -33,40 +34,6 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 JSON_TYPES = ("application/ld+json", "application/json")
 PNG_TYPE = "image/png"
 SVG_TYPE = "image/svg+xml"
-
-
-def accepted(header: str | None) -> dict[str, float]:
-    """Media ranges of an Accept header with their q-values (malformed q counts as 0)."""
-    ranges: dict[str, float] = {}
-    for part in (header or "").split(","):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        if not media:
-            continue
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = max(0.0, min(1.0, float(value)))
-                except ValueError:
-                    quality = 0.0
-        ranges[media.lower()] = max(quality, ranges.get(media.lower(), 0.0))
-    return ranges
-
-
-def _quality(ranges: dict[str, float], media: str) -> float:
-    kind = media.split("/")[0]
-    for candidate in (media, f"{kind}/*", "*/*"):
-        if candidate in ranges:
-            return ranges[candidate]
-    return 0.0
-
-
-def prefers(header: str | None, wanted: tuple[str, ...], others: tuple[str, ...]) -> bool:
-    """True when some `wanted` type is explicitly listed and ranks at least as high as `others`."""
-    ranges = accepted(header)
-    best = max((ranges.get(m, 0.0) for m in wanted), default=0.0)
-    return best > 0 and best >= max((_quality(ranges, m) for m in others), default=0.0)
 
 
 async def _full_access(request: Request) -> bool:
