@@ -9,6 +9,7 @@ from loopnode.cli import (
     coredp_cmd,
     demo_cmd,
     federation_cmd,
+    lint_cmd,
     node_cmd,
     validate_cmd,
     vc_cmd,
@@ -29,6 +30,7 @@ for module in (
     coredp_cmd,
     demo_cmd,
     vc_cmd,
+    lint_cmd,
 ):
     module.register(app)
 
