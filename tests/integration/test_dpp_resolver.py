@@ -184,6 +184,7 @@ def test_unknown_passports_are_404_in_every_form(client, record_id):
         response = client.get(f"/dpp/{record_id}", headers=headers)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert client.get(f"/dpp/{record_id}/qr").status_code == 404
 
 
 def decode(image: Image.Image) -> list[str]:

@@ -14,7 +14,9 @@ from typing import Any
 
 from loopnode.domain.errors import NotFound
 from loopnode.protocol.dpp_access import restrict
+from loopnode.protocol.vc import CRYPTOSUITE
 from loopnode.services.credentials import CredentialService
+from loopnode.services.federation.keys import KeyUnavailable
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.lifecycle import LifecycleService
 from loopnode.services.registry import RegistryService
@@ -63,8 +65,9 @@ class DppService:
         self._base = base_url.rstrip("/")
 
     def resolver_url(self, record_id: str) -> str:
-        self._kind(record_id)
-        return f"{self._base}/dpp/{record_id}"
+        """The URL a QR code carries; NotFound unless the passport is stored here."""
+        row = self._registry.get(self._kind(record_id), record_id)
+        return f"{self._base}/dpp/{row.id}"
 
     def document(self, record_id: str, *, full_access: bool) -> dict[str, Any]:
         """The passport as JSON-LD: whole for authorised callers, else its public view."""
@@ -75,8 +78,7 @@ class DppService:
         kind = self._kind(record_id)
         row = self._registry.get(kind, record_id)
         document, hidden = (dict(row.document), []) if full_access else restrict(row.document)
-        credential = self._credentials.credential(kind, record_id)
-        verdict = self._credentials.verify(credential)
+        verification = self._verification(kind, record_id)
         return PassportView(
             kind=kind,
             record_id=row.id,
@@ -93,8 +95,17 @@ class DppService:
                 "name": self._node.name,
                 "did": self._credentials.did,
             },
-            verification={**verdict.as_dict(), "proof_created": credential["proof"]["created"]},
+            verification=verification,
         )
+
+    def _verification(self, kind: str, record_id: str) -> dict[str, Any]:
+        """Sign the credential now and verify it against the node's own DID document."""
+        try:
+            credential = self._credentials.credential(kind, record_id)
+        except KeyUnavailable as exc:  # a node without `loopnode init` still shows the page
+            return {"verified": False, "cryptosuite": CRYPTOSUITE, "reason": exc.message}
+        verdict = self._credentials.verify(credential)
+        return {**verdict.as_dict(), "proof_created": credential["proof"]["created"]}
 
     def _composition(self, document: dict[str, Any]) -> list[dict[str, Any]]:
         ids = document.get("material_ids")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import segno
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
+from loopnode.services.apikeys import Principal
 from loopnode.services.dpp import PassportView
 from loopnode.web.auth import authenticate, container, reader
 from loopnode.web.concurrency import call
@@ -69,9 +70,12 @@ async def resolve(request: Request, record_id: str) -> Response:
     responses={200: {"content": {SVG_TYPE: {}, PNG_TYPE: {}}}, **errors(400, 404)},
 )
 async def qr(
-    request: Request, record_id: str, format: Literal["svg", "png"] | None = None
+    request: Request,
+    record_id: str,
+    _p: Annotated[Principal, Depends(reader)],
+    format: Literal["svg", "png"] | None = None,
 ) -> Response:
-    url = container(request).dpp.resolver_url(record_id)
+    url = await call(request, container(request).dpp.resolver_url, record_id)
     wants_png = format == "png" or (
         format is None and prefers(request.headers.get("accept"), (PNG_TYPE,), (SVG_TYPE,))
     )
