@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loopnode.protocol import multikey, vc
 
@@ -143,3 +145,40 @@ def test_a_document_without_context_is_signed_without_a_proof_context() -> None:
     )
     assert "@context" not in signed["proof"]
     assert vc.verify_proof(signed, vc.fixed_key(PUBLIC)).verified
+
+
+# JSON values RFC 8785 can represent: safe integers, finite floats, strings without lone
+# surrogates.
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_SUBJECTS = st.dictionaries(st.text(min_size=1, max_size=8), _JSON, min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_SUBJECTS)
+def test_any_signed_document_verifies_and_any_subject_change_breaks_it(subject: dict) -> None:
+    doc = {
+        "@context": [vc.VC_V2_CONTEXT],
+        "issuer": "did:web:a.example",
+        "credentialSubject": subject,
+    }
+    signed = vc.add_proof(
+        doc, PRIVATE, verification_method="did:web:a.example#k", created="2026-01-01T00:00:00Z"
+    )
+    assert vc.verify_proof(signed, vc.fixed_key(PUBLIC)).verified
+    key = sorted(subject)[0]
+    changed = copy.deepcopy(signed)
+    changed["credentialSubject"][key] = [changed["credentialSubject"][key]]
+    assert not vc.verify_proof(changed, vc.fixed_key(PUBLIC)).verified
