@@ -67,6 +67,9 @@ def test_machines_get_json_ld_without_restricted_fields(client, passports):
     assert response.headers["content-type"].startswith("application/ld+json")
     body = response.json()
     assert body["@context"] == material["@context"]
+    link = response.headers["link"]
+    assert f'<{BASE}/api/v1/material/{material["id"]}/credential>; rel="alternate"' in link
+    assert f"<{BASE}/api/v1/epcis/events?subject={material['id']}>" in link
     assert body["passport"]["recycled_content_percent"] == 85
     for name in ("traceability", "classification"):
         assert name not in body

@@ -69,6 +69,14 @@ class DppService:
         row = self._registry.get(self._kind(record_id), record_id)
         return f"{self._base}/dpp/{row.id}"
 
+    def links(self, record_id: str) -> dict[str, str]:
+        """Where a machine finds the passport's credential and its EPCIS trace."""
+        kind = self._kind(record_id)
+        return {
+            "credential": f"{self._base}/api/v1/{kind}/{record_id}/credential",
+            "events": f"{self._base}/api/v1/epcis/events?subject={record_id}",
+        }
+
     def document(self, record_id: str, *, full_access: bool) -> dict[str, Any]:
         """The passport as JSON-LD: whole for authorised callers, else its public view."""
         row = self._registry.get(self._kind(record_id), record_id)

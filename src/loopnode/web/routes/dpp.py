@@ -60,7 +60,12 @@ async def resolve(request: Request, record_id: str) -> Response:
         view = await call(request, services.dpp.view, record_id, full_access=full)
         return HTMLResponse(render_page(view, services.settings.base_url.rstrip("/")))
     document = await call(request, services.dpp.document, record_id, full_access=full)
-    return LDJSONResponse(document, headers={"Vary": "Accept, Authorization"})
+    links = services.dpp.links(record_id)
+    link = (
+        f'<{links["credential"]}>; rel="alternate"; type="application/vc", '
+        f'<{links["events"]}>; rel="related"; type="application/ld+json"'
+    )
+    return LDJSONResponse(document, headers={"Vary": "Accept, Authorization", "Link": link})
 
 
 @router.get(
