@@ -13,12 +13,16 @@ from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
 from loopnode.adapters.federation.wiring import Federation, build_federation
 from loopnode.adapters.storage.engine import make_engine
+from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
 from loopnode.protocol import keys
 from loopnode.services.apikeys import ApiKeyService
+from loopnode.services.credentials import CredentialService, assertion_keys
 from loopnode.services.custody import Custody
+from loopnode.services.dpp import DppService
+from loopnode.services.epcis import EpcisService
 from loopnode.services.evidence import EvidenceService
 from loopnode.services.exchange import Exchange
 from loopnode.services.federation.keys import KeyUnavailable, NodeKeys
@@ -53,6 +57,9 @@ class Container:
     events: EventHub
     federation: Federation
     coredp: CoreDp
+    credentials: CredentialService
+    epcis: EpcisService
+    dpp: DppService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,13 +122,22 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
+    registry = RegistryService(uow, clock, node, random_hex)
+    credentials = CredentialService(
+        registry,
+        clock,
+        base_url=settings.base_url,
+        node_name=settings.name,
+        signing_key=lambda: federation.keys.signing_key()[0],
+        public_keys=lambda: assertion_keys(federation.keys.history()),
+    )
     return Container(
         settings=settings,
         engine=engine,
         clock=clock,
         node=node,
         uow=uow,
-        registry=RegistryService(uow, clock, node, random_hex),
+        registry=registry,
         search=search,
         api_keys=ApiKeyService(
             uow,
@@ -138,4 +154,7 @@ def build(
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,
+        credentials=credentials,
+        epcis=EpcisService(SqlEpcisStore(engine), clock),
+        dpp=DppService(registry, lifecycle, credentials, node, base_url=settings.base_url),
     )

@@ -15,8 +15,10 @@ from loopnode.cli import (
     coredp_cmd,
     demo_cmd,
     federation_cmd,
+    lint_cmd,
     node_cmd,
     validate_cmd,
+    vc_cmd,
 )
 
 app = typer.Typer(
@@ -65,7 +67,16 @@ def _flag_without_placeholder(self: TyperOption, ctx: Any) -> str | None:
 _typed_placeholder = TyperOption.display_type_rich
 TyperOption.display_type_rich = _flag_without_placeholder  # type: ignore[method-assign]
 
-for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_cmd, demo_cmd):
+for module in (
+    node_cmd,
+    validate_cmd,
+    conformance_cmd,
+    federation_cmd,
+    coredp_cmd,
+    demo_cmd,
+    vc_cmd,
+    lint_cmd,
+):
     module.register(app)
 
 

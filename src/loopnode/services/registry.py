@@ -9,7 +9,7 @@ entry in the same transaction (DECISIONS 22).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +20,7 @@ from loopnode.domain.privacy import find_personal_data
 from loopnode.domain.quantities import quantity_from_json, to_base
 from loopnode.domain.times import TimestampError, parse_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
+from loopnode.protocol.profiles import Finding, lint
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock, EvidenceDraft, RecordRow, UnitOfWorkFactory
@@ -32,10 +33,15 @@ MAX_MICRO = 2**63 - 1
 @dataclass(frozen=True, slots=True)
 class Registered:
     row: RecordRow
+    findings: list[Finding] = field(default_factory=list)
 
     def response(self) -> dict[str, Any]:
-        """The stored record plus `"status": "registered"` (DECISIONS 6)."""
-        return {**self.row.document, "status": "registered"}
+        """The stored record plus `"status": "registered"` (DECISIONS 6), and the regulatory
+        profiles' findings (warnings, never rejections) under `profile_findings` when any."""
+        answer = {**self.row.document, "status": "registered"}
+        if self.findings:
+            answer["profile_findings"] = [finding.as_dict() for finding in self.findings]
+        return answer
 
 
 class RegistryService:
@@ -81,7 +87,7 @@ class RegistryService:
             uow.evidence.append(
                 EvidenceDraft(f"{kind}.registered", kind, row.id, actor, row.record_hash), now
             )
-        return Registered(row)
+        return Registered(row, lint(document))
 
     def get(self, kind: str, record_id: str) -> RecordRow:
         with self._uow() as uow:

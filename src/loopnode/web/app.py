@@ -18,7 +18,18 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import dashboard, docs_ui, errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
-from loopnode.web.routes import coredp, federation, node, stream, ui_evidence
+from loopnode.web.rdf import RdfNegotiation
+from loopnode.web.routes import (
+    coredp,
+    credentials,
+    did,
+    dpp,
+    epcis,
+    federation,
+    node,
+    stream,
+    ui_evidence,
+)
 from loopnode.web.routes.lifecycle import lifecycle_router
 from loopnode.web.routes.registry import registry_router
 
@@ -62,6 +73,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
     errors.install(app)
     docs_ui.install(app)
+    app.add_middleware(RdfNegotiation, base_url=container.settings.base_url)
     app.include_router(registry_router("material"))
     app.include_router(registry_router("product"))
     app.include_router(node.router)
@@ -71,6 +83,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(coredp.router)
     app.include_router(ui_evidence.router)
     dashboard.install(app)
+    app.include_router(credentials.router)
+    app.include_router(did.router)
+    app.include_router(epcis.router)
+    app.include_router(dpp.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
