@@ -2,7 +2,7 @@
 
 Kept beside the adapters so that `bootstrap.py` gains one line, as the federation's wiring
 does. The signing key is the federation's `NodeKeys.signing_key` (the current key after a
-rotation); the transport is `HttpCoreDpTransport`.
+rotation); the transport is `HttpTransport`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loopnode.adapters.coredp_http import HttpCoreDpTransport
+from loopnode.adapters.messaging.http import HttpTransport
 from loopnode.config import Settings
 from loopnode.services.coredp_delivery import CoreDpDelivery, CoreDpWorker
 from loopnode.services.coredp_dna import DnaOperations, Search
@@ -33,7 +33,7 @@ class CoreDp:
     receiver: CoreDpReceiver
     exchange: CoreDpExchange
     delivery: CoreDpDelivery
-    transport: HttpCoreDpTransport
+    transport: HttpTransport
     settings: CoreDpSettings
     run_worker: bool
 
@@ -58,12 +58,12 @@ def build_coredp(
         node.node_id, advertised_endpoint(node.api_base, node.node_id), signing_key
     )
     steps = Steps(node.node_id, exchange, tunables)
-    transport = HttpCoreDpTransport(
+    transport = HttpTransport(
         node_id=node.node_id,
         signing_key=signing_key,
         clock=clock,
         ca_bundle=settings.tls_ca_bundle or None,
-        production=settings.environment == "production",
+        development=settings.environment == "development",
     )
     delivery = CoreDpDelivery(uow, clock, identity, steps, transport, tunables)
     return CoreDp(

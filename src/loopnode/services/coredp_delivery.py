@@ -60,9 +60,9 @@ from loopnode.services.coredp_ports import (
     OutboundMessage,
 )
 from loopnode.services.coredp_steps import NON_TERMINAL_STATES, Authored, Inbound, Steps
-from loopnode.services.federation.ports import PeerAddress, TransportError
 from loopnode.services.federation.resilience import RetryPolicy, backoff_s
 from loopnode.services.journal import Journal
+from loopnode.services.messaging.ports import PeerAddress, TransportError
 from loopnode.services.ports import Clock
 
 __all__ = ["MAX_ATTEMPTS", "CoreDpDelivery", "CoreDpWorker", "queue"]

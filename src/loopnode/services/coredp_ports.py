@@ -10,7 +10,7 @@ message it queues.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode.protocol.trust import KeyRecord
-from loopnode.services.federation.ports import PeerAddress, PeerRow
+from loopnode.services.federation.ports import PeerRow
+from loopnode.services.messaging.ports import PeerResponse, Transport
 from loopnode.services.ports import UnitOfWork
 
 __all__ = [
@@ -240,25 +241,6 @@ class CoreDpUnitOfWork(UnitOfWork, Protocol):
 CoreDpUowFactory = Callable[..., CoreDpUnitOfWork]
 
 
-# -- the wire --------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class CoreDpReply:
-    status: int
-    body: bytes
-
-
-class CoreDpTransport(Protocol):
-    """POSTs one envelope to a peer (`peer.endpoint + path`); raises the federation's
-    `TransportError` (reasons `timeout`, `unreachable`, `tls`, `insecure`, `error`)."""
-
-    async def post(
-        self,
-        peer: PeerAddress,
-        path: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        timeout: float,
-    ) -> CoreDpReply: ...
-
-    async def aclose(self) -> None: ...
+# -- the wire: the one messaging transport ----------------------------------------------------
+CoreDpReply = PeerResponse
+CoreDpTransport = Transport

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from loopnode.adapters.federation.client import HttpPeerTransport
 from loopnode.adapters.federation.keyfile import KeyFile
+from loopnode.adapters.messaging.http import HttpTransport
 from loopnode.config import Settings
 from loopnode.services.federation.announcements import AnnouncementService, FloodSettings
 from loopnode.services.federation.bids import BidService, LifecycleMatchMaker
@@ -77,12 +77,12 @@ def build_federation(
     ca_bundle = settings.tls_ca_bundle or None
 
     def transport_factory() -> PeerTransport:
-        return HttpPeerTransport(
+        return HttpTransport(
             node_id=node.node_id,
             signing_key=node_keys.signing_key,
             clock=clock,
             ca_bundle=ca_bundle,
-            production=settings.environment == "production",
+            development=settings.environment == "development",
         )
 
     delivery = DeliverySettings(

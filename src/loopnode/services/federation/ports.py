@@ -16,7 +16,16 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode.protocol.trust import KeyRecord
+from loopnode.services.messaging.ports import (
+    ObservedCertificate,
+    PeerAddress,
+    PeerResponse,
+    Transport,
+    TransportError,
+)
 from loopnode.services.ports import EvidenceLog, RecordStore
+
+__all__ = ["ObservedCertificate", "PeerAddress", "PeerResponse", "PeerTransport", "TransportError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,57 +343,5 @@ class PrivateKeyFile(Protocol):
     def discard_staged(self) -> None: ...
 
 
-# -- the network ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PeerAddress:
-    """Where and how to reach a peer: its API base (`…/api/v1`) and the TLS pin, if any."""
-
-    node_id: str
-    endpoint: str
-    tls_fingerprint: str | None = None
-    tls_cert_pem: str | None = None
-
-    @classmethod
-    def of(cls, peer: PeerRow) -> PeerAddress:
-        return cls(peer.node_id, peer.endpoint, peer.tls_fingerprint, peer.tls_cert_pem)
-
-
-@dataclass(frozen=True, slots=True)
-class PeerResponse:
-    status: int
-    body: bytes
-    tls_fingerprint: str | None = None
-
-
-class TransportError(Exception):
-    """The peer could not be reached or did not answer; `reason` is a short token.
-
-    Reasons: `timeout`, `unreachable`, `tls` (certificate not trusted: nothing was sent),
-    `insecure` (plain HTTP to a non-loopback peer in production), `error`.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedCertificate:
-    pem: str
-    fingerprint: str
-
-
-class PeerTransport(Protocol):
-    async def send(
-        self, peer: PeerAddress, method: str, path: str, body: bytes, *, timeout: float
-    ) -> PeerResponse:
-        """A signed request to `peer.endpoint + path` (DECISIONS 19)."""
-
-    async def get(self, url: str, *, pin: PeerAddress | None, timeout: float) -> PeerResponse:
-        """An unsigned GET of a public resource (NodeInfo)."""
-
-    async def certificate(self, url: str, *, timeout: float) -> ObservedCertificate:
-        """The certificate an https URL presents, unverified (for trust on first use)."""
-
-    async def aclose(self) -> None: ...
+# -- the network: the one messaging transport ---------------------------------------------------
+PeerTransport = Transport
