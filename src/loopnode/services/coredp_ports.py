@@ -16,11 +16,18 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode.protocol.trust import KeyRecord
 from loopnode.services.federation.ports import PeerRow
-from loopnode.services.messaging.ports import PeerResponse, Transport
+from loopnode.services.messaging.ports import (
+    DEAD,
+    MessagingStores,
+    OutboxRow,
+    PeerResponse,
+    Transport,
+)
 from loopnode.services.ports import UnitOfWork
 
 __all__ = [
@@ -32,12 +39,10 @@ __all__ = [
     "CoreDpUnitOfWork",
     "CoreDpUowFactory",
     "OutboundMessage",
-    "OutboxStore",
     "PeerKeyLookup",
     "PeerLookup",
     "PeerStores",
     "ResultStore",
-    "SeenMessages",
     "SigningKey",
     "StoredResult",
 ]
@@ -98,12 +103,13 @@ class StoredResult:
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A message this node authored for a peer, delivered by `coredp_delivery`.
+    """How the core-dp exchange shows a message it authored (a view of a messaging outbox row).
 
     `body` is the message body without per-attempt fields; every attempt is a fresh envelope.
     `attempt` counts the attempts that may have reached the peer (0 before the first);
     `first_message_id` is the first of them (the `duplicate_of` of later ones); `unreached`
-    counts attempts the peer certainly never saw (connection refused).
+    counts attempts the peer certainly never saw (connection refused). A dead letter of the
+    outbox is `failed` here (the core-dp vocabulary).
     """
 
     id: int
@@ -112,7 +118,6 @@ class OutboundMessage:
     conversation_id: str | None
     idempotency_key: str
     body: dict[str, Any]
-    subject_document: dict[str, Any] | None
     status: str
     attempt: int
     next_attempt_us: int
@@ -124,6 +129,28 @@ class OutboundMessage:
     unreached: int = 0
     last_error: str | None = None
     delivered_us: int | None = None
+
+    @classmethod
+    def of(cls, row: OutboxRow) -> OutboundMessage:
+        return cls(
+            id=row.id,
+            peer_node=row.peer_id,
+            message_type=row.kind,
+            conversation_id=row.correlation_id,
+            idempotency_key=row.dedupe_key or "",
+            body=orjson.loads(row.body),
+            status="failed" if row.status == DEAD else row.status,
+            attempt=row.attempts,
+            next_attempt_us=row.next_attempt_us,
+            deadline_us=row.deadline_us or 0,
+            created_us=row.created_us,
+            updated_us=row.updated_us,
+            first_message_id=row.first_message_id,
+            last_message_id=row.last_message_id,
+            unreached=row.unreached,
+            last_error=row.last_error,
+            delivered_us=row.delivered_us,
+        )
 
 
 class ConversationStore(Protocol):
@@ -147,13 +174,6 @@ class ConversationStore(Protocol):
     ) -> list[Conversation]: ...
 
 
-class SeenMessages(Protocol):
-    def remember(self, replay_key: str, expires_us: int) -> bool:
-        """Record `replay_key`; False when it was already there (a replay)."""
-
-    def prune(self, now_us: int) -> int: ...
-
-
 class ResultStore(Protocol):
     def get(self, sender_node: str, idempotency_key: str) -> StoredResult | None: ...
 
@@ -166,36 +186,12 @@ class ResultStore(Protocol):
     def purge(self, now_us: int) -> int: ...
 
 
-class OutboxStore(Protocol):
-    def add(self, row: OutboundMessage) -> int:
-        """Queue a message; returns its id."""
-
-    def get(self, row_id: int) -> OutboundMessage | None: ...
-
-    def head(self, now_us: int, peer_node: str | None) -> OutboundMessage | None:
-        """The oldest pending message of a peer, if it is due (one peer's messages go in
-        order: a later one waits until the earlier is delivered or failed); any peer when
-        `peer_node` is None. Locked for this transaction."""
-
-    def update(self, row: OutboundMessage) -> None: ...
-
-    def of_conversation(self, conversation_id: str) -> list[OutboundMessage]: ...
-
-    def page(self, status: str | None, after_id: int, limit: int) -> list[OutboundMessage]: ...
-
-
 class CoreDpStores(Protocol):
     @property
     def conversations(self) -> ConversationStore: ...
 
     @property
-    def seen(self) -> SeenMessages: ...
-
-    @property
     def results(self) -> ResultStore: ...
-
-    @property
-    def outbox(self) -> OutboxStore: ...
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: leaving it by an exception undoes only what ran inside."""
@@ -227,6 +223,9 @@ class CoreDpUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def federation(self) -> PeerStores: ...
+
+    @property
+    def messaging(self) -> MessagingStores: ...
 
     def __enter__(self) -> CoreDpUnitOfWork: ...
 

@@ -8,7 +8,7 @@ so that a received announcement, its evidence entry and its forwards commit toge
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
@@ -17,7 +17,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode.protocol.trust import KeyRecord
 from loopnode.services.messaging.ports import (
+    CircuitRow,
+    MessagingStores,
     ObservedCertificate,
+    OutboxDraft,
+    OutboxRow,
     PeerAddress,
     PeerResponse,
     Transport,
@@ -25,7 +29,16 @@ from loopnode.services.messaging.ports import (
 )
 from loopnode.services.ports import EvidenceLog, RecordStore
 
-__all__ = ["ObservedCertificate", "PeerAddress", "PeerResponse", "PeerTransport", "TransportError"]
+__all__ = [
+    "CircuitRow",
+    "ObservedCertificate",
+    "OutboxDraft",
+    "OutboxRow",
+    "PeerAddress",
+    "PeerResponse",
+    "PeerTransport",
+    "TransportError",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,45 +121,6 @@ class BidRow:
     match_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxDraft:
-    """A request to deliver to one peer; `dedupe_key` makes enqueueing idempotent."""
-
-    peer_id: str
-    kind: str
-    method: str
-    path: str
-    body: str
-    dedupe_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    peer_id: str
-    kind: str
-    method: str
-    path: str
-    body: str
-    dedupe_key: str | None
-    status: str
-    attempts: int
-    next_attempt_us: int
-    last_error: str | None
-    created_us: int
-    updated_us: int
-    delivered_us: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitRow:
-    peer_id: str
-    state: str
-    failures: int
-    open_until_us: int | None
-    updated_us: int
-
-
 class NodeKeyStore(Protocol):
     def all(self) -> list[NodeKeyRow]: ...
 
@@ -180,13 +154,6 @@ class PeerKeyStore(Protocol):
     def knows(self, node_id: str) -> bool: ...
 
 
-class ReplayStore(Protocol):
-    def remember(self, key: str, expires_us: int) -> bool:
-        """Record `key`; False when it was already there (a replay)."""
-
-    def prune(self, now_us: int) -> int: ...
-
-
 class AnnouncementStore(Protocol):
     def receipt(self, dedupe_key: str) -> AnnouncementReceipt | None: ...
 
@@ -215,38 +182,6 @@ class BidStore(Protocol):
     def page(self, after_id: int, limit: int, status: str | None) -> list[BidRow]: ...
 
     def update(self, row: BidRow) -> None: ...
-
-
-class OutboxStore(Protocol):
-    def add(self, draft: OutboxDraft, now_us: int) -> bool:
-        """False when (peer, dedupe key) is already queued."""
-
-    def due(self, now_us: int, limit: int) -> list[OutboxRow]:
-        """Pending rows due now, locked for this transaction (SKIP LOCKED on PostgreSQL)."""
-
-    def lease(self, ids: Sequence[int], until_us: int, now_us: int) -> None:
-        """Count an attempt and hide the rows from other workers until `until_us`."""
-
-    def finish(
-        self, row_id: int, *, status: str, next_attempt_us: int, error: str | None, now_us: int
-    ) -> None: ...
-
-    def release(self, ids: Sequence[int], now_us: int) -> None:
-        """Make leased rows due again (a clean shutdown mid-delivery)."""
-
-    def page(self, status: str | None, after_id: int, limit: int) -> list[OutboxRow]: ...
-
-    def counts(self) -> dict[str, int]: ...
-
-    def retry_dead(self, now_us: int, peer_id: str | None = None) -> int: ...
-
-
-class CircuitStore(Protocol):
-    def get(self, peer_id: str) -> CircuitRow | None: ...
-
-    def all(self) -> list[CircuitRow]: ...
-
-    def put(self, row: CircuitRow) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,19 +222,10 @@ class FederationStores(Protocol):
     def peer_keys(self) -> PeerKeyStore: ...
 
     @property
-    def replay(self) -> ReplayStore: ...
-
-    @property
     def announcements(self) -> AnnouncementStore: ...
 
     @property
     def bids(self) -> BidStore: ...
-
-    @property
-    def outbox(self) -> OutboxStore: ...
-
-    @property
-    def circuits(self) -> CircuitStore: ...
 
     @property
     def relay(self) -> RelayStore: ...
@@ -314,6 +240,9 @@ class FederationUnitOfWork(Protocol):
 
     @property
     def federation(self) -> FederationStores: ...
+
+    @property
+    def messaging(self) -> MessagingStores: ...
 
     def __enter__(self) -> FederationUnitOfWork: ...
 
