@@ -1,5 +1,7 @@
 """An in-memory federation for simulations and tests: the real announcement code, no I/O.
 
+(Used by tests/unit/federation/test_flooding.py and benchmarks/federation_sim.py.)
+
 `MemoryNetwork` runs one `AnnouncementService` per node over in-memory stores (only what
 announcement handling touches: receipts, remote materials, peers, peer keys, outbox, an
 evidence counter) and delivers queued outbox rows by calling the receiver's `receive`
