@@ -8,6 +8,7 @@ development loopback and plain http are refused before anything is sent.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -120,6 +121,25 @@ def test_a_peer_sending_one_byte_at_a_time_is_cut_off_at_the_deadline() -> None:
 def test_an_answer_past_the_size_cap_is_a_clean_error(chunked: bool) -> None:
     async def scenario() -> str:
         async with serving(_huge(chunked)) as (base, _):
+            with pytest.raises(TransportError) as caught:
+                await _send(base, transport(max_bytes=1024 * 1024))
+            return caught.value.reason
+
+    assert asyncio.run(scenario()) == "too_large"
+
+
+async def _gzip_bomb(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    packed = gzip.compress(b"\0" * (4 * 1024 * 1024))  # 4 MiB inflated, a few KiB on the wire
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(packed)
+    )
+    writer.write(packed)
+    await writer.drain()
+
+
+def test_the_cap_counts_the_inflated_answer() -> None:
+    async def scenario() -> str:
+        async with serving(_gzip_bomb) as (base, _):
             with pytest.raises(TransportError) as caught:
                 await _send(base, transport(max_bytes=1024 * 1024))
             return caught.value.reason

@@ -132,6 +132,10 @@ class CoreDpChannel:
     def timeout_s(self) -> float:
         return self.settings.request_timeout_s
 
+    @property
+    def lease_s(self) -> float:
+        return self.settings.lease_s
+
     # -- prepare -----------------------------------------------------------------------------------
     def prepare(
         self, uow: CoreDpUnitOfWork, row: OutboxRow, now: datetime

@@ -1,11 +1,10 @@
 """The ports of the core-dp exchange: its storage, the peer trust store, the wire, the key.
 
 Rows cross the boundary as the frozen dataclasses below. Peer keys and peer addresses are the
-federation engineer's (`fed_peer_keys`, `fed_peers`), reached through the small `PeerKeyLookup`
-and `PeerLookup` protocols so that this package depends on what it reads, not on the whole
-federation store. `CoreDpUnitOfWork` is the node's unit of work plus `coredp` and `federation`:
-one transaction holds a conversation step, its lifecycle change, its evidence entries and the
-message it queues.
+federation's stores (`uow.federation.peer_keys`, `uow.federation.peers`); the outbox and the
+seen-message cache are the messaging stack's (`uow.messaging`). `CoreDpUnitOfWork` is the
+node's one unit of work (services/ports.py): one transaction holds a conversation step, its
+lifecycle change, its evidence entries and the message it queues.
 """
 
 from __future__ import annotations
@@ -13,22 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from loopnode.protocol.trust import KeyRecord
-from loopnode.services.federation.ports import PeerRow
 from loopnode.services.messaging.ports import (
     DEAD,
-    MessagingStores,
     OutboxRow,
     PeerResponse,
     Transport,
 )
-from loopnode.services.ports import UnitOfWork
+from loopnode.services.ports import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
     "Conversation",
@@ -39,9 +34,6 @@ __all__ = [
     "CoreDpUnitOfWork",
     "CoreDpUowFactory",
     "OutboundMessage",
-    "PeerKeyLookup",
-    "PeerLookup",
-    "PeerStores",
     "ResultStore",
     "SigningKey",
     "StoredResult",
@@ -197,47 +189,9 @@ class CoreDpStores(Protocol):
         """A nested transaction: leaving it by an exception undoes only what ran inside."""
 
 
-class PeerKeyLookup(Protocol):
-    """The receiver-owned trust store of peer keys (the federation's `fed_peer_keys`)."""
-
-    def get(self, node_id: str, key_id: str) -> KeyRecord | None: ...
-
-    def for_node(self, node_id: str) -> list[KeyRecord]: ...
-
-
-class PeerLookup(Protocol):
-    def get(self, node_id: str, *, for_update: bool = False) -> PeerRow | None: ...
-
-
-class PeerStores(Protocol):
-    @property
-    def peer_keys(self) -> PeerKeyLookup: ...
-
-    @property
-    def peers(self) -> PeerLookup: ...
-
-
-class CoreDpUnitOfWork(UnitOfWork, Protocol):
-    @property
-    def coredp(self) -> CoreDpStores: ...
-
-    @property
-    def federation(self) -> PeerStores: ...
-
-    @property
-    def messaging(self) -> MessagingStores: ...
-
-    def __enter__(self) -> CoreDpUnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-CoreDpUowFactory = Callable[..., CoreDpUnitOfWork]
+# The node's one unit of work (services/ports.py) holds the core-dp stores.
+CoreDpUnitOfWork = UnitOfWork
+CoreDpUowFactory = UnitOfWorkFactory
 
 
 # -- the wire: the one messaging transport ----------------------------------------------------

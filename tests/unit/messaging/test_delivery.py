@@ -73,6 +73,7 @@ class LaneChannel:
     name: str = "test"
     policy: RetryPolicy | None = None
     timeout_s: float | None = None
+    lease_s: float | None = None
     noted: list[str] = field(default_factory=list)
 
     def prepare(

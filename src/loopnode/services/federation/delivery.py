@@ -34,6 +34,7 @@ class FederationChannel:
     name: str = FEDERATION
     policy: None = None
     timeout_s: None = None
+    lease_s: None = None
 
     def prepare(
         self, uow: Any, row: OutboxRow, now: datetime

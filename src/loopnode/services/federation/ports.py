@@ -8,9 +8,7 @@ so that a received announcement, its evidence entry and its forwards commit toge
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from loopnode.protocol.trust import KeyRecord
 from loopnode.services.messaging.ports import (
     CircuitRow,
-    MessagingStores,
     ObservedCertificate,
     OutboxDraft,
     OutboxRow,
@@ -27,7 +24,7 @@ from loopnode.services.messaging.ports import (
     Transport,
     TransportError,
 )
-from loopnode.services.ports import EvidenceLog, RecordStore
+from loopnode.services.ports import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
     "CircuitRow",
@@ -231,30 +228,9 @@ class FederationStores(Protocol):
     def relay(self) -> RelayStore: ...
 
 
-class FederationUnitOfWork(Protocol):
-    @property
-    def records(self) -> RecordStore: ...
-
-    @property
-    def evidence(self) -> EvidenceLog: ...
-
-    @property
-    def federation(self) -> FederationStores: ...
-
-    @property
-    def messaging(self) -> MessagingStores: ...
-
-    def __enter__(self) -> FederationUnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-FederationUowFactory = Callable[..., FederationUnitOfWork]
+# The node's one unit of work (services/ports.py) holds the federation stores.
+FederationUnitOfWork = UnitOfWork
+FederationUowFactory = UnitOfWorkFactory
 
 
 # -- the node's own key (a file next to the database) ------------------------------------------

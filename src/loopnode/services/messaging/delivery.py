@@ -119,6 +119,10 @@ class Channel(Protocol):
     @property
     def timeout_s(self) -> float | None: ...
 
+    @property
+    def lease_s(self) -> float | None:
+        """How long a claimed row stays hidden (None: `2 × timeout + 5 s`)."""
+
     def prepare(
         self, uow: Any, row: OutboxRow, now: datetime
     ) -> tuple[OutboxRow, Request] | Verdict:
@@ -360,7 +364,8 @@ class Delivery:
         return self._channels[row.channel].timeout_s or self._settings.timeout_s
 
     def _lease_us(self, row: OutboxRow) -> int:
-        return int((self._timeout(row) * 2 + 5) * US)
+        lease_s = self._channels[row.channel].lease_s
+        return int((lease_s or self._timeout(row) * 2 + 5) * US)
 
 
 class DeliveryWorker:

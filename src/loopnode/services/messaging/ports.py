@@ -8,9 +8,8 @@ every call an overall deadline; failures are `TransportError` with a short `reas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Protocol
 
 __all__ = [
@@ -21,8 +20,6 @@ __all__ = [
     "CircuitRow",
     "CircuitStore",
     "MessagingStores",
-    "MessagingUnitOfWork",
-    "MessagingUowFactory",
     "ObservedCertificate",
     "OutboxDraft",
     "OutboxRow",
@@ -260,20 +257,3 @@ class MessagingStores(Protocol):
 
     @property
     def seen(self) -> ReplayStore: ...
-
-
-class MessagingUnitOfWork(Protocol):
-    @property
-    def messaging(self) -> MessagingStores: ...
-
-    def __enter__(self) -> MessagingUnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-MessagingUowFactory = Callable[..., MessagingUnitOfWork]
