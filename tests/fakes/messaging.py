@@ -38,7 +38,7 @@ class MemoryOutbox:
             dedupe_key=draft.dedupe_key,
             status="pending",
             attempts=0,
-            next_attempt_us=now_us,
+            next_attempt_us=now_us + draft.hold_us,
             last_error=None,
             created_us=now_us,
             updated_us=now_us,
@@ -55,7 +55,13 @@ class MemoryOutbox:
         return self.rows.get(row_id)
 
     def due(
-        self, now_us: int, limit: int, *, peer_id: str | None = None, channel: str | None = None
+        self,
+        now_us: int,
+        limit: int,
+        *,
+        peer_id: str | None = None,
+        channel: str | None = None,
+        fresh_within_us: int = 0,
     ) -> list[OutboxRow]:
         pending = [r for r in self.rows.values() if r.status == "pending"]
         heads = {}
@@ -65,7 +71,14 @@ class MemoryOutbox:
         found = [
             r
             for r in pending
-            if r.next_attempt_us <= now_us
+            if (
+                r.next_attempt_us <= now_us
+                or (
+                    r.attempts == 0
+                    and r.unreached == 0
+                    and r.next_attempt_us <= now_us + fresh_within_us
+                )
+            )
             and (peer_id is None or r.peer_id == peer_id)
             and (channel is None or r.channel == channel)
             and (r.lane is None or heads[(r.peer_id, r.lane)] == r.id)

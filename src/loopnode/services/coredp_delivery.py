@@ -64,13 +64,14 @@ from loopnode.services.messaging.ports import (
 from loopnode.services.messaging.resilience import Outcome, RetryPolicy
 from loopnode.services.ports import Clock
 
-__all__ = ["MAX_ATTEMPTS", "CoreDpChannel", "active_key", "expire", "queue"]
+__all__ = ["INLINE_HOLD_US", "MAX_ATTEMPTS", "CoreDpChannel", "active_key", "expire", "queue"]
 
 log = logging.getLogger("loopnode.coredp")
 MAX_ATTEMPTS: Final = 5
 NOT_SENT: Final = frozenset({"unreachable", "tls", "insecure"})
 RETRYABLE_STATUS: Final = frozenset({408, 425, 429})
 LANE: Final = "core-dp"
+INLINE_HOLD_US: Final = 5 * 1_000_000  # an exchange step delivers what it queues itself
 US = 1_000_000
 
 
@@ -82,8 +83,13 @@ def queue(
     *,
     conversation_id: str | None,
     deadline_us: int,
+    hold_us: int = 0,
 ) -> int:
-    """Queue an authored message for `peer`; its first attempt uses `message.message_id`."""
+    """Queue an authored message for `peer`; its first attempt uses `message.message_id`.
+
+    `hold_us`: the author delivers it at once itself (`Delivery.run(fresh_within_us=...)`),
+    so background workers leave it alone for that long (they take over if the author could
+    not send it)."""
     document = message.subject_document
     draft = OutboxDraft(
         peer_id=peer,
@@ -98,6 +104,7 @@ def queue(
         correlation_id=conversation_id,
         attachment=None if document is None else orjson.dumps(document).decode(),
         message_id=message.message_id,
+        hold_us=hold_us,
     )
     row_id = uow.messaging.outbox.add(draft, to_us(now))
     if row_id is None:

@@ -37,7 +37,7 @@ from loopnode.domain.errors import Conflict, InvalidRequest, LoopError, NotFound
 from loopnode.domain.times import format_timestamp, from_us, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.coredp.envelope import new_idempotency_key, new_message_id
-from loopnode.services.coredp_delivery import active_key, expire, queue
+from loopnode.services.coredp_delivery import INLINE_HOLD_US, active_key, expire, queue
 from loopnode.services.coredp_messages import (
     CAPABILITIES_SUBJECT,
     CoreDpIdentity,
@@ -208,6 +208,7 @@ class CoreDpExchange:
                 message,
                 conversation_id=conv.conversation_id,
                 deadline_us=deadline,
+                hold_us=INLINE_HOLD_US,
             )
         return await self._delivered(conv, deliver)
 
@@ -229,7 +230,7 @@ class CoreDpExchange:
 
     # -- the worker's jobs, and reading ------------------------------------------------------
     async def deliver(self, peer: str | None = None) -> int:
-        return await self.delivery.run(peer, CORE_DP)
+        return await self.delivery.run(peer, CORE_DP, fresh_within_us=INLINE_HOLD_US)
 
     def expire(self) -> int:
         return expire(self._uow, self._clock, self._steps)
@@ -300,6 +301,7 @@ class CoreDpExchange:
                 message,
                 conversation_id=conv.conversation_id,
                 deadline_us=conv.timeout_at_us,
+                hold_us=INLINE_HOLD_US,
             )
         return conv
 
@@ -368,6 +370,7 @@ class CoreDpExchange:
             message,
             conversation_id=conv.conversation_id,
             deadline_us=conv.timeout_at_us,
+            hold_us=INLINE_HOLD_US,
         )
 
     @staticmethod
@@ -400,7 +403,7 @@ class CoreDpExchange:
 
     async def _delivered(self, conv: Conversation, deliver: bool) -> Conversation:
         if deliver:
-            await self.delivery.run(conv.peer_node, CORE_DP)
+            await self.delivery.run(conv.peer_node, CORE_DP, fresh_within_us=INLINE_HOLD_US)
         return self.conversation(conv.conversation_id)
 
 

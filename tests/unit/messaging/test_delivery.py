@@ -316,3 +316,24 @@ def test_the_worker_task_runs_jobs_then_delivers_and_stops_cleanly() -> None:
 
     asyncio.run(scenario())
     assert ran and world.transport.sent and world.row(1).status == "delivered"
+
+
+def test_a_held_row_is_left_to_its_author_then_taken_over() -> None:
+    world = World()
+    held = world.queue(n=1, hold_us=5 * US)
+    assert world.run() == 0  # a background pass leaves it to the author
+    assert asyncio.run(world.delivery.run("berlin.loop", FEDERATION, fresh_within_us=5 * US)) == 1
+    assert world.row(held).status == "delivered"
+    orphan = world.queue(n=2, hold_us=5 * US)  # its author never sent it
+    world.clock.advance(seconds=5)
+    assert world.run() == 1
+    assert world.row(orphan).status == "delivered"
+
+
+def test_an_author_run_does_not_retry_early() -> None:
+    world = World(breaker_threshold=100)
+    row_id = world.queue(channel="test", lane="l", hold_us=5 * US)
+    world.transport.answers["berlin.loop"] = TransportError("unreachable", "refused")
+    run = world.delivery.run("berlin.loop", "test", fresh_within_us=5 * US)
+    assert asyncio.run(run) == 0
+    assert world.row(row_id).unreached == 1  # one try, not one per second of the hold

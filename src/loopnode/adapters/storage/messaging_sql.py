@@ -73,7 +73,7 @@ class SqlOutboxStore:
             "status": "pending",
             "attempts": 0,
             "unreached": 0,
-            "next_attempt_us": now_us,
+            "next_attempt_us": now_us + draft.hold_us,
             "deadline_us": draft.deadline_us,
             "correlation_id": draft.correlation_id,
             "attachment": draft.attachment,
@@ -98,14 +98,26 @@ class SqlOutboxStore:
         return None if found is None else _row(found)
 
     def due(
-        self, now_us: int, limit: int, *, peer_id: str | None = None, channel: str | None = None
+        self,
+        now_us: int,
+        limit: int,
+        *,
+        peer_id: str | None = None,
+        channel: str | None = None,
+        fresh_within_us: int = 0,
     ) -> list[OutboxRow]:
         c = outbox.c
         pending = c.status == "pending"
         heads = (
             select(func.min(c.id)).where(pending, c.lane.is_not(None)).group_by(c.peer_id, c.lane)
         )
-        conditions = [pending, c.next_attempt_us <= now_us]
+        due = c.next_attempt_us <= now_us
+        if fresh_within_us:
+            fresh = and_(
+                c.attempts == 0, c.unreached == 0, c.next_attempt_us <= now_us + fresh_within_us
+            )
+            due = or_(due, fresh)
+        conditions = [pending, due]
         if peer_id is not None:
             conditions.append(c.peer_id == peer_id)
             heads = heads.where(c.peer_id == peer_id)

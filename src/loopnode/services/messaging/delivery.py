@@ -33,6 +33,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from loopnode.domain.times import to_us
@@ -168,12 +169,16 @@ class Delivery:
         claims = await asyncio.to_thread(self.claim, peer_id, channel)
         return len(await self._deliver(claims))
 
-    async def run(self, peer_id: str | None = None, channel: str | None = None) -> int:
+    async def run(
+        self, peer_id: str | None = None, channel: str | None = None, *, fresh_within_us: int = 0
+    ) -> int:
         """Passes until nothing is due (for one peer, one channel, or any); returns how many
-        rows finished (delivered or dead)."""
+        rows finished (delivered or dead). An author delivering what it just queued with a
+        hold passes the hold as `fresh_within_us`."""
         finished = 0
         for _ in range(100):
-            claims = await asyncio.to_thread(self.claim, peer_id, channel)
+            claim = partial(self.claim, peer_id, channel, fresh_within_us)
+            claims = await asyncio.to_thread(claim)
             if not claims:
                 break
             finished += sum(1 for row in await self._deliver(claims) if row.status != "pending")
@@ -189,22 +194,25 @@ class Delivery:
         finally:
             self.in_flight.difference_update(c.row.id for c in claims)
 
-    def claim(self, peer_id: str | None = None, channel: str | None = None) -> list[_Claim]:
+    def claim(
+        self, peer_id: str | None = None, channel: str | None = None, fresh_within_us: int = 0
+    ) -> list[_Claim]:
         if self.transport is None:
             return []
         now = self._clock.now()
         now_us = to_us(now)
+        scope: dict[str, Any] = {
+            "peer_id": peer_id,
+            "channel": channel,
+            "fresh_within_us": fresh_within_us,
+        }
         with self._uow() as uow:  # cheap read first: most passes find nothing to do
-            if not self._known(
-                uow.messaging.outbox.due(now_us, 1, peer_id=peer_id, channel=channel)
-            ):
+            if not self._known(uow.messaging.outbox.due(now_us, 1, **scope)):
                 return []
         claims: list[_Claim] = []
         with self._uow(write=True) as uow:
             store = uow.messaging
-            due = self._known(
-                store.outbox.due(now_us, self._settings.batch * 4, peer_id=peer_id, channel=channel)
-            )
+            due = self._known(store.outbox.due(now_us, self._settings.batch * 4, **scope))
             for row in self._admit(store.circuits, due, now_us):
                 claims.append(self._lease(uow, row, now))
         return claims

@@ -139,7 +139,9 @@ class OutboxDraft:
     go strictly in order: the next waits until the earlier one is delivered or dead.
     `deadline_us` ends retries; `correlation_id` groups messages (a core-dp conversation);
     `attachment` is channel data sent beside the body (core-dp: the subject snapshot);
-    `message_id` is the id the author gave the first attempt's message, if any.
+    `message_id` is the id the author gave the first attempt's message, if any. `hold_us`:
+    the author sends it at once itself (a run with `fresh_within_us`), so it is due for
+    background workers only that much later (they take over if the author could not).
     """
 
     peer_id: str
@@ -154,6 +156,7 @@ class OutboxDraft:
     correlation_id: str | None = None
     attachment: str | None = None
     message_id: str | None = None
+    hold_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +209,17 @@ class OutboxStore(Protocol):
     def get(self, row_id: int) -> OutboxRow | None: ...
 
     def due(
-        self, now_us: int, limit: int, *, peer_id: str | None = None, channel: str | None = None
+        self,
+        now_us: int,
+        limit: int,
+        *,
+        peer_id: str | None = None,
+        channel: str | None = None,
+        fresh_within_us: int = 0,
     ) -> list[OutboxRow]:
         """Pending rows due now, oldest due first, only the head of each (peer, lane); locked
-        for this transaction (SKIP LOCKED on PostgreSQL)."""
+        for this transaction (SKIP LOCKED on PostgreSQL). Rows never tried yet are also due
+        when they are due within `fresh_within_us` (an author delivering what it held)."""
 
     def update(self, row: OutboxRow) -> None:
         """Write every mutable field of `row` (by id)."""
