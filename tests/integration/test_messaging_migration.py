@@ -181,3 +181,44 @@ def test_a_moved_in_flight_federation_row_is_delivered_by_the_one_worker(databas
         engine.dispose()
     assert recorder.sent == [("berlin.loop", "/federate/announce", b'{"n": 1}')]
     assert (row.status, row.attempts) == ("delivered", 3)
+
+
+def test_downgrading_splits_the_tables_back_and_upgrading_again_merges_them(
+    database_url: str,
+) -> None:
+    from alembic import command
+
+    from loopnode.adapters.storage.migrate import alembic_config
+
+    engine = make_engine(database_url)
+    try:
+        for head in ("0002", "0003", "0004"):
+            upgrade(engine, head)
+        with engine.begin() as connection:
+            _old_rows(connection)
+        upgrade(engine)
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")  # undoes 0009 only
+        with engine.connect() as connection:
+            statuses = connection.execute(
+                text("SELECT message_type, status, attempt FROM coredp_outbox ORDER BY id")
+            ).all()
+            announced = connection.execute(text("SELECT COUNT(*) FROM fed_outbox")).scalar_one()
+            signatures = connection.execute(
+                text("SELECT replay_key FROM fed_seen_signatures")
+            ).scalars()
+            signature_keys = list(signatures)
+        upgrade(engine)
+        with SqlUnitOfWork(engine, "munich.loop") as uow:
+            again = uow.messaging.outbox.page(None, 0, 100)
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in statuses] == [
+        ("material.register", "pending", 1),
+        ("offer.publish", "pending", 1),
+        ("capabilities.announce", "failed", 1),
+    ]
+    assert announced == 3 and signature_keys == ["node-sig:berlin.loop:abc"]
+    assert len(again) == 6

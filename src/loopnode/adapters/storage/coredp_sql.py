@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Row, delete, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.coredp_tables import conversations, results
+from loopnode.adapters.storage.savepoints import insert_unless_present
 from loopnode.domain.errors import Conflict
 from loopnode.services.coredp_ports import Conversation, StoredResult
 
@@ -25,17 +25,6 @@ __all__ = ["SqlCoreDpStores"]
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _insert_unless_present(c: Connection, statement: Any, values: dict[str, Any]) -> bool:
-    savepoint = c.begin_nested()
-    try:
-        c.execute(statement, values)
-    except IntegrityError:
-        savepoint.rollback()
-        return False
-    savepoint.commit()
-    return True
 
 
 class SqlCoreDpStores:
@@ -97,7 +86,7 @@ class SqlConversationStore:
 
     def insert(self, row: Conversation) -> None:
         values = {name: getattr(row, name) for name in _CONVERSATION_FIELDS}
-        if not _insert_unless_present(self._c, insert(conversations), values):
+        if not insert_unless_present(self._c, insert(conversations), values):
             raise Conflict(
                 f"conversation {row.conversation_id} already exists",
                 {"conversation_id": row.conversation_id},
@@ -186,7 +175,7 @@ class SqlResultStore:
             "created_us": row.created_us,
             "expires_us": row.expires_us,
         }
-        if not _insert_unless_present(self._c, insert(results), values):
+        if not insert_unless_present(self._c, insert(results), values):
             raise Conflict(
                 f"idempotency key {row.idempotency_key} was used concurrently",
                 {"idempotency_key": row.idempotency_key},

@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Row, delete, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.federation_tables import (
     announced,
@@ -26,6 +25,7 @@ from loopnode.adapters.storage.federation_tables import (
     relay_state,
     remote_materials,
 )
+from loopnode.adapters.storage.savepoints import insert_unless_present
 from loopnode.adapters.storage.tables import records
 from loopnode.domain.times import from_us, to_us
 from loopnode.protocol.trust import KeyRecord, KeyStatus
@@ -41,17 +41,6 @@ from loopnode.services.federation.ports import (
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _insert_unless_present(c: Connection, statement: Any, values: dict[str, Any]) -> bool:
-    savepoint = c.begin_nested()
-    try:
-        c.execute(statement, values)
-    except IntegrityError:
-        savepoint.rollback()
-        return False
-    savepoint.commit()
-    return True
 
 
 def _replace(c: Connection, table: Any, keys: dict[str, Any], values: dict[str, Any]) -> None:
@@ -287,7 +276,7 @@ class SqlAnnouncementStore:
             "received_us": receipt.received_us,
             "expires_us": receipt.expires_us,
         }
-        return _insert_unless_present(self._c, insert(announcements), values)
+        return insert_unless_present(self._c, insert(announcements), values)
 
     def set_receipt_event(self, dedupe_key: str, event_id: int) -> None:
         self._c.execute(
@@ -370,7 +359,7 @@ class SqlBidStore:
             "received_us": row.received_us,
             "updated_us": row.updated_us,
         }
-        _insert_unless_present(self._c, insert(bids), values)
+        insert_unless_present(self._c, insert(bids), values)
         found = self._c.execute(
             select(bids).where(
                 bids.c.bidder_node == row.bidder_node, bids.c.doc_hash == row.doc_hash

@@ -14,24 +14,13 @@ from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.federation_tables import circuits
 from loopnode.adapters.storage.messaging_tables import outbox, seen
+from loopnode.adapters.storage.savepoints import insert_returning_id, insert_unless_present
 from loopnode.services.messaging.ports import DEAD, CircuitRow, OutboxDraft, OutboxRow
 
 __all__ = ["SqlCircuitStore", "SqlMessagingStores", "SqlOutboxStore", "SqlReplayStore"]
-
-
-def _insert_unless_present(c: Connection, statement: Any, values: dict[str, Any]) -> bool:
-    savepoint = c.begin_nested()
-    try:
-        c.execute(statement, values)
-    except IntegrityError:
-        savepoint.rollback()
-        return False
-    savepoint.commit()
-    return True
 
 
 class SqlMessagingStores:
@@ -84,14 +73,7 @@ class SqlOutboxStore:
         statement = insert(outbox).returning(outbox.c.id)
         if draft.dedupe_key is None:
             return int(self._c.execute(statement, values).scalar_one())
-        savepoint = self._c.begin_nested()
-        try:
-            row_id = int(self._c.execute(statement, values).scalar_one())
-        except IntegrityError:
-            savepoint.rollback()
-            return None
-        savepoint.commit()
-        return row_id
+        return insert_returning_id(self._c, statement, values)
 
     def get(self, row_id: int) -> OutboxRow | None:
         found = self._c.execute(select(outbox).where(outbox.c.id == row_id)).first()
@@ -251,7 +233,7 @@ class SqlReplayStore:
 
     def remember(self, key: str, expires_us: int) -> bool:
         values = {"replay_key": key, "expires_us": expires_us}
-        return _insert_unless_present(self._c, insert(seen), values)
+        return insert_unless_present(self._c, insert(seen), values)
 
     def prune(self, now_us: int) -> int:
         result = self._c.execute(delete(seen).where(seen.c.expires_us <= now_us))

@@ -119,4 +119,103 @@ def _move_seen() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("the messaging tables are not split back")
+    """Split the tables back (refused while rows of a newer channel are queued)."""
+    bind = op.get_bind()
+    others = bind.execute(
+        sa.text("SELECT COUNT(*) FROM msg_outbox WHERE channel NOT IN ('federation', 'core-dp')")
+    ).scalar_one()
+    if others:
+        raise RuntimeError(f"{others} outbox rows belong to channels older schemas cannot hold")
+    _recreate_old_tables()
+    op.execute(
+        "INSERT INTO fed_outbox (peer_id, kind, method, path, body, dedupe_key, status, "
+        "attempts, next_attempt_us, last_error, created_us, updated_us, delivered_us) "
+        "SELECT peer_id, kind, method, path, body, dedupe_key, status, attempts, "
+        "next_attempt_us, last_error, created_us, updated_us, delivered_us FROM msg_outbox "
+        "WHERE channel = 'federation' ORDER BY id"
+    )
+    op.execute(
+        "INSERT INTO coredp_outbox (peer_node, message_type, conversation_id, idempotency_key, "
+        "body, subject_document, status, attempt, first_message_id, last_message_id, "
+        "unreached, next_attempt_us, deadline_us, last_error, created_us, updated_us, "
+        "delivered_us) SELECT peer_id, kind, correlation_id, COALESCE(dedupe_key, ''), body, "
+        "attachment, CASE status WHEN 'dead' THEN 'failed' ELSE status END, attempts, "
+        "first_message_id, last_message_id, unreached, next_attempt_us, "
+        "COALESCE(deadline_us, 0), last_error, created_us, updated_us, delivered_us "
+        "FROM msg_outbox WHERE channel = 'core-dp' ORDER BY id"
+    )
+    for table, prefix in (
+        ("fed_seen_signatures", "node-sig:"),
+        ("coredp_seen_messages", "core-dp:"),
+    ):
+        op.execute(
+            f"INSERT INTO {table} (replay_key, expires_us) SELECT replay_key, expires_us "
+            f"FROM msg_seen WHERE replay_key LIKE '{prefix}%'"
+        )
+    op.drop_table("msg_seen")
+    op.drop_table("msg_outbox")
+
+
+def _recreate_old_tables() -> None:
+    """The four tables exactly as 0003 and 0004 created them."""
+    op.create_table(
+        "fed_outbox",
+        sa.Column("id", SERIAL, nullable=False, autoincrement=True),
+        sa.Column("peer_id", sa.String(128), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("method", sa.String(8), nullable=False),
+        sa.Column("path", sa.String(500), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("dedupe_key", sa.String(128)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("next_attempt_us", sa.BigInteger, nullable=False),
+        sa.Column("last_error", sa.Text),
+        sa.Column("created_us", sa.BigInteger, nullable=False),
+        sa.Column("updated_us", sa.BigInteger, nullable=False),
+        sa.Column("delivered_us", sa.BigInteger),
+        sa.PrimaryKeyConstraint("id", name="pk_fed_outbox"),
+        sa.UniqueConstraint("peer_id", "dedupe_key", name="uq_fed_outbox_peer_id_dedupe_key"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'delivered', 'dead')", name="ck_fed_outbox_status"
+        ),
+    )
+    op.create_index("ix_fed_outbox_status_next", "fed_outbox", ["status", "next_attempt_us"])
+    op.create_table(
+        "coredp_outbox",
+        sa.Column("id", SERIAL, nullable=False, autoincrement=True),
+        sa.Column("peer_node", sa.String(128), nullable=False),
+        sa.Column("message_type", sa.String(32), nullable=False),
+        sa.Column("conversation_id", sa.String(96)),
+        sa.Column("idempotency_key", sa.String(128), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("subject_document", sa.Text),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempt", sa.Integer, nullable=False),
+        sa.Column("first_message_id", sa.String(96)),
+        sa.Column("last_message_id", sa.String(96)),
+        sa.Column("unreached", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_us", sa.BigInteger, nullable=False),
+        sa.Column("deadline_us", sa.BigInteger, nullable=False),
+        sa.Column("last_error", sa.Text),
+        sa.Column("created_us", sa.BigInteger, nullable=False),
+        sa.Column("updated_us", sa.BigInteger, nullable=False),
+        sa.Column("delivered_us", sa.BigInteger),
+        sa.PrimaryKeyConstraint("id", name="pk_coredp_outbox"),
+        sa.UniqueConstraint(
+            "peer_node", "idempotency_key", name="uq_coredp_outbox_peer_node_idempotency_key"
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')", name="ck_coredp_outbox_status"
+        ),
+    )
+    op.create_index("ix_coredp_outbox_peer_status", "coredp_outbox", ["peer_node", "status", "id"])
+    op.create_index("ix_coredp_outbox_status_next", "coredp_outbox", ["status", "next_attempt_us"])
+    for table in ("fed_seen_signatures", "coredp_seen_messages"):
+        op.create_table(
+            table,
+            sa.Column("replay_key", sa.String(255), nullable=False),
+            sa.Column("expires_us", sa.BigInteger, nullable=False),
+            sa.PrimaryKeyConstraint("replay_key", name=f"pk_{table}"),
+        )
+        op.create_index(f"ix_{table}_expires_us", table, ["expires_us"])
