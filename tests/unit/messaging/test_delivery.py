@@ -337,3 +337,17 @@ def test_an_author_run_does_not_retry_early() -> None:
     run = world.delivery.run("berlin.loop", "test", fresh_within_us=5 * US)
     assert asyncio.run(run) == 0
     assert world.row(row_id).unreached == 1  # one try, not one per second of the hold
+
+
+def test_enqueue_is_idempotent_per_channel_peer_and_key() -> None:
+    from loopnode.services.messaging.outbox import enqueue
+
+    world = World()
+    first = enqueue(world.uow, "berlin.loop", "settlement.propose", "/x", "{}", "k1", now_us=1)
+    again = enqueue(world.uow, "berlin.loop", "settlement.propose", "/x", "{}", "k1", now_us=2)
+    other = enqueue(
+        world.uow, "berlin.loop", "settlement.propose", "/x", "{}", "k1", now_us=3, channel="s"
+    )
+    assert first is not None and again is None and other not in (None, first)
+    row = world.row(first)
+    assert (row.channel, row.method, row.path, row.dedupe_key) == (FEDERATION, "POST", "/x", "k1")

@@ -16,7 +16,8 @@ import orjson
 from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.times import format_timestamp, from_us, to_us
 from loopnode.services.federation.ports import FederationUnitOfWork, FederationUowFactory
-from loopnode.services.messaging.ports import FEDERATION, OutboxDraft, OutboxRow
+from loopnode.services.messaging import outbox as messaging
+from loopnode.services.messaging.ports import FEDERATION, OutboxRow
 from loopnode.services.messaging.resilience import breaker_view
 from loopnode.services.ports import Clock
 
@@ -44,8 +45,9 @@ def enqueue(
     """Queue one POST per peer; returns how many rows were new."""
     added = 0
     for peer_id in peer_ids:
-        draft = OutboxDraft(peer_id, kind, "POST", path, body, dedupe_key, channel=FEDERATION)
-        added += uow.messaging.outbox.add(draft, now_us) is not None
+        added += (
+            messaging.enqueue(uow, peer_id, kind, path, body, dedupe_key, now_us=now_us) is not None
+        )
     return added
 
 
