@@ -12,7 +12,7 @@ import asyncio
 from functools import partial
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.migrate import upgrade
@@ -85,13 +85,17 @@ def _old_rows(connection: object) -> None:
     )
 
 
+def _before_0009_with_rows(engine: Engine) -> None:
+    for head in ("0002", "0003", "0004"):
+        upgrade(engine, head)
+    with engine.begin() as connection:
+        _old_rows(connection)
+
+
 def test_upgrading_moves_every_outbox_row_and_seen_key(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        for head in ("0002", "0003", "0004"):
-            upgrade(engine, head)
-        with engine.begin() as connection:
-            _old_rows(connection)
+        _before_0009_with_rows(engine)
         upgrade(engine)
         with SqlUnitOfWork(engine, "munich.loop") as uow:
             fed = uow.messaging.outbox.page(None, 0, 100, channel=FEDERATION)
@@ -151,10 +155,8 @@ class _Recorder:
 def test_a_moved_in_flight_federation_row_is_delivered_by_the_one_worker(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        for head in ("0002", "0003", "0004"):
-            upgrade(engine, head)
+        _before_0009_with_rows(engine)
         with engine.begin() as connection:
-            _old_rows(connection)
             connection.execute(
                 text(
                     "INSERT INTO fed_peers (node_id, name, endpoint, status, capabilities, "
@@ -192,10 +194,7 @@ def test_downgrading_splits_the_tables_back_and_upgrading_again_merges_them(
 
     engine = make_engine(database_url)
     try:
-        for head in ("0002", "0003", "0004"):
-            upgrade(engine, head)
-        with engine.begin() as connection:
-            _old_rows(connection)
+        _before_0009_with_rows(engine)
         upgrade(engine)
         config = alembic_config()
         with engine.begin() as connection:
