@@ -5,7 +5,7 @@ Nodes are placed around European population centres (a seeded random layout, abo
 2-3 regional nodes (200-1,000 km) and 1-2 distant nodes (> 1,000 km); links are symmetric,
 so degrees end up higher than a node's own picks. Each node runs
 `loopnode.services.federation.announcements.AnnouncementService` over in-memory stores
-(`adapters/federation/memory.py`: validation, origin signatures, duplicate filter, TTL and
+(`tests/fakes/federation_network.py`: validation, origin signatures, duplicate filter, TTL and
 radius rules, forwarding through the outbox), and queued messages are delivered in FIFO order
 (equal link latencies) or in a random order. No HTTP.
 
@@ -23,11 +23,16 @@ import argparse
 import math
 import random
 import statistics
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from loopnode.adapters.federation.memory import MemoryNetwork
 from loopnode.domain.geo import haversine_km
+
+# The in-memory network is a test fake (tests/fakes/), not part of the node.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fakes.federation_network import MemoryNetwork
 
 # (lat, lon, weight): where nodes cluster.
 CENTRES = [

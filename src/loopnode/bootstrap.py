@@ -1,17 +1,25 @@
-"""The one place that wires adapters to services."""
+"""The one place that wires adapters to services.
+
+The messaging section at the end builds the federation and core-dp services and the one
+delivery worker that serves both (services/messaging): one transport constructor, one outbox,
+one worker with a channel per kind of traffic.
+"""
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
 from loopnode.adapters.clock import SystemClock
-from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
-from loopnode.adapters.federation.wiring import Federation, build_federation
+from loopnode.adapters.federation.keyfile import KeyFile
+from loopnode.adapters.messaging.http import HttpTransport
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
@@ -19,17 +27,35 @@ from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
 from loopnode.protocol import keys
 from loopnode.services.apikeys import ApiKeyService
+from loopnode.services.coredp_delivery import CoreDpChannel
+from loopnode.services.coredp_dna import DnaOperations, Search
+from loopnode.services.coredp_exchange import CoreDpExchange
+from loopnode.services.coredp_messages import CoreDpIdentity, CoreDpSettings, advertised_endpoint
+from loopnode.services.coredp_ports import SigningKey
+from loopnode.services.coredp_receiver import CoreDpReceiver
+from loopnode.services.coredp_steps import Steps
 from loopnode.services.credentials import CredentialService, assertion_keys
 from loopnode.services.custody import Custody
 from loopnode.services.dpp import DppService
 from loopnode.services.epcis import EpcisService
 from loopnode.services.evidence import EvidenceService
 from loopnode.services.exchange import Exchange
+from loopnode.services.federation.announcements import AnnouncementService, FloodSettings
+from loopnode.services.federation.bids import BidService, LifecycleMatchMaker
+from loopnode.services.federation.delivery import FederationChannel
 from loopnode.services.federation.keys import KeyUnavailable, NodeKeys
+from loopnode.services.federation.outbox import OutboxService
+from loopnode.services.federation.peers import PeerService, TlsTrust
+from loopnode.services.federation.ports import PeerTransport
+from loopnode.services.federation.search import CrossNodeSearch
+from loopnode.services.federation.trust import PeerTrust
 from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.lifecycle import LifecycleService
 from loopnode.services.material_status import MaterialStatusService
+from loopnode.services.messaging.delivery import Channel, Delivery, DeliverySettings, DeliveryWorker
+from loopnode.services.messaging.ports import Transport
+from loopnode.services.messaging.resilience import RetryPolicy
 from loopnode.services.node_info import NodeInfoService
 from loopnode.services.ports import Clock, UnitOfWorkFactory
 from loopnode.services.registry import RegistryService
@@ -60,6 +86,7 @@ class Container:
     credentials: CredentialService
     epcis: EpcisService
     dpp: DppService
+    messaging: Messaging
 
     def close(self) -> None:
         self.engine.dispose()
@@ -106,15 +133,13 @@ def build(
     idempotency = IdempotencyService(uow, clock)
     exchange = Exchange(Custody(node, random_hex))
     lifecycle = LifecycleService(uow, idempotency, exchange, random_hex)
-    federation = build_federation(
-        settings, partial(SqlUnitOfWork, engine, settings.node_id), clock, node, lifecycle=lifecycle
-    )
+    federation = build_federation(settings, uow, clock, node, lifecycle=lifecycle)
     if migrate:
         federation.keys.ensure_current()
     search = SearchService(uow, clock, node, federation.search)
     coredp = build_coredp(
         settings,
-        partial(SqlUnitOfWork, engine, settings.node_id),
+        uow,
         clock,
         node,
         exchange=exchange,
@@ -157,4 +182,198 @@ def build(
         credentials=credentials,
         epcis=EpcisService(SqlEpcisStore(engine), clock),
         dpp=DppService(registry, lifecycle, credentials, node, base_url=settings.base_url),
+        messaging=build_messaging(settings, uow, clock, federation, coredp),
+    )
+
+
+# -- messaging: federation, core-dp and the one delivery worker ---------------------------------
+def transport_factory(
+    settings: Settings, node_id: str, signing_key: SigningKey, clock: Clock
+) -> Callable[[], HttpTransport]:
+    """The one transport's constructor (a new one per event loop: httpx clients bind to one)."""
+
+    def make() -> HttpTransport:
+        return HttpTransport(
+            node_id=node_id,
+            signing_key=signing_key,
+            clock=clock,
+            ca_bundle=settings.tls_ca_bundle or None,
+            development=settings.environment == "development",
+        )
+
+    return make
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        policy=RetryPolicy(
+            base_s=settings.federation_retry_base_s,
+            cap_s=settings.federation_retry_cap_s,
+            max_attempts=settings.federation_max_attempts,
+            breaker_threshold=settings.federation_breaker_threshold,
+            cooldown_s=settings.federation_breaker_cooldown_s,
+        ),
+        timeout_s=settings.federation_timeout_s,
+        poll_s=settings.federation_poll_s,
+    )
+
+
+@dataclass
+class Federation:
+    """The federation services of one node (`container.federation`)."""
+
+    keys: NodeKeys
+    trust: PeerTrust
+    peers: PeerService
+    announcements: AnnouncementService
+    bids: BidService
+    outbox: OutboxService
+    search: CrossNodeSearch
+    transport_factory: Callable[[], PeerTransport]
+    run_worker: bool
+
+    def housekeeping(self) -> dict[str, int]:
+        return {"signatures": self.trust.prune(), "receipts": self.announcements.prune()}
+
+
+def build_federation(
+    settings: Settings,
+    uow: Callable[..., Any],
+    clock: Clock,
+    node: NodeIdentity,
+    *,
+    lifecycle: Any = None,
+    new_id: Callable[[], str] | None = None,
+) -> Federation:
+    new_id = new_id or (lambda: secrets.token_hex(12))
+    key_file = KeyFile(settings.private_key_path)
+    node_keys = NodeKeys(uow, clock, node.node_id, key_file, new_id=new_id)
+    trust = PeerTrust(uow, clock, node.node_id)
+    ca_bundle = settings.tls_ca_bundle or None
+    transports = transport_factory(settings, node.node_id, node_keys.signing_key, clock)
+    flood = FloodSettings(
+        radius_km=settings.announcement_radius_km,
+        ttl=settings.announcement_ttl,
+        dedupe_window=timedelta(seconds=settings.federation_dedupe_window_s),
+    )
+    matches = LifecycleMatchMaker(lifecycle) if lifecycle is not None else None
+    return Federation(
+        keys=node_keys,
+        trust=trust,
+        peers=PeerService(
+            uow,
+            clock,
+            node,
+            trust,
+            node_keys.public_pem,
+            allowlist=settings.peer_allowlist,
+            tls_trust=TlsTrust(ca_bundle, settings.federation_timeout_s),
+        ),
+        announcements=AnnouncementService(uow, clock, node, node_keys.signing_key, new_id, flood),
+        bids=BidService(uow, clock, node, matches),
+        outbox=OutboxService(uow, clock),
+        search=CrossNodeSearch(
+            uow, clock, node.node_id, transports, settings.federation_search_timeout_s
+        ),
+        transport_factory=transports,
+        run_worker=settings.federation_worker,
+    )
+
+
+@dataclass
+class CoreDp:
+    """The core-dp services of one node (`container.coredp`)."""
+
+    receiver: CoreDpReceiver
+    exchange: CoreDpExchange
+    channel: CoreDpChannel
+    delivery: Delivery
+    transport: HttpTransport
+    settings: CoreDpSettings
+
+
+def build_coredp(
+    settings: Settings,
+    uow: Callable[..., Any],
+    clock: Clock,
+    node: NodeIdentity,
+    *,
+    exchange: Exchange,
+    signing_key: SigningKey,
+    random_hex: Callable[[int], str],
+    search: Search | None = None,
+    coredp_settings: CoreDpSettings | None = None,
+    jitter: Callable[[], float] | None = None,
+) -> CoreDp:
+    """The exchange delivers what it authors at once through `delivery` (its own transport,
+    which in-process tests `mount` on); the background worker (`Messaging`) retries later."""
+    tunables = coredp_settings or CoreDpSettings()
+    identity = CoreDpIdentity(
+        node.node_id, advertised_endpoint(node.api_base, node.node_id), signing_key
+    )
+    steps = Steps(node.node_id, exchange, tunables)
+    transport = transport_factory(settings, node.node_id, signing_key, clock)()
+    channel = CoreDpChannel(identity, steps, tunables)
+    delivery = Delivery(
+        uow,
+        clock,
+        transport,
+        jitter or random.SystemRandom().random,
+        delivery_settings(settings),
+        [channel],
+    )
+    return CoreDp(
+        receiver=CoreDpReceiver(
+            uow, clock, identity, steps, DnaOperations(node.node_id, search), tunables
+        ),
+        exchange=CoreDpExchange(
+            uow, clock, identity, steps, delivery, exchange, random_hex, tunables
+        ),
+        channel=channel,
+        delivery=delivery,
+        transport=transport,
+        settings=tunables,
+    )
+
+
+@dataclass
+class Messaging:
+    """The one delivery worker over the one outbox, for every channel (`container.messaging`)."""
+
+    uow: Callable[..., Any]
+    clock: Clock
+    jitter: Callable[[], float]
+    settings: DeliverySettings
+    channels: list[Channel]
+    jobs: list[Callable[[], int]]
+    housekeeping: Callable[[], object]
+    run_worker: bool
+
+    def delivery(self, transport: Transport) -> Delivery:
+        return Delivery(self.uow, self.clock, transport, self.jitter, self.settings, self.channels)
+
+    def worker(self, transport: Transport) -> DeliveryWorker:
+        """The app's background task (see `web/routes/federation.start`)."""
+        delivery = self.delivery(transport)
+        return DeliveryWorker(delivery, self.jobs, self.housekeeping, self.settings)
+
+
+def build_messaging(
+    settings: Settings,
+    uow: Callable[..., Any],
+    clock: Clock,
+    federation: Federation,
+    coredp: CoreDp,
+    *,
+    jitter: Callable[[], float] | None = None,
+) -> Messaging:
+    return Messaging(
+        uow=uow,
+        clock=clock,
+        jitter=jitter or random.SystemRandom().random,
+        settings=delivery_settings(settings),
+        channels=[FederationChannel(), coredp.channel],
+        jobs=[federation.announcements.relay, coredp.exchange.expire],
+        housekeeping=federation.housekeeping,
+        run_worker=settings.federation_worker,
     )

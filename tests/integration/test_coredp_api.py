@@ -23,8 +23,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from loopnode.adapters.coredp_wiring import build_coredp
 from loopnode.adapters.storage.sql import SqlUnitOfWork
+from loopnode.bootstrap import build_coredp
 from loopnode.domain.times import format_timestamp, to_us
 from loopnode.protocol import keys
 from loopnode.protocol.canonical import canonical_bytes, sha256_hex
@@ -38,6 +38,7 @@ from loopnode.protocol.coredp.envelope import (
 )
 from loopnode.protocol.trust import KeyRecord
 from loopnode.services.coredp_messages import SUBJECT_HEADER, CoreDpSettings, choreography_body
+from loopnode.services.coredp_ports import OutboundMessage
 from loopnode.services.custody import Custody
 from loopnode.services.exchange import Exchange
 from loopnode.services.federation.ports import PeerRow
@@ -790,7 +791,10 @@ def test_a_retry_after_the_answer_expired_gets_it_signed_again(pair: Pair) -> No
     assert [r["body"]["attempt"] for r in dispatches] == [1, 2]
     assert ours.previous_state == "transfer-received"
     with munich.container.uow() as uow:
-        rows = uow.coredp.outbox.of_conversation(moved.conversation_id)
+        rows = [
+            OutboundMessage.of(r)
+            for r in uow.messaging.outbox.of_correlation(moved.conversation_id)
+        ]
     assert [(r.message_type, r.status) for r in rows] == [
         ("transfer.dispatch", "delivered"),
         ("transfer.ack", "delivered"),

@@ -22,10 +22,11 @@ from loopnode.domain.times import to_us
 from loopnode.protocol import keys
 from loopnode.protocol.trust import KeyRecord
 from loopnode.services.federation import notices
-from loopnode.services.federation.delivery import Delivery, DeliverySettings
+from loopnode.services.federation.delivery import FederationChannel
 from loopnode.services.federation.ports import PeerRow, TransportError
-from loopnode.services.federation.resilience import RetryPolicy
 from loopnode.services.federation.search import CrossNodeSearch
+from loopnode.services.messaging.delivery import Delivery, DeliverySettings
+from loopnode.services.messaging.resilience import RetryPolicy
 from loopnode.services.search import SearchService
 from tests import lifecycle_payloads as p
 from tests import official
@@ -97,7 +98,7 @@ def writer(node: Any) -> dict[str, str]:
 
 
 def add_peer(node: Any, peer: FakePeer, status: str = "approved") -> None:
-    with node.federation.uow(write=True) as uow:
+    with node.uow(write=True) as uow:
         uow.federation.peers.put(
             PeerRow(
                 node_id=peer.node_id,
@@ -115,8 +116,8 @@ def add_peer(node: Any, peer: FakePeer, status: str = "approved") -> None:
 
 
 def outbox_rows(node: Any) -> list[Any]:
-    with node.federation.uow() as uow:
-        return uow.federation.outbox.page(None, 0, 500)
+    with node.uow() as uow:
+        return uow.messaging.outbox.page(None, 0, 500)
 
 
 def error_of(response: Any) -> str:
@@ -342,7 +343,7 @@ def _refusal(api: Any, node: Any, clock: FakeClock, case: str) -> Any:
     elif case == "missing header":
         del headers["X-Node-Signature"]
     elif case == "revoked":
-        with node.federation.uow(write=True) as uow:
+        with node.uow(write=True) as uow:
             record = uow.federation.peer_keys.get(BERLIN.node_id, BERLIN.key_id)
             uow.federation.peer_keys.put(replace(record, status="revoked"), "test", 0)
     elif case == "replayed":
@@ -531,7 +532,7 @@ def test_after_revocation_a_new_key_waits_for_the_operator(
     api: Any, node: Any, clock: FakeClock
 ) -> None:
     add_peer(node, BERLIN)
-    with node.federation.uow(write=True) as uow:
+    with node.uow(write=True) as uow:
         record = uow.federation.peer_keys.get(BERLIN.node_id, BERLIN.key_id)
         uow.federation.peer_keys.put(replace(record, status="revoked"), "test", 0)
     renewed = FakePeer("berlin", seed=21)
@@ -652,13 +653,13 @@ def _delivery(node: Any, clock: FakeClock, transport: FakeTransport, **policy: A
         policy=RetryPolicy(base_s=1, cap_s=8, max_attempts=4, breaker_threshold=3, **policy),
         timeout_s=1,
     )
-    return Delivery(node.federation.uow, clock, transport, lambda: 1.0, settings)
+    return Delivery(node.uow, clock, transport, lambda: 1.0, settings, [FederationChannel()])
 
 
 def _queue(node: Any, peer: FakePeer, count: int = 1) -> None:
     from loopnode.services.federation.outbox import enqueue
 
-    with node.federation.uow(write=True) as uow:
+    with node.uow(write=True) as uow:
         for index in range(count):
             enqueue(
                 uow,
@@ -721,8 +722,8 @@ def test_the_circuit_breaker_opens_and_lets_one_probe_through(node: Any, clock: 
     fake = FakeTransport(handlers={BERLIN.node_id: TransportError("timeout", "slow")})
     delivery = _delivery(node, clock, fake, cooldown_s=60)
     asyncio.run(delivery.run_once())  # 3 failures (the threshold): open for 60 s
-    with node.federation.uow() as uow:
-        breaker = uow.federation.circuits.get(BERLIN.node_id)
+    with node.uow() as uow:
+        breaker = uow.messaging.circuits.get(BERLIN.node_id)
     assert breaker is not None and breaker.state == "open"
     clock.advance(seconds=30)
     sent = len(fake.sent)
@@ -748,9 +749,9 @@ def test_a_clean_shutdown_releases_rows_being_sent(node: Any, clock: FakeClock) 
     add_peer(node, BERLIN)
     _queue(node, BERLIN)
     delivery = _delivery(node, clock, FakeTransport())
-    rows, _ = delivery.claim()
-    delivery.in_flight.update(r.id for r in rows)
-    assert delivery.claim() == ([], {})  # leased: invisible to other workers
+    claims = delivery.claim()
+    delivery.in_flight.update(c.row.id for c in claims)
+    assert delivery.claim() == []  # leased: invisible to other workers
     delivery.release_in_flight()
     [row] = outbox_rows(node)
     assert (row.attempts, row.next_attempt_us) == (0, to_us(clock.now()))

@@ -1,42 +1,39 @@
-"""Delivering the messages this node authored: the durable core-dp outbox and its worker.
+"""The core-dp channel of the one delivery worker: the messages this node authored.
 
 Theory of operation (SPEC-DIGEST §4.1 "Idempotency and duplicates", §4.6; DECISIONS 20;
-STYLE habit 12; docs/core-dp.md "Retries, timeouts and partitions"):
+STYLE habit 12; docs/core-dp.md "Retries, timeouts and partitions"; the worker itself is
+`services/messaging/delivery.py`):
 
-- A message is queued as an outbox row in the transaction that authored it. One peer's rows go
-  strictly in order: only the oldest pending row of a peer may be sent (the passport's
-  `material.register` always reaches the peer before the `offer.publish` about it).
-- Every attempt is a fresh envelope, signed at send time: a new message id and `created_at`
-  (so a retry never trips the replay window or the seen-message cache), the same idempotency
-  key and body, `attempt` = n and, above 1, `duplicate_of` = the first attempt's id. The peer
-  answers a retry with its stored result.
+- A message is queued as an outbox row (channel `core-dp`) in the transaction that authored
+  it. One peer's rows share the `core-dp` lane, so they go strictly in order: the passport's
+  `material.register` always reaches the peer before the `offer.publish` about it.
+- Every attempt is a fresh envelope, signed at send time (`prepare`): a new message id and
+  `created_at` (so a retry never trips the replay window or the seen-message cache), the same
+  idempotency key and body, `attempt` = n and, above 1, `duplicate_of` = the first attempt's
+  id. The peer answers a retry with its stored result.
 - `attempt` counts only attempts that may have reached the peer (at most 5, the schema's
   bound). A refused connection reached nobody: the row waits (backoff) without using up an
   attempt, and the conversation records a partition observation. A timeout, a 5xx, a 429, a
-  `duplicate` or a retryable core-dp error uses one; after the fifth the row fails.
-- A claimed row is leased (hidden from other workers) before it is sent; a crash mid-send
-  makes it due again when the lease ends, as a new attempt.
+  `duplicate` or a retryable core-dp error uses one; after the fifth the row is dead.
 - A 200 answer is a signed envelope: it is verified like any inbound message (trust store,
   replay window, seen cache), must be a declared reply (`REPLIES`) in the same conversation,
   and is applied by `coredp_steps` in the transaction that marks the row delivered; a follow-up
   it causes (transfer.ack after transfer.receive) is queued there too. 202 is delivered.
-- Rows past their deadline (the conversation's `timeout_at`) fail; `expire` turns overdue
+- Rows past their deadline (the conversation's `timeout_at`) are dead; `expire` turns overdue
   conversations into `timed-out` / `partitioned` observations (coredp_steps).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import orjson
 
+from loopnode.domain.errors import Conflict
 from loopnode.domain.times import to_us
 from loopnode.protocol.coredp.envelope import NodeRef, new_message_id, verify_envelope
 from loopnode.protocol.trust import KeyRecord, TrustStore, key_problem
@@ -52,25 +49,29 @@ from loopnode.services.coredp_messages import (
     is_choreography,
     with_attempt,
 )
-from loopnode.services.coredp_ports import (
-    Conversation,
-    CoreDpTransport,
-    CoreDpUnitOfWork,
-    CoreDpUowFactory,
-    OutboundMessage,
-)
+from loopnode.services.coredp_ports import Conversation, CoreDpUnitOfWork, CoreDpUowFactory
 from loopnode.services.coredp_steps import NON_TERMINAL_STATES, Authored, Inbound, Steps
-from loopnode.services.federation.ports import PeerAddress, TransportError
-from loopnode.services.federation.resilience import RetryPolicy, backoff_s
 from loopnode.services.journal import Journal
+from loopnode.services.messaging.delivery import Request, Verdict
+from loopnode.services.messaging.ports import (
+    CORE_DP,
+    OutboxDraft,
+    OutboxRow,
+    PeerAddress,
+    PeerResponse,
+    TransportError,
+)
+from loopnode.services.messaging.resilience import Outcome, RetryPolicy
 from loopnode.services.ports import Clock
 
-__all__ = ["MAX_ATTEMPTS", "CoreDpDelivery", "CoreDpWorker", "queue"]
+__all__ = ["INLINE_HOLD_US", "MAX_ATTEMPTS", "CoreDpChannel", "active_key", "expire", "queue"]
 
 log = logging.getLogger("loopnode.coredp")
 MAX_ATTEMPTS: Final = 5
 NOT_SENT: Final = frozenset({"unreachable", "tls", "insecure"})
 RETRYABLE_STATUS: Final = frozenset({408, 425, 429})
+LANE: Final = "core-dp"
+INLINE_HOLD_US: Final = 5 * 1_000_000  # an exchange step delivers what it queues itself
 US = 1_000_000
 
 
@@ -82,111 +83,95 @@ def queue(
     *,
     conversation_id: str | None,
     deadline_us: int,
+    hold_us: int = 0,
 ) -> int:
-    """Queue an authored message for `peer`; its first attempt uses `message.message_id`."""
-    now_us = to_us(now)
-    return uow.coredp.outbox.add(
-        OutboundMessage(
-            id=0,
-            peer_node=peer,
-            message_type=message.message_type,
-            conversation_id=conversation_id,
-            idempotency_key=message.idempotency_key,
-            body=message.body,
-            subject_document=message.subject_document,
-            status="pending",
-            attempt=0,
-            next_attempt_us=now_us,
-            deadline_us=deadline_us,
-            created_us=now_us,
-            updated_us=now_us,
-            last_message_id=message.message_id,
-        )
+    """Queue an authored message for `peer`; its first attempt uses `message.message_id`.
+
+    `hold_us`: the author delivers it at once itself (`Delivery.run(fresh_within_us=...)`),
+    so background workers leave it alone for that long (they take over if the author could
+    not send it)."""
+    document = message.subject_document
+    draft = OutboxDraft(
+        peer_id=peer,
+        kind=message.message_type,
+        method="POST",
+        path=MESSAGES_PATH,
+        body=orjson.dumps(message.body).decode(),
+        dedupe_key=message.idempotency_key,
+        channel=CORE_DP,
+        lane=LANE,
+        deadline_us=deadline_us,
+        correlation_id=conversation_id,
+        attachment=None if document is None else orjson.dumps(document).decode(),
+        message_id=message.message_id,
+        hold_us=hold_us,
     )
+    row_id = uow.messaging.outbox.add(draft, to_us(now))
+    if row_id is None:
+        raise Conflict(
+            f"idempotency key {message.idempotency_key} is queued for {peer} already",
+            {"idempotency_key": message.idempotency_key},
+        )
+    return row_id
 
 
 @dataclass(frozen=True, slots=True)
-class _Claim:
-    row: OutboundMessage  # as leased for this attempt
-    before: OutboundMessage  # as it was before
-    address: PeerAddress
-    receiver: NodeRef
+class CoreDpChannel:
+    """Prepares (signs) and settles core-dp envelopes; see the module docstring."""
+
+    identity: CoreDpIdentity
+    steps: Steps
+    settings: CoreDpSettings
 
     @property
-    def message_id(self) -> str:
-        assert self.row.last_message_id is not None
-        return self.row.last_message_id
+    def name(self) -> str:
+        return CORE_DP
 
+    @property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            base_s=self.settings.retry_base_s,
+            cap_s=self.settings.retry_cap_s,
+            max_attempts=MAX_ATTEMPTS,
+        )
 
-class CoreDpDelivery:
-    def __init__(
-        self,
-        uow: CoreDpUowFactory,
-        clock: Clock,
-        identity: CoreDpIdentity,
-        steps: Steps,
-        transport: CoreDpTransport | None,
-        settings: CoreDpSettings,
-        *,
-        jitter: Callable[[], float] = random.random,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._identity = identity
-        self._steps = steps
-        self.transport = transport
-        self._settings = settings
-        self._jitter = jitter
-        self._policy = RetryPolicy(base_s=settings.retry_base_s, cap_s=settings.retry_cap_s)
+    @property
+    def timeout_s(self) -> float:
+        return self.settings.request_timeout_s
 
-    # -- one pass -------------------------------------------------------------------------------
-    async def run(self, peer: str | None = None, limit: int = 100) -> int:
-        """Send what is due (for one peer, or any); returns how many messages finished."""
-        if self.transport is None:
-            return 0
-        finished = 0
-        for _ in range(limit):
-            claim = self._claim(peer)
-            if claim is None:
-                break
-            if isinstance(claim, _Claim):
-                finished += await self._send(claim)
-            else:
-                finished += 1
-        return finished
+    @property
+    def lease_s(self) -> float:
+        return self.settings.lease_s
 
-    def _claim(self, peer: str | None) -> _Claim | bool | None:
-        now = self._clock.now()
-        now_us = to_us(now)
-        with self._uow() as uow:  # most passes find nothing: no write lock for that
-            if uow.coredp.outbox.head(now_us, peer) is None:
-                return None
-        with self._uow(write=True) as uow:
-            row = uow.coredp.outbox.head(now_us, peer)
-            if row is None:
-                return None
-            if now_us >= row.deadline_us:
-                self._fail(uow, now, row, "the conversation's timeout passed before delivery")
-                return True
-            if row.attempt >= MAX_ATTEMPTS:
-                self._fail(uow, now, row, f"no answer after {MAX_ATTEMPTS} attempts")
-                return True
-            target = self._target(uow, row.peer_node, now)
-            if target is None:
-                self._fail(uow, now, row, f"{row.peer_node} is not a peer with an active key here")
-                return True
-            reusable = row.first_message_id is None and row.last_message_id is not None
-            message_id = row.last_message_id if reusable else new_message_id()
-            leased = replace(
-                row,
-                attempt=row.attempt + 1,
-                first_message_id=row.first_message_id or message_id,
-                last_message_id=message_id,
-                next_attempt_us=now_us + int(self._settings.lease_s * US),
-                updated_us=now_us,
-            )
-            uow.coredp.outbox.update(leased)
-        return _Claim(leased, row, *target)
+    # -- prepare -----------------------------------------------------------------------------------
+    def prepare(
+        self, uow: CoreDpUnitOfWork, row: OutboxRow, now: datetime
+    ) -> tuple[OutboxRow, Request] | Verdict:
+        target = self._target(uow, row.peer_id, now)
+        if target is None:
+            return Verdict(Outcome.DEAD, f"{row.peer_id} is not a peer with an active key here")
+        address, receiver = target
+        reusable = row.first_message_id is None and row.last_message_id is not None
+        message_id = row.last_message_id if reusable else new_message_id()
+        assert message_id is not None
+        leased = replace(
+            row, first_message_id=row.first_message_id or message_id, last_message_id=message_id
+        )
+        body = with_attempt(row.kind, orjson.loads(row.body), row.attempts, leased.first_message_id)
+        envelope = self.identity.sign(
+            message_type=row.kind,
+            receiver=receiver,
+            body=body,
+            message_id=message_id,
+            idempotency_key=row.dedupe_key or "",
+            now=now,
+            replay_window_s=self.settings.replay_window_s,
+        )
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if row.attachment is not None:
+            headers[SUBJECT_HEADER] = encode_snapshot(orjson.loads(row.attachment))
+        request = Request(address, "POST", row.path, orjson.dumps(envelope), headers)
+        return leased, request
 
     @staticmethod
     def _target(
@@ -198,173 +183,114 @@ class CoreDpDelivery:
             return None
         return PeerAddress.of(row), NodeRef(peer, advertised_endpoint(row.endpoint, peer), key)
 
-    async def _send(self, claim: _Claim) -> int:
-        row = claim.row
-        body = with_attempt(row.message_type, row.body, row.attempt, row.first_message_id)
-        envelope = self._identity.sign(
-            message_type=row.message_type,
-            receiver=claim.receiver,
-            body=body,
-            message_id=claim.message_id,
-            idempotency_key=row.idempotency_key,
-            now=self._clock.now(),
-            replay_window_s=self._settings.replay_window_s,
-        )
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if row.subject_document is not None:
-            headers[SUBJECT_HEADER] = encode_snapshot(row.subject_document)
-        assert self.transport is not None
-        try:
-            reply = await self.transport.post(
-                claim.address,
-                MESSAGES_PATH,
-                orjson.dumps(envelope),
-                headers,
-                timeout=self._settings.request_timeout_s,
-            )
-        except TransportError as exc:
-            if exc.reason in NOT_SENT:
-                return self._unreached(claim, f"{exc.reason}: {exc.message}")
-            return self._retry(claim, f"{exc.reason}: {exc.message}")
-        if reply.status == 200:
-            return self._replied(claim, reply.body)
-        if reply.status == 202:
-            return self._delivered(claim)
-        return self._refused(claim, reply.status, reply.body)
-
-    # -- outcomes -------------------------------------------------------------------------------
-    def _unreached(self, claim: _Claim, error: str) -> int:
-        """Nothing reached the peer: wait, keep the attempt, note the partition."""
-        now = self._clock.now()
-        now_us = to_us(now)
-        before = claim.before
-        unreached = before.unreached + 1
-        wait = backoff_s(unreached, self._policy, self._jitter)
-        row = replace(
-            before,
-            unreached=unreached,
-            last_message_id=claim.message_id,
-            next_attempt_us=now_us + int(wait * US),
-            last_error=error[:500],
-            updated_us=now_us,
-        )
-        with self._uow(write=True) as uow:
-            conv = self._conversation(uow, row)
-            if conv is not None:
-                partitioned = replace(
-                    conv,
-                    partitioned_us=conv.partitioned_us or now_us,
-                    partitions=conv.partitions + 1,
-                    updated_us=now_us,
-                )
-                uow.coredp.conversations.update(partitioned)
-            if now_us + int(wait * US) >= row.deadline_us:
-                self._fail(uow, now, row, f"peer unreachable until the deadline ({error})")
-                return 1
-            uow.coredp.outbox.update(row)
-        return 0
-
-    def _retry(self, claim: _Claim, error: str) -> int:
-        """The attempt may have reached the peer: the next one is attempt + 1."""
-        now = self._clock.now()
-        row = claim.row
-        with self._uow(write=True) as uow:
-            if row.attempt >= MAX_ATTEMPTS:
-                self._fail(uow, now, row, f"no answer after {row.attempt} attempts ({error})")
-                return 1
-            wait = backoff_s(row.attempt, self._policy, self._jitter)
-            retry = replace(
-                row,
-                next_attempt_us=to_us(now) + int(wait * US),
-                last_error=error[:500],
-                updated_us=to_us(now),
-            )
-            uow.coredp.outbox.update(retry)
-        return 0
-
-    def _delivered(self, claim: _Claim) -> int:
-        now = self._clock.now()
-        with self._uow(write=True) as uow:
-            conv = self._conversation(uow, claim.row)
-            if conv is not None and conv.last_message_type == claim.row.message_type:
+    # -- settle ------------------------------------------------------------------------------------
+    def settle(
+        self,
+        uow: CoreDpUnitOfWork,
+        row: OutboxRow,
+        result: PeerResponse | TransportError,
+        now: datetime,
+    ) -> Verdict:
+        if isinstance(result, TransportError):
+            error = f"{result.reason}: {result.message}"
+            if result.reason in NOT_SENT:
+                self._partitioned(uow, row, now)
+                return Verdict(Outcome.RETRY, error, peer_failure=True, reached=False)
+            return Verdict(Outcome.RETRY, error, peer_failure=True)
+        if result.status == 200:
+            return self._replied(uow, row, result.body, now)
+        if result.status == 202:
+            conv = _conversation(uow, row)
+            if conv is not None and conv.last_message_type == row.kind:
                 sent = replace(
                     conv,
-                    last_message_id=claim.message_id,
+                    last_message_id=row.last_message_id,
                     partitioned_us=None,
                     updated_us=to_us(now),
                 )
                 uow.coredp.conversations.update(sent)
-            self._finish(uow, now, claim.row, "delivered", None)
-        return 1
+            return Verdict(Outcome.DELIVERED)
+        return self._refused(uow, row, result.status, result.body, now)
 
-    def _refused(self, claim: _Claim, status: int, raw: bytes) -> int:
+    def _partitioned(self, uow: CoreDpUnitOfWork, row: OutboxRow, now: datetime) -> None:
+        """Nothing reached the peer: the conversation notes the partition."""
+        conv = _conversation(uow, row)
+        if conv is not None:
+            now_us = to_us(now)
+            partitioned = replace(
+                conv,
+                partitioned_us=conv.partitioned_us or now_us,
+                partitions=conv.partitions + 1,
+                updated_us=now_us,
+            )
+            uow.coredp.conversations.update(partitioned)
+
+    def _refused(
+        self, uow: CoreDpUnitOfWork, row: OutboxRow, status: int, raw: bytes, now: datetime
+    ) -> Verdict:
         error = _error_of(raw)
         code = str(error.get("code", "error"))
         text = f"{status} {code}: {error.get('message', '')}"
+        failure = status >= 500 or status == 429
         retryable = error.get("retryable") is True or status >= 500 or status in RETRYABLE_STATUS
         if retryable or code == "duplicate":
-            return self._retry(claim, text)
-        now = self._clock.now()
-        with self._uow(write=True) as uow:
-            self._finish(uow, now, claim.row, "failed", text)
-            self._note(uow, now, claim.row, text)
-            summary = {"code": code, "status": status, "message_type": claim.row.message_type}
-            journal = Journal(uow, now, claim.row.peer_node)
-            payload = dict(error)
-            journal.record(
-                "envelope.error_recorded", "envelope", claim.message_id, payload, summary
-            )
-            journal.flush()
-        return 1
+            return Verdict(Outcome.RETRY, text, peer_failure=failure)
+        summary = {"code": code, "status": status, "message_type": row.kind}
+        journal = Journal(uow, now, row.peer_id)
+        assert row.last_message_id is not None
+        journal.record(
+            "envelope.error_recorded", "envelope", row.last_message_id, dict(error), summary
+        )
+        journal.flush()
+        return Verdict(Outcome.DEAD, text)
 
-    def _replied(self, claim: _Claim, raw: bytes) -> int:
-        now = self._clock.now()
+    def _replied(self, uow: CoreDpUnitOfWork, row: OutboxRow, raw: bytes, now: datetime) -> Verdict:
         try:
             document: Any = orjson.loads(raw)
-            inbound, replay_key = self._verified_reply(claim, document, now)
+            inbound, replay_key = self._verified_reply(uow, row, document, now)
         except CoreDpRefusal as refusal:
-            return self._bad_reply(claim, f"{refusal.code}: {refusal.message}")
+            return Verdict(
+                Outcome.DEAD, f"the peer's answer was refused: {refusal.code}: {refusal.message}"
+            )
         except orjson.JSONDecodeError:
-            return self._bad_reply(claim, "the answer is not JSON")
+            return Verdict(Outcome.DEAD, "the peer's answer was refused: the answer is not JSON")
         try:
-            with self._uow(write=True) as uow:
-                self._apply_reply(uow, now, claim, inbound, replay_key)
-                self._finish(uow, now, claim.row, "delivered", _result_note(inbound))
+            with uow.coredp.savepoint():
+                self._apply_reply(uow, now, row, inbound, replay_key)
         except CoreDpRefusal as refusal:
             note = f"the peer's {inbound.message_type} was not applied: {refusal.message}"
-            with self._uow(write=True) as uow:
-                self._finish(uow, now, claim.row, "delivered", note)
-                self._note(uow, now, claim.row, note)
-                journal = Journal(uow, now, claim.row.peer_node)
-                body = refusal.body(inbound.message_id)
-                journal.record("envelope.error_recorded", "envelope", inbound.message_id, body)
-                journal.flush()
-        return 1
+            _note(uow, now, row, note)
+            journal = Journal(uow, now, row.peer_id)
+            body = refusal.body(inbound.message_id)
+            journal.record("envelope.error_recorded", "envelope", inbound.message_id, body)
+            journal.flush()
+            return Verdict(Outcome.DELIVERED, note)
+        return Verdict(Outcome.DELIVERED, _result_note(inbound))
 
-    def _verified_reply(self, claim: _Claim, document: Any, now: datetime) -> tuple[Inbound, str]:
-        with self._uow() as uow:
-            trust = TrustStore.of(uow.federation.peer_keys.for_node(claim.row.peer_node))
+    def _verified_reply(
+        self, uow: CoreDpUnitOfWork, row: OutboxRow, document: Any, now: datetime
+    ) -> tuple[Inbound, str]:
+        trust = TrustStore.of(uow.federation.peer_keys.for_node(row.peer_id))
         verdict = verify_envelope(
             document,
             trust,
             now,
-            receiver_node_id=self._identity.node_id,
-            skew_s=self._settings.skew_s,
-            max_window_s=self._settings.max_window_s,
+            receiver_node_id=self.identity.node_id,
+            skew_s=self.settings.skew_s,
+            max_window_s=self.settings.max_window_s,
         )
         if not verdict.accepted:
             raise CoreDpRefusal(verdict.error_code or "invalid_request", " ".join(verdict.failures))
         inbound = Inbound(document)
-        sent = claim.row
-        if inbound.sender != sent.peer_node:
+        if inbound.sender != row.peer_id:
             raise CoreDpRefusal("forbidden", "the answer is signed by another node")
-        if inbound.message_type not in REPLIES.get(sent.message_type, frozenset()):
+        if inbound.message_type not in REPLIES.get(row.kind, frozenset()):
             raise CoreDpRefusal("invalid_request", f"{inbound.message_type} does not answer it")
         body = inbound.body
         if is_choreography(inbound.message_type):
-            same = body.get("conversation_id") == sent.conversation_id
+            same = body.get("conversation_id") == row.correlation_id
         else:
-            same = body.get("request_id") == sent.body.get("request_id")
+            same = body.get("request_id") == orjson.loads(row.body).get("request_id")
         if not same:
             raise CoreDpRefusal("invalid_request", "the answer is about another exchange")
         assert verdict.replay_key is not None
@@ -374,93 +300,78 @@ class CoreDpDelivery:
         self,
         uow: CoreDpUnitOfWork,
         now: datetime,
-        claim: _Claim,
+        row: OutboxRow,
         inbound: Inbound,
         replay_key: str,
     ) -> None:
-        expires = to_us(now + timedelta(seconds=self._settings.max_window_s))
-        fresh = uow.coredp.seen.remember(replay_key, expires)
+        expires = to_us(now + timedelta(seconds=self.settings.max_window_s))
+        fresh = uow.messaging.seen.remember(replay_key, expires)
         if not is_choreography(inbound.message_type):
             return
         if not fresh:
-            conv = self._conversation(uow, claim.row)
+            conv = _conversation(uow, row)
             if conv is not None and conv.last_message_id == inbound.message_id:
                 return  # this answer was applied already
             raise CoreDpRefusal("duplicate", f"answer {inbound.message_id} was seen before")
-        outcome = self._steps.accept(uow, now, inbound)
+        outcome = self.steps.accept(uow, now, inbound)
         if outcome.reply is not None:
             conv = outcome.conversation
             queue(
                 uow,
                 now,
-                claim.row.peer_node,
+                row.peer_id,
                 outcome.reply,
                 conversation_id=conv.conversation_id,
-                deadline_us=max(conv.timeout_at_us, to_us(now) + self._settings.min_timeout_s * US),
+                deadline_us=max(conv.timeout_at_us, to_us(now) + self.settings.min_timeout_s * US),
             )
 
-    def _bad_reply(self, claim: _Claim, error: str) -> int:
-        now = self._clock.now()
-        note = f"the peer's answer was refused: {error}"[:500]
-        with self._uow(write=True) as uow:
-            self._finish(uow, now, claim.row, "failed", note)
-            self._note(uow, now, claim.row, note)
-        return 1
+    def dead(self, uow: CoreDpUnitOfWork, row: OutboxRow, error: str, now: datetime) -> None:
+        _note(uow, now, row, error)
 
-    # -- bookkeeping ------------------------------------------------------------------------------
-    @staticmethod
-    def _conversation(uow: CoreDpUnitOfWork, row: OutboundMessage) -> Conversation | None:
-        if row.conversation_id is None:
-            return None
-        return uow.coredp.conversations.get(row.conversation_id, lock=True)
 
-    def _note(self, uow: CoreDpUnitOfWork, now: datetime, row: OutboundMessage, text: str) -> None:
-        conv = self._conversation(uow, row)
-        if conv is not None:
-            noted = replace(conv, last_error=text[:500], updated_us=to_us(now))
-            uow.coredp.conversations.update(noted)
+# -- timeouts -------------------------------------------------------------------------------------
+def expire(uow_factory: CoreDpUowFactory, clock: Clock, steps: Steps, limit: int = 100) -> int:
+    """Overdue conversations become timed-out / partitioned; their queued messages die."""
+    now = clock.now()
+    now_us = to_us(now)
+    count = 0
+    with uow_factory() as uow:
+        overdue = uow.coredp.conversations.overdue(now_us, NON_TERMINAL_STATES, limit)
+    if not overdue:
+        return 0
+    with uow_factory(write=True) as uow:
+        for seen in overdue:
+            conv = uow.coredp.conversations.get(seen.conversation_id, lock=True)
+            if conv is None or conv.state not in NON_TERMINAL_STATES:
+                continue
+            if conv.timeout_at_us > now_us:
+                continue
+            observed = steps.observe_timeout(uow, now, conv)
+            for row in uow.messaging.outbox.of_correlation(conv.conversation_id):
+                if row.status == "pending":
+                    dead = replace(
+                        row,
+                        status="dead",
+                        last_error=f"conversation {observed.state}",
+                        updated_us=now_us,
+                    )
+                    uow.messaging.outbox.update(dead)
+            count += 1
+    return count
 
-    @staticmethod
-    def _finish(
-        uow: CoreDpUnitOfWork, now: datetime, row: OutboundMessage, status: str, error: str | None
-    ) -> None:
-        now_us = to_us(now)
-        done = replace(
-            row,
-            status=status,
-            last_error=None if error is None else error[:500],
-            updated_us=now_us,
-            delivered_us=now_us if status == "delivered" else row.delivered_us,
-        )
-        uow.coredp.outbox.update(done)
 
-    def _fail(self, uow: CoreDpUnitOfWork, now: datetime, row: OutboundMessage, error: str) -> None:
-        self._finish(uow, now, row, "failed", error)
-        self._note(uow, now, row, error)
+# -- bookkeeping ----------------------------------------------------------------------------------
+def _conversation(uow: CoreDpUnitOfWork, row: OutboxRow) -> Conversation | None:
+    if row.correlation_id is None:
+        return None
+    return uow.coredp.conversations.get(row.correlation_id, lock=True)
 
-    # -- timeouts -------------------------------------------------------------------------------
-    def expire(self, limit: int = 100) -> int:
-        """Overdue conversations become timed-out / partitioned; their queued messages fail."""
-        now = self._clock.now()
-        now_us = to_us(now)
-        count = 0
-        with self._uow() as uow:
-            overdue = uow.coredp.conversations.overdue(now_us, NON_TERMINAL_STATES, limit)
-        if not overdue:
-            return 0
-        with self._uow(write=True) as uow:
-            for seen in overdue:
-                conv = uow.coredp.conversations.get(seen.conversation_id, lock=True)
-                if conv is None or conv.state not in NON_TERMINAL_STATES:
-                    continue
-                if conv.timeout_at_us > now_us:
-                    continue
-                observed = self._steps.observe_timeout(uow, now, conv)
-                for row in uow.coredp.outbox.of_conversation(conv.conversation_id):
-                    if row.status == "pending":
-                        self._finish(uow, now, row, "failed", f"conversation {observed.state}")
-                count += 1
-        return count
+
+def _note(uow: CoreDpUnitOfWork, now: datetime, row: OutboxRow, text: str) -> None:
+    conv = _conversation(uow, row)
+    if conv is not None:
+        noted = replace(conv, last_error=text[:500], updated_us=to_us(now))
+        uow.coredp.conversations.update(noted)
 
 
 def active_key(records: list[KeyRecord], now: datetime) -> str | None:
@@ -487,34 +398,3 @@ def _result_note(inbound: Inbound) -> str | None:
     if isinstance(result, dict) and result.get("status") not in (None, "registered", "found"):
         return f"{inbound.message_type}: {result.get('status')}"
     return None
-
-
-class CoreDpWorker:
-    """The asyncio task the web app runs: expire overdue conversations, deliver, sleep."""
-
-    def __init__(self, delivery: CoreDpDelivery, poll_s: float) -> None:
-        self._delivery = delivery
-        self._poll_s = poll_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="loopnode-coredp-delivery")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def run(self) -> None:
-        while True:
-            try:
-                self._delivery.expire()
-                await self._delivery.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the worker must survive a bad pass (a locked database...)
-                log.exception("core-dp delivery pass failed")
-            await asyncio.sleep(self._poll_s)

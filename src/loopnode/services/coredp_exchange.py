@@ -37,7 +37,7 @@ from loopnode.domain.errors import Conflict, InvalidRequest, LoopError, NotFound
 from loopnode.domain.times import format_timestamp, from_us, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.coredp.envelope import new_idempotency_key, new_message_id
-from loopnode.services.coredp_delivery import CoreDpDelivery, active_key, queue
+from loopnode.services.coredp_delivery import INLINE_HOLD_US, active_key, expire, queue
 from loopnode.services.coredp_messages import (
     CAPABILITIES_SUBJECT,
     CoreDpIdentity,
@@ -54,6 +54,8 @@ from loopnode.services.coredp_steps import NON_TERMINAL_STATES, Authored, Steps
 from loopnode.services.exchange import Exchange
 from loopnode.services.journal import Journal
 from loopnode.services.lifecycle import prepare
+from loopnode.services.messaging.delivery import Delivery
+from loopnode.services.messaging.ports import CORE_DP, DEAD
 from loopnode.services.ports import Clock, ExchangeRow
 
 __all__ = ["CONTEXT", "CoreDpExchange", "ExchangeRun", "ExchangeStalled", "view"]
@@ -99,7 +101,7 @@ class CoreDpExchange:
         clock: Clock,
         identity: CoreDpIdentity,
         steps: Steps,
-        delivery: CoreDpDelivery,
+        delivery: Delivery,
         exchange: Exchange,
         random_hex: Callable[[int], str],
         settings: CoreDpSettings,
@@ -206,6 +208,7 @@ class CoreDpExchange:
                 message,
                 conversation_id=conv.conversation_id,
                 deadline_us=deadline,
+                hold_us=INLINE_HOLD_US,
             )
         return await self._delivered(conv, deliver)
 
@@ -227,10 +230,10 @@ class CoreDpExchange:
 
     # -- the worker's jobs, and reading ------------------------------------------------------
     async def deliver(self, peer: str | None = None) -> int:
-        return await self.delivery.run(peer)
+        return await self.delivery.run(peer, CORE_DP, fresh_within_us=INLINE_HOLD_US)
 
     def expire(self) -> int:
-        return self.delivery.expire()
+        return expire(self._uow, self._clock, self._steps)
 
     def conversation(self, conversation_id: str) -> Conversation:
         with self._uow() as uow:
@@ -260,8 +263,12 @@ class CoreDpExchange:
     def outbox(
         self, status: str | None = None, after: int = 0, limit: int = 50
     ) -> list[OutboundMessage]:
+        stored = DEAD if status == "failed" else status
         with self._uow() as uow:
-            return uow.coredp.outbox.page(status, after, min(max(limit, 1), MAX_PAGE))
+            rows = uow.messaging.outbox.page(
+                stored, after, min(max(limit, 1), MAX_PAGE), channel=CORE_DP
+            )
+        return [OutboundMessage.of(row) for row in rows]
 
     def confirmed_capabilities(self, peer: str) -> Conversation | None:
         found = [
@@ -294,6 +301,7 @@ class CoreDpExchange:
                 message,
                 conversation_id=conv.conversation_id,
                 deadline_us=conv.timeout_at_us,
+                hold_us=INLINE_HOLD_US,
             )
         return conv
 
@@ -362,6 +370,7 @@ class CoreDpExchange:
             message,
             conversation_id=conv.conversation_id,
             deadline_us=conv.timeout_at_us,
+            hold_us=INLINE_HOLD_US,
         )
 
     @staticmethod
@@ -394,7 +403,7 @@ class CoreDpExchange:
 
     async def _delivered(self, conv: Conversation, deliver: bool) -> Conversation:
         if deliver:
-            await self.delivery.run(conv.peer_node)
+            await self.delivery.run(conv.peer_node, CORE_DP, fresh_within_us=INLINE_HOLD_US)
         return self.conversation(conv.conversation_id)
 
 

@@ -1,26 +1,29 @@
 """The ports of the core-dp exchange: its storage, the peer trust store, the wire, the key.
 
 Rows cross the boundary as the frozen dataclasses below. Peer keys and peer addresses are the
-federation engineer's (`fed_peer_keys`, `fed_peers`), reached through the small `PeerKeyLookup`
-and `PeerLookup` protocols so that this package depends on what it reads, not on the whole
-federation store. `CoreDpUnitOfWork` is the node's unit of work plus `coredp` and `federation`:
-one transaction holds a conversation step, its lifecycle change, its evidence entries and the
-message it queues.
+federation's stores (`uow.federation.peer_keys`, `uow.federation.peers`); the outbox and the
+seen-message cache are the messaging stack's (`uow.messaging`). `CoreDpUnitOfWork` is the
+node's one unit of work (services/ports.py): one transaction holds a conversation step, its
+lifecycle change, its evidence entries and the message it queues.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from loopnode.protocol.trust import KeyRecord
-from loopnode.services.federation.ports import PeerAddress, PeerRow
-from loopnode.services.ports import UnitOfWork
+from loopnode.services.messaging.ports import (
+    DEAD,
+    OutboxRow,
+    PeerResponse,
+    Transport,
+)
+from loopnode.services.ports import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
     "Conversation",
@@ -31,12 +34,7 @@ __all__ = [
     "CoreDpUnitOfWork",
     "CoreDpUowFactory",
     "OutboundMessage",
-    "OutboxStore",
-    "PeerKeyLookup",
-    "PeerLookup",
-    "PeerStores",
     "ResultStore",
-    "SeenMessages",
     "SigningKey",
     "StoredResult",
 ]
@@ -97,12 +95,13 @@ class StoredResult:
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A message this node authored for a peer, delivered by `coredp_delivery`.
+    """How the core-dp exchange shows a message it authored (a view of a messaging outbox row).
 
     `body` is the message body without per-attempt fields; every attempt is a fresh envelope.
     `attempt` counts the attempts that may have reached the peer (0 before the first);
     `first_message_id` is the first of them (the `duplicate_of` of later ones); `unreached`
-    counts attempts the peer certainly never saw (connection refused).
+    counts attempts the peer certainly never saw (connection refused). A dead letter of the
+    outbox is `failed` here (the core-dp vocabulary).
     """
 
     id: int
@@ -111,7 +110,6 @@ class OutboundMessage:
     conversation_id: str | None
     idempotency_key: str
     body: dict[str, Any]
-    subject_document: dict[str, Any] | None
     status: str
     attempt: int
     next_attempt_us: int
@@ -123,6 +121,28 @@ class OutboundMessage:
     unreached: int = 0
     last_error: str | None = None
     delivered_us: int | None = None
+
+    @classmethod
+    def of(cls, row: OutboxRow) -> OutboundMessage:
+        return cls(
+            id=row.id,
+            peer_node=row.peer_id,
+            message_type=row.kind,
+            conversation_id=row.correlation_id,
+            idempotency_key=row.dedupe_key or "",
+            body=orjson.loads(row.body),
+            status="failed" if row.status == DEAD else row.status,
+            attempt=row.attempts,
+            next_attempt_us=row.next_attempt_us,
+            deadline_us=row.deadline_us or 0,
+            created_us=row.created_us,
+            updated_us=row.updated_us,
+            first_message_id=row.first_message_id,
+            last_message_id=row.last_message_id,
+            unreached=row.unreached,
+            last_error=row.last_error,
+            delivered_us=row.delivered_us,
+        )
 
 
 class ConversationStore(Protocol):
@@ -146,13 +166,6 @@ class ConversationStore(Protocol):
     ) -> list[Conversation]: ...
 
 
-class SeenMessages(Protocol):
-    def remember(self, replay_key: str, expires_us: int) -> bool:
-        """Record `replay_key`; False when it was already there (a replay)."""
-
-    def prune(self, now_us: int) -> int: ...
-
-
 class ResultStore(Protocol):
     def get(self, sender_node: str, idempotency_key: str) -> StoredResult | None: ...
 
@@ -165,100 +178,22 @@ class ResultStore(Protocol):
     def purge(self, now_us: int) -> int: ...
 
 
-class OutboxStore(Protocol):
-    def add(self, row: OutboundMessage) -> int:
-        """Queue a message; returns its id."""
-
-    def get(self, row_id: int) -> OutboundMessage | None: ...
-
-    def head(self, now_us: int, peer_node: str | None) -> OutboundMessage | None:
-        """The oldest pending message of a peer, if it is due (one peer's messages go in
-        order: a later one waits until the earlier is delivered or failed); any peer when
-        `peer_node` is None. Locked for this transaction."""
-
-    def update(self, row: OutboundMessage) -> None: ...
-
-    def of_conversation(self, conversation_id: str) -> list[OutboundMessage]: ...
-
-    def page(self, status: str | None, after_id: int, limit: int) -> list[OutboundMessage]: ...
-
-
 class CoreDpStores(Protocol):
     @property
     def conversations(self) -> ConversationStore: ...
 
     @property
-    def seen(self) -> SeenMessages: ...
-
-    @property
     def results(self) -> ResultStore: ...
-
-    @property
-    def outbox(self) -> OutboxStore: ...
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: leaving it by an exception undoes only what ran inside."""
 
 
-class PeerKeyLookup(Protocol):
-    """The receiver-owned trust store of peer keys (the federation's `fed_peer_keys`)."""
-
-    def get(self, node_id: str, key_id: str) -> KeyRecord | None: ...
-
-    def for_node(self, node_id: str) -> list[KeyRecord]: ...
+# The node's one unit of work (services/ports.py) holds the core-dp stores.
+CoreDpUnitOfWork = UnitOfWork
+CoreDpUowFactory = UnitOfWorkFactory
 
 
-class PeerLookup(Protocol):
-    def get(self, node_id: str, *, for_update: bool = False) -> PeerRow | None: ...
-
-
-class PeerStores(Protocol):
-    @property
-    def peer_keys(self) -> PeerKeyLookup: ...
-
-    @property
-    def peers(self) -> PeerLookup: ...
-
-
-class CoreDpUnitOfWork(UnitOfWork, Protocol):
-    @property
-    def coredp(self) -> CoreDpStores: ...
-
-    @property
-    def federation(self) -> PeerStores: ...
-
-    def __enter__(self) -> CoreDpUnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-CoreDpUowFactory = Callable[..., CoreDpUnitOfWork]
-
-
-# -- the wire --------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class CoreDpReply:
-    status: int
-    body: bytes
-
-
-class CoreDpTransport(Protocol):
-    """POSTs one envelope to a peer (`peer.endpoint + path`); raises the federation's
-    `TransportError` (reasons `timeout`, `unreachable`, `tls`, `insecure`, `error`)."""
-
-    async def post(
-        self,
-        peer: PeerAddress,
-        path: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        timeout: float,
-    ) -> CoreDpReply: ...
-
-    async def aclose(self) -> None: ...
+# -- the wire: the one messaging transport ----------------------------------------------------
+CoreDpReply = PeerResponse
+CoreDpTransport = Transport

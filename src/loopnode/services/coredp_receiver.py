@@ -191,7 +191,7 @@ class CoreDpReceiver:
     ) -> ReceiverAnswer:
         assert verdict.replay_key is not None
         assert verdict.cache_until is not None
-        if not uow.coredp.seen.remember(verdict.replay_key, to_us(verdict.cache_until)):
+        if not uow.messaging.seen.remember(verdict.replay_key, to_us(verdict.cache_until)):
             raise CoreDpRefusal(
                 "duplicate",
                 f"message {inbound.message_id} was already received",
@@ -318,7 +318,7 @@ class CoreDpReceiver:
         try:
             with self._uow(write=True) as uow:
                 if verdict.replay_key is not None and verdict.cache_until is not None:
-                    uow.coredp.seen.remember(verdict.replay_key, to_us(verdict.cache_until))
+                    uow.messaging.seen.remember(verdict.replay_key, to_us(verdict.cache_until))
                 body = refusal.body(inbound.message_id)
                 summary = {
                     "code": refusal.code,
@@ -338,7 +338,7 @@ class CoreDpReceiver:
             return
         self._last_purge = now
         with self._uow(write=True) as uow:
-            uow.coredp.seen.prune(to_us(now))
+            uow.messaging.seen.prune(to_us(now))
             uow.coredp.results.purge(to_us(now))
 
 

@@ -10,10 +10,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loopnode.domain.errors import Conflict
 from loopnode.domain.evidence import EvidenceEvent
+
+if TYPE_CHECKING:
+    from loopnode.services.coredp_ports import CoreDpStores
+    from loopnode.services.federation.ports import FederationStores
+    from loopnode.services.messaging.ports import MessagingStores
 
 
 class Clock(Protocol):
@@ -363,6 +368,18 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyStore: ...
+
+    # The federation, core-dp and messaging stores (services/federation, services/coredp_*,
+    # services/messaging): one unit of work for every service, so a received message, its
+    # lifecycle change, its evidence and the messages it queues commit together.
+    @property
+    def federation(self) -> FederationStores: ...
+
+    @property
+    def coredp(self) -> CoreDpStores: ...
+
+    @property
+    def messaging(self) -> MessagingStores: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -55,9 +55,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker = await federation.start(_app, container)
-        coredp_worker = await coredp.start(_app, container)
         yield
-        await coredp.stop(_app, container, coredp_worker)
+        await coredp.stop(_app, container)
         await federation.stop(_app, worker)
         container.close()
 

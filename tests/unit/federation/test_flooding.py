@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loopnode.adapters.federation.memory import MemoryNetwork
 from loopnode.domain.errors import ValidationFailed
 from loopnode.services.federation import flooding
+from tests.fakes.federation_network import MemoryNetwork
 
 MATERIAL = "MAT-DE-MUC-2026-PLASTIC-A00001"
 BASE = {

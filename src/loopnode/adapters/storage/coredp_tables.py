@@ -1,5 +1,6 @@
 """The core-dp exchange schema (DECISIONS 20; SPEC-DIGEST §4.1, §4.6): conversations, the
-seen-message cache, stored results per idempotency key, and the durable core-dp outbox.
+stored results per idempotency key (the seen-message cache and the outbox are the messaging
+stack's: messaging_tables).
 
 Same conventions as `tables.py` (integer microseconds, JSON as text); migration `0004` creates
 exactly these tables. Every table is prefixed `coredp_` so that the other feature branches of
@@ -18,13 +19,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
-from loopnode.adapters.storage.tables import SERIAL, metadata
+from loopnode.adapters.storage.tables import metadata
 
 ROLES = "role IN ('origin', 'counterparty')"
-OUTBOX_STATUSES = "status IN ('pending', 'delivered', 'failed')"
 
 # One row per choreography conversation with one peer: the state this node knows last.
 conversations = Table(
@@ -58,16 +57,6 @@ conversations = Table(
     Index("ix_coredp_conversations_peer", "peer_node", "created_us"),
 )
 
-# Seen message ids (DECISIONS 20): a primary key makes "check and insert" one statement, for
-# every worker and process; rows may go once the envelope has expired.
-seen_messages = Table(
-    "coredp_seen_messages",
-    metadata,
-    Column("replay_key", String(255), primary_key=True),
-    Column("expires_us", BigInteger, nullable=False),
-    Index("ix_coredp_seen_messages_expires_us", "expires_us"),
-)
-
 # The first outcome per (sender, idempotency key): its fingerprint and the stored answer.
 results = Table(
     "coredp_results",
@@ -84,32 +73,4 @@ results = Table(
     Column("expires_us", BigInteger, nullable=False),
     PrimaryKeyConstraint("sender_node", "idempotency_key"),
     Index("ix_coredp_results_expires_us", "expires_us"),
-)
-
-# Messages this node authored and must deliver; re-signed per attempt (see coredp_delivery).
-outbox = Table(
-    "coredp_outbox",
-    metadata,
-    Column("id", SERIAL, primary_key=True, autoincrement=True),
-    Column("peer_node", String(128), nullable=False),
-    Column("message_type", String(32), nullable=False),
-    Column("conversation_id", String(96)),
-    Column("idempotency_key", String(128), nullable=False),
-    Column("body", Text, nullable=False),
-    Column("subject_document", Text),
-    Column("status", String(16), nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("first_message_id", String(96)),
-    Column("last_message_id", String(96)),
-    Column("unreached", Integer, nullable=False, server_default="0"),
-    Column("next_attempt_us", BigInteger, nullable=False),
-    Column("deadline_us", BigInteger, nullable=False),
-    Column("last_error", Text),
-    Column("created_us", BigInteger, nullable=False),
-    Column("updated_us", BigInteger, nullable=False),
-    Column("delivered_us", BigInteger),
-    UniqueConstraint("peer_node", "idempotency_key"),
-    CheckConstraint(OUTBOX_STATUSES, name="status"),
-    Index("ix_coredp_outbox_peer_status", "peer_node", "status", "id"),
-    Index("ix_coredp_outbox_status_next", "status", "next_attempt_us"),
 )

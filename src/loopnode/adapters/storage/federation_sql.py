@@ -1,47 +1,39 @@
 """SQLAlchemy Core implementations of the federation stores, identical on SQLite and PostgreSQL.
 
-All stores share the unit of work's connection. Two statements differ by database on purpose:
-claiming outbox rows uses `FOR UPDATE SKIP LOCKED` on PostgreSQL (several workers take
-disjoint rows), while SQLite has a single writer (`BEGIN IMMEDIATE`), so the claim is already
-exclusive there. "Insert unless present" relies on primary/unique keys and a savepoint, so a
-duplicate never aborts the surrounding transaction on PostgreSQL.
+All stores share the unit of work's connection. The outbox, the circuit breakers and the
+replay cache are the messaging stack's (`messaging_sql`). "Insert unless present" relies on
+primary/unique keys and a savepoint, so a duplicate never aborts the surrounding transaction
+on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Row, delete, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.federation_tables import (
     announced,
     announcements,
     bids,
-    circuits,
     node_keys,
-    outbox,
     peer_keys,
     peers,
     relay_state,
     remote_materials,
-    seen_signatures,
 )
+from loopnode.adapters.storage.savepoints import insert_unless_present
 from loopnode.adapters.storage.tables import records
 from loopnode.domain.times import from_us, to_us
 from loopnode.protocol.trust import KeyRecord, KeyStatus
 from loopnode.services.federation.ports import (
     AnnouncementReceipt,
     BidRow,
-    CircuitRow,
     LocalMaterial,
     NodeKeyRow,
-    OutboxDraft,
-    OutboxRow,
     PeerRow,
     RemoteMaterialRow,
 )
@@ -49,17 +41,6 @@ from loopnode.services.federation.ports import (
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _insert_unless_present(c: Connection, statement: Any, values: dict[str, Any]) -> bool:
-    savepoint = c.begin_nested()
-    try:
-        c.execute(statement, values)
-    except IntegrityError:
-        savepoint.rollback()
-        return False
-    savepoint.commit()
-    return True
 
 
 def _replace(c: Connection, table: Any, keys: dict[str, Any], values: dict[str, Any]) -> None:
@@ -76,11 +57,8 @@ class SqlFederationStores:
         self.node_keys = SqlNodeKeyStore(connection)
         self.peers = SqlPeerStore(connection)
         self.peer_keys = SqlPeerKeyStore(connection)
-        self.replay = SqlReplayStore(connection)
         self.announcements = SqlAnnouncementStore(connection)
         self.bids = SqlBidStore(connection)
-        self.outbox = SqlOutboxStore(connection)
-        self.circuits = SqlCircuitStore(connection)
         self.relay = SqlRelayStore(connection)
 
 
@@ -265,22 +243,6 @@ def _peer(row: Row[Any]) -> PeerRow:
 
 
 # -- inbound ---------------------------------------------------------------------------------------
-class SqlReplayStore:
-    def __init__(self, connection: Connection) -> None:
-        self._c = connection
-
-    def remember(self, key: str, expires_us: int) -> bool:
-        return _insert_unless_present(
-            self._c, insert(seen_signatures), {"replay_key": key, "expires_us": expires_us}
-        )
-
-    def prune(self, now_us: int) -> int:
-        result = self._c.execute(
-            delete(seen_signatures).where(seen_signatures.c.expires_us < now_us)
-        )
-        return int(result.rowcount or 0)
-
-
 class SqlAnnouncementStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
@@ -314,7 +276,7 @@ class SqlAnnouncementStore:
             "received_us": receipt.received_us,
             "expires_us": receipt.expires_us,
         }
-        return _insert_unless_present(self._c, insert(announcements), values)
+        return insert_unless_present(self._c, insert(announcements), values)
 
     def set_receipt_event(self, dedupe_key: str, event_id: int) -> None:
         self._c.execute(
@@ -397,7 +359,7 @@ class SqlBidStore:
             "received_us": row.received_us,
             "updated_us": row.updated_us,
         }
-        _insert_unless_present(self._c, insert(bids), values)
+        insert_unless_present(self._c, insert(bids), values)
         found = self._c.execute(
             select(bids).where(
                 bids.c.bidder_node == row.bidder_node, bids.c.doc_hash == row.doc_hash
@@ -449,146 +411,6 @@ def _bid(row: Row[Any]) -> BidRow:
 
 
 # -- outbound --------------------------------------------------------------------------------------
-class SqlOutboxStore:
-    def __init__(self, connection: Connection) -> None:
-        self._c = connection
-
-    def add(self, draft: OutboxDraft, now_us: int) -> bool:
-        values = {
-            "peer_id": draft.peer_id,
-            "kind": draft.kind,
-            "method": draft.method,
-            "path": draft.path,
-            "body": draft.body,
-            "dedupe_key": draft.dedupe_key,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_us": now_us,
-            "last_error": None,
-            "created_us": now_us,
-            "updated_us": now_us,
-        }
-        if draft.dedupe_key is None:
-            self._c.execute(insert(outbox), values)
-            return True
-        return _insert_unless_present(self._c, insert(outbox), values)
-
-    def due(self, now_us: int, limit: int) -> list[OutboxRow]:
-        statement = (
-            select(outbox)
-            .where(outbox.c.status == "pending", outbox.c.next_attempt_us <= now_us)
-            .order_by(outbox.c.next_attempt_us, outbox.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return [_outbox(r) for r in self._c.execute(statement)]
-
-    def lease(self, ids: Sequence[int], until_us: int, now_us: int) -> None:
-        if not ids:
-            return
-        self._c.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(list(ids)))
-            .values(attempts=outbox.c.attempts + 1, next_attempt_us=until_us, updated_us=now_us)
-        )
-
-    def finish(
-        self, row_id: int, *, status: str, next_attempt_us: int, error: str | None, now_us: int
-    ) -> None:
-        values: dict[str, Any] = {
-            "status": status,
-            "next_attempt_us": next_attempt_us,
-            "last_error": error,
-            "updated_us": now_us,
-        }
-        if status == "delivered":
-            values["delivered_us"] = now_us
-        self._c.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
-
-    def release(self, ids: Sequence[int], now_us: int) -> None:
-        if not ids:
-            return
-        self._c.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(list(ids)), outbox.c.status == "pending")
-            .values(next_attempt_us=now_us, attempts=outbox.c.attempts - 1, updated_us=now_us)
-        )
-
-    def page(self, status: str | None, after_id: int, limit: int) -> list[OutboxRow]:
-        statement = select(outbox).where(outbox.c.id > after_id).order_by(outbox.c.id)
-        if status is not None:
-            statement = statement.where(outbox.c.status == status)
-        return [_outbox(r) for r in self._c.execute(statement.limit(limit))]
-
-    def counts(self) -> dict[str, int]:
-        statement = select(outbox.c.status, func.count()).group_by(outbox.c.status)
-        found = {str(status): int(count) for status, count in self._c.execute(statement)}
-        return {status: found.get(status, 0) for status in ("pending", "delivered", "dead")}
-
-    def retry_dead(self, now_us: int, peer_id: str | None = None) -> int:
-        condition = outbox.c.status == "dead"
-        if peer_id is not None:
-            condition = and_(condition, outbox.c.peer_id == peer_id)
-        result = self._c.execute(
-            update(outbox)
-            .where(condition)
-            .values(status="pending", attempts=0, next_attempt_us=now_us, updated_us=now_us)
-        )
-        return int(result.rowcount or 0)
-
-
-def _outbox(row: Row[Any]) -> OutboxRow:
-    m = row._mapping
-    return OutboxRow(
-        id=int(m["id"]),
-        peer_id=m["peer_id"],
-        kind=m["kind"],
-        method=m["method"],
-        path=m["path"],
-        body=m["body"],
-        dedupe_key=m["dedupe_key"],
-        status=m["status"],
-        attempts=int(m["attempts"]),
-        next_attempt_us=int(m["next_attempt_us"]),
-        last_error=m["last_error"],
-        created_us=int(m["created_us"]),
-        updated_us=int(m["updated_us"]),
-        delivered_us=m["delivered_us"],
-    )
-
-
-class SqlCircuitStore:
-    def __init__(self, connection: Connection) -> None:
-        self._c = connection
-
-    def get(self, peer_id: str) -> CircuitRow | None:
-        row = self._c.execute(select(circuits).where(circuits.c.peer_id == peer_id)).first()
-        return None if row is None else _circuit(row)
-
-    def all(self) -> list[CircuitRow]:
-        return [_circuit(r) for r in self._c.execute(select(circuits).order_by(circuits.c.peer_id))]
-
-    def put(self, row: CircuitRow) -> None:
-        values = {
-            "state": row.state,
-            "failures": row.failures,
-            "open_until_us": row.open_until_us,
-            "updated_us": row.updated_us,
-        }
-        _replace(self._c, circuits, {"peer_id": row.peer_id}, values)
-
-
-def _circuit(row: Row[Any]) -> CircuitRow:
-    m = row._mapping
-    return CircuitRow(
-        peer_id=m["peer_id"],
-        state=m["state"],
-        failures=int(m["failures"]),
-        open_until_us=m["open_until_us"],
-        updated_us=int(m["updated_us"]),
-    )
-
-
 class SqlRelayStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection

@@ -83,15 +83,6 @@ peer_keys = Table(
     CheckConstraint(KEY_STATUSES, name="status"),
 )
 
-# Seen request signatures (DECISIONS 19): a unique key makes "check and insert" one statement.
-seen_signatures = Table(
-    "fed_seen_signatures",
-    metadata,
-    Column("replay_key", String(255), primary_key=True),
-    Column("expires_us", BigInteger, nullable=False),
-    Index("ix_fed_seen_signatures_expires_us", "expires_us"),
-)
-
 # Announcements received (DECISIONS 21): the duplicate filter and the accepted event id.
 announcements = Table(
     "fed_announcements",
@@ -144,29 +135,6 @@ bids = Table(
     UniqueConstraint("bidder_node", "doc_hash"),
     CheckConstraint("status IN ('open', 'accepted', 'rejected', 'expired')", name="status"),
     Index("ix_fed_bids_material_id", "material_id"),
-)
-
-# Durable outbound requests: one row per (peer, request), sent by exactly one worker.
-outbox = Table(
-    "fed_outbox",
-    metadata,
-    Column("id", SERIAL, primary_key=True, autoincrement=True),
-    Column("peer_id", String(128), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("method", String(8), nullable=False),
-    Column("path", String(500), nullable=False),
-    Column("body", Text, nullable=False),
-    Column("dedupe_key", String(128)),
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("next_attempt_us", BigInteger, nullable=False),
-    Column("last_error", Text),
-    Column("created_us", BigInteger, nullable=False),
-    Column("updated_us", BigInteger, nullable=False),
-    Column("delivered_us", BigInteger),
-    UniqueConstraint("peer_id", "dedupe_key"),
-    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
-    Index("ix_fed_outbox_status_next", "status", "next_attempt_us"),
 )
 
 # Per-peer circuit breakers, shared by every worker and process.

@@ -35,6 +35,7 @@ from loopnode.adapters.storage.lifecycle_sql import (
     SqlSubjectLedger,
     SqlTransactionStore,
 )
+from loopnode.adapters.storage.messaging_sql import SqlMessagingStores
 from loopnode.adapters.storage.tables import api_keys, evidence, evidence_head, records
 from loopnode.domain.errors import Conflict, StorageUnavailable
 from loopnode.domain.evidence import EvidenceEvent, chain_next, entry_hash
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
     transactions: SqlTransactionStore
     idempotency: SqlIdempotencyStore
     coredp: SqlCoreDpStores
+    messaging: SqlMessagingStores
 
     def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
         self._engine = engine
@@ -87,6 +89,7 @@ class SqlUnitOfWork:
         self.transactions = SqlTransactionStore(connection)
         self.idempotency = SqlIdempotencyStore(connection)
         self.coredp = SqlCoreDpStores(connection)
+        self.messaging = SqlMessagingStores(connection)
         return self
 
     def __exit__(

@@ -2,8 +2,8 @@
 
 A row names the peer, the method, the path below the peer's API base (`/federate/announce`),
 the exact body bytes (JSON text) and an optional dedupe key that makes queueing idempotent per
-peer. The delivery worker (`delivery.py`) signs and sends rows; this module queues and shows
-them.
+peer. The rows are the federation channel's of the one messaging outbox; the one delivery worker
+(`services/messaging/delivery.py`) signs and sends them; this module queues and shows them.
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ import orjson
 
 from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.times import format_timestamp, from_us, to_us
-from loopnode.services.federation.ports import (
-    FederationUnitOfWork,
-    FederationUowFactory,
-    OutboxDraft,
-    OutboxRow,
-)
-from loopnode.services.federation.resilience import breaker_view
+from loopnode.services.federation.ports import FederationUnitOfWork, FederationUowFactory
+from loopnode.services.messaging import outbox as messaging
+from loopnode.services.messaging.ports import FEDERATION, OutboxRow
+from loopnode.services.messaging.resilience import breaker_view
 from loopnode.services.ports import Clock
 
 ANNOUNCE_PATH = "/federate/announce"
@@ -48,8 +45,9 @@ def enqueue(
     """Queue one POST per peer; returns how many rows were new."""
     added = 0
     for peer_id in peer_ids:
-        draft = OutboxDraft(peer_id, kind, "POST", path, body, dedupe_key)
-        added += uow.federation.outbox.add(draft, now_us)
+        added += (
+            messaging.enqueue(uow, peer_id, kind, path, body, dedupe_key, now_us=now_us) is not None
+        )
     return added
 
 
@@ -71,9 +69,9 @@ class OutboxService:
             raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")
         now_us = to_us(self._clock.now())
         with self._uow() as uow:
-            rows = uow.federation.outbox.page(status, after, limit + 1)
-            counts = uow.federation.outbox.counts()
-            breakers = {c.peer_id: breaker_view(c, now_us) for c in uow.federation.circuits.all()}
+            rows = uow.messaging.outbox.page(status, after, limit + 1, channel=FEDERATION)
+            counts = uow.messaging.outbox.counts(channel=FEDERATION)
+            breakers = {c.peer_id: breaker_view(c, now_us) for c in uow.messaging.circuits.all()}
         page, more = rows[:limit], len(rows) > limit
         return {
             "counts": counts,
@@ -84,7 +82,8 @@ class OutboxService:
 
     def retry_dead(self, peer_id: str | None = None) -> int:
         with self._uow(write=True) as uow:
-            return uow.federation.outbox.retry_dead(to_us(self._clock.now()), peer_id)
+            now_us = to_us(self._clock.now())
+            return uow.messaging.outbox.retry_dead(now_us, peer_id, channel=FEDERATION)
 
 
 def render(row: OutboxRow) -> dict[str, Any]:

@@ -8,16 +8,34 @@ so that a received announcement, its evidence entry and its forwards commit toge
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from loopnode.domain.errors import PeerUnreachable
 from loopnode.protocol.trust import KeyRecord
-from loopnode.services.ports import EvidenceLog, RecordStore
+from loopnode.services.messaging.ports import (
+    CircuitRow,
+    ObservedCertificate,
+    OutboxDraft,
+    OutboxRow,
+    PeerAddress,
+    PeerResponse,
+    Transport,
+    TransportError,
+)
+from loopnode.services.ports import UnitOfWork, UnitOfWorkFactory
+
+__all__ = [
+    "CircuitRow",
+    "ObservedCertificate",
+    "OutboxDraft",
+    "OutboxRow",
+    "PeerAddress",
+    "PeerResponse",
+    "PeerTransport",
+    "TransportError",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,45 +118,6 @@ class BidRow:
     match_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxDraft:
-    """A request to deliver to one peer; `dedupe_key` makes enqueueing idempotent."""
-
-    peer_id: str
-    kind: str
-    method: str
-    path: str
-    body: str
-    dedupe_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    peer_id: str
-    kind: str
-    method: str
-    path: str
-    body: str
-    dedupe_key: str | None
-    status: str
-    attempts: int
-    next_attempt_us: int
-    last_error: str | None
-    created_us: int
-    updated_us: int
-    delivered_us: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitRow:
-    peer_id: str
-    state: str
-    failures: int
-    open_until_us: int | None
-    updated_us: int
-
-
 class NodeKeyStore(Protocol):
     def all(self) -> list[NodeKeyRow]: ...
 
@@ -172,13 +151,6 @@ class PeerKeyStore(Protocol):
     def knows(self, node_id: str) -> bool: ...
 
 
-class ReplayStore(Protocol):
-    def remember(self, key: str, expires_us: int) -> bool:
-        """Record `key`; False when it was already there (a replay)."""
-
-    def prune(self, now_us: int) -> int: ...
-
-
 class AnnouncementStore(Protocol):
     def receipt(self, dedupe_key: str) -> AnnouncementReceipt | None: ...
 
@@ -207,38 +179,6 @@ class BidStore(Protocol):
     def page(self, after_id: int, limit: int, status: str | None) -> list[BidRow]: ...
 
     def update(self, row: BidRow) -> None: ...
-
-
-class OutboxStore(Protocol):
-    def add(self, draft: OutboxDraft, now_us: int) -> bool:
-        """False when (peer, dedupe key) is already queued."""
-
-    def due(self, now_us: int, limit: int) -> list[OutboxRow]:
-        """Pending rows due now, locked for this transaction (SKIP LOCKED on PostgreSQL)."""
-
-    def lease(self, ids: Sequence[int], until_us: int, now_us: int) -> None:
-        """Count an attempt and hide the rows from other workers until `until_us`."""
-
-    def finish(
-        self, row_id: int, *, status: str, next_attempt_us: int, error: str | None, now_us: int
-    ) -> None: ...
-
-    def release(self, ids: Sequence[int], now_us: int) -> None:
-        """Make leased rows due again (a clean shutdown mid-delivery)."""
-
-    def page(self, status: str | None, after_id: int, limit: int) -> list[OutboxRow]: ...
-
-    def counts(self) -> dict[str, int]: ...
-
-    def retry_dead(self, now_us: int, peer_id: str | None = None) -> int: ...
-
-
-class CircuitStore(Protocol):
-    def get(self, peer_id: str) -> CircuitRow | None: ...
-
-    def all(self) -> list[CircuitRow]: ...
-
-    def put(self, row: CircuitRow) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,45 +219,18 @@ class FederationStores(Protocol):
     def peer_keys(self) -> PeerKeyStore: ...
 
     @property
-    def replay(self) -> ReplayStore: ...
-
-    @property
     def announcements(self) -> AnnouncementStore: ...
 
     @property
     def bids(self) -> BidStore: ...
 
     @property
-    def outbox(self) -> OutboxStore: ...
-
-    @property
-    def circuits(self) -> CircuitStore: ...
-
-    @property
     def relay(self) -> RelayStore: ...
 
 
-class FederationUnitOfWork(Protocol):
-    @property
-    def records(self) -> RecordStore: ...
-
-    @property
-    def evidence(self) -> EvidenceLog: ...
-
-    @property
-    def federation(self) -> FederationStores: ...
-
-    def __enter__(self) -> FederationUnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-FederationUowFactory = Callable[..., FederationUnitOfWork]
+# The node's one unit of work (services/ports.py) holds the federation stores.
+FederationUnitOfWork = UnitOfWork
+FederationUowFactory = UnitOfWorkFactory
 
 
 # -- the node's own key (a file next to the database) ------------------------------------------
@@ -335,52 +248,5 @@ class PrivateKeyFile(Protocol):
     def discard_staged(self) -> None: ...
 
 
-# -- the network ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PeerAddress:
-    """Where and how to reach a peer: its API base (`…/api/v1`) and the TLS pin, if any."""
-
-    node_id: str
-    endpoint: str
-    tls_fingerprint: str | None = None
-    tls_cert_pem: str | None = None
-
-    @classmethod
-    def of(cls, peer: PeerRow) -> PeerAddress:
-        return cls(peer.node_id, peer.endpoint, peer.tls_fingerprint, peer.tls_cert_pem)
-
-
-@dataclass(frozen=True, slots=True)
-class PeerResponse:
-    status: int
-    body: bytes
-    tls_fingerprint: str | None = None
-
-
-class TransportError(PeerUnreachable):
-    """The peer could not be reached or did not answer; `reason` is a short token.
-
-    Reasons: `timeout`, `unreachable`, `tls` (certificate not trusted: nothing was sent),
-    `insecure` (plain HTTP to a non-loopback peer in production), `error`.
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedCertificate:
-    pem: str
-    fingerprint: str
-
-
-class PeerTransport(Protocol):
-    async def send(
-        self, peer: PeerAddress, method: str, path: str, body: bytes, *, timeout: float
-    ) -> PeerResponse:
-        """A signed request to `peer.endpoint + path` (DECISIONS 19)."""
-
-    async def get(self, url: str, *, pin: PeerAddress | None, timeout: float) -> PeerResponse:
-        """An unsigned GET of a public resource (NodeInfo)."""
-
-    async def certificate(self, url: str, *, timeout: float) -> ObservedCertificate:
-        """The certificate an https URL presents, unverified (for trust on first use)."""
-
-    async def aclose(self) -> None: ...
+# -- the network: the one messaging transport ---------------------------------------------------
+PeerTransport = Transport

@@ -33,7 +33,7 @@ from loopnode.services.federation.ports import (
     PeerTransport,
     TransportError,
 )
-from loopnode.services.federation.resilience import breaker_allows
+from loopnode.services.messaging.resilience import breaker_allows
 from loopnode.services.ports import Clock
 
 SEARCH_FIELDS = ("source_node", "record_hash_sha256", "updated_at")
@@ -98,7 +98,7 @@ class CrossNodeSearch:
         now_us = to_us(self._clock.now())
         with self._uow() as uow:
             approved = uow.federation.peers.all("approved")
-            breakers = {c.peer_id: c for c in uow.federation.circuits.all()}
+            breakers = {c.peer_id: c for c in uow.messaging.circuits.all()}
         usable = [p for p in approved if breaker_allows(breakers.get(p.node_id), now_us)]
         omitted = [
             {"node_id": p.node_id, "reason": "circuit_open"} for p in approved if p not in usable

@@ -119,7 +119,7 @@ class PeerTrust:
 
     def remember(self, verified: VerifiedRequest) -> None:
         with self._uow(write=True) as uow:
-            fresh = uow.federation.replay.remember(
+            fresh = uow.messaging.seen.remember(
                 verified.replay_key, to_us(verified.replay_expires_at)
             )
         if not fresh:
@@ -127,7 +127,7 @@ class PeerTrust:
 
     def prune(self) -> int:
         with self._uow(write=True) as uow:
-            return uow.federation.replay.prune(to_us(self._clock.now()))
+            return uow.messaging.seen.prune(to_us(self._clock.now()))
 
     def keys_of(self, node_id: str) -> list[KeyRecord]:
         with self._uow() as uow:

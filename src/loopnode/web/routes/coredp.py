@@ -7,8 +7,8 @@ with the status of SPEC-DIGEST §2.6 — on this route never the §8.3 error for
 its own credential: no API key or request signature is needed.
 
 Readers: `GET /api/v1/core-dp/conversations` and `/conversations/{id}`. Operators (API key):
-`GET /api/v1/core-dp/outbox`. The delivery worker (`start`/`stop`) runs with the app unless
-`federation_worker` is off.
+`GET /api/v1/core-dp/outbox`. The one delivery worker (`federation.start`) delivers the core-dp
+outbox rows too, unless `federation_worker` is off.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from starlette.responses import Response
 from loopnode.bootstrap import Container
 from loopnode.domain.errors import LoopError, StorageUnavailable
 from loopnode.services.apikeys import Principal
-from loopnode.services.coredp_delivery import CoreDpWorker
 from loopnode.services.coredp_exchange import view
 from loopnode.services.coredp_messages import SUBJECT_HEADER
 from loopnode.services.coredp_receiver import ReceiverAnswer, correlation_id
@@ -33,7 +32,7 @@ from loopnode.web.concurrency import call
 from loopnode.web.errors import COREDP_STATUS, HTTPProblem, coredp_response
 from loopnode.web.responses import JSONResponse
 
-__all__ = ["router", "start", "stop"]
+__all__ = ["router", "stop"]
 
 log = logging.getLogger("loopnode.web")
 router = APIRouter(prefix="/api/v1/core-dp", tags=["Core-DP"])
@@ -178,16 +177,7 @@ async def outbox(
     )
 
 
-async def start(_app: Any, services: Container) -> CoreDpWorker | None:
-    """Start the core-dp delivery worker unless `federation_worker` is off."""
-    if not services.coredp.run_worker:
-        return None
-    worker = services.coredp.worker()
-    worker.start()
-    return worker
-
-
-async def stop(_app: Any, services: Container, worker: CoreDpWorker | None) -> None:
-    if worker is not None:
-        await worker.stop()
+async def stop(_app: Any, services: Container) -> None:
+    """Close the exchange's transport (the one delivery worker, `federation.start`, serves
+    core-dp rows too)."""
     await services.coredp.transport.aclose()

@@ -18,8 +18,8 @@ from starlette.responses import Response
 
 from loopnode.bootstrap import Container
 from loopnode.services.apikeys import Principal
-from loopnode.services.federation.delivery import DeliveryWorker
 from loopnode.services.federation.ports import PeerTransport
+from loopnode.services.messaging.delivery import DeliveryWorker
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import parse_json, read_json_object
 from loopnode.web.concurrency import call
@@ -245,11 +245,12 @@ async def outbox(
 
 # -- lifespan --------------------------------------------------------------------------------------
 async def start(app: Any, services: Container) -> DeliveryWorker | None:
-    """Start the delivery worker (outbox, relay) unless `federation_worker` is off."""
-    if not services.federation.run_worker:
+    """Start the one delivery worker (every channel of the outbox, the relay, core-dp
+    timeouts) unless `federation_worker` is off."""
+    if not services.messaging.run_worker:
         return None
     app.state.federation_transport = services.federation.transport_factory()
-    worker = services.federation.worker(app.state.federation_transport)
+    worker = services.messaging.worker(app.state.federation_transport)
     worker.start()
     return worker
 

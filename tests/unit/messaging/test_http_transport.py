@@ -9,7 +9,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from loopnode.adapters.federation.client import HttpPeerTransport, NodeSignatureAuth
+from loopnode.adapters.messaging.http import HttpTransport, NodeSignatureAuth
 from loopnode.protocol import keys
 from loopnode.protocol.request_signing import verify_request
 from loopnode.protocol.trust import KeyRecord
@@ -63,7 +63,7 @@ def test_a_request_signed_for_one_node_does_not_verify_at_another() -> None:
 
 
 def test_unreachable_peers_are_a_transport_error_with_a_reason() -> None:
-    transport = HttpPeerTransport(
+    transport = HttpTransport(
         node_id="munich.loop", signing_key=lambda: (KEY, KEY_ID), clock=FakeClock()
     )
 
@@ -85,11 +85,11 @@ def test_unreachable_peers_are_a_transport_error_with_a_reason() -> None:
 
 
 def test_plain_http_to_a_remote_host_is_refused_in_production() -> None:
-    transport = HttpPeerTransport(
+    transport = HttpTransport(
         node_id="munich.loop",
         signing_key=lambda: (KEY, KEY_ID),
         clock=FakeClock(),
-        production=True,
+        development=False,
     )
     peer = PeerAddress("berlin.loop", "http://berlin.example/api/v1")
     with pytest.raises(TransportError) as caught:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loopnode.services.federation.resilience import (
+from loopnode.services.messaging.resilience import (
     Outcome,
     RetryPolicy,
     backoff_s,

@@ -1,5 +1,7 @@
 """An in-memory federation for simulations and tests: the real announcement code, no I/O.
 
+(Used by tests/unit/federation/test_flooding.py and benchmarks/federation_sim.py.)
+
 `MemoryNetwork` runs one `AnnouncementService` per node over in-memory stores (only what
 announcement handling touches: receipts, remote materials, peers, peer keys, outbox, an
 evidence counter) and delivers queued outbox rows by calling the receiver's `receive`
@@ -29,11 +31,11 @@ from loopnode.services.federation.ports import (
     AnnouncementReceipt,
     FederationUowFactory,
     LocalMaterial,
-    OutboxDraft,
     PeerRow,
     RemoteMaterialRow,
 )
 from loopnode.services.identity import NodeIdentity
+from loopnode.services.messaging.ports import OutboxDraft
 from loopnode.services.ports import EvidenceDraft
 
 
@@ -117,9 +119,9 @@ class _Outbox:
     def __init__(self, writes: _Writes) -> None:
         self._w = writes
 
-    def add(self, draft: OutboxDraft, now_us: int) -> bool:
+    def add(self, draft: OutboxDraft, now_us: int) -> int | None:
         self._w.outbox.append(draft)
-        return True
+        return len(self._w.state.outbox) + len(self._w.outbox)
 
 
 class _Evidence:
@@ -141,6 +143,10 @@ class _Stores:
         self.announcements = _Announcements(writes)
         self.peers = _Peers(writes.state)
         self.peer_keys = _PeerKeys(writes.state)
+
+
+class _Messaging:
+    def __init__(self, writes: _Writes) -> None:
         self.outbox = _Outbox(writes)
 
 
@@ -153,6 +159,7 @@ class MemoryUnitOfWork:
     def __enter__(self) -> MemoryUnitOfWork:
         self._writes = _Writes(self._state)
         self.federation = _Stores(self._writes)
+        self.messaging = _Messaging(self._writes)
         self.evidence = _Evidence(self._writes)
         return self
 

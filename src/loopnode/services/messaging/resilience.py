@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from loopnode.services.federation.ports import CircuitRow
+from loopnode.services.messaging.ports import CircuitRow
 
 US = 1_000_000
 

@@ -1,0 +1,1 @@
+"""The messaging stack's adapters: the one httpx transport and its URL policy."""
