@@ -16,7 +16,8 @@ from loopnode.bootstrap import Container, build
 from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
-from loopnode.web import errors
+from loopnode.web import errors, ops
+from loopnode.web.middleware_setup import install_middleware
 from loopnode.web.openapi_docs import ERROR_SCHEMA
 from loopnode.web.routes import coredp, federation, node, stream
 from loopnode.web.routes.lifecycle import lifecycle_router
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         yield
         await coredp.stop(_app, container, coredp_worker)
         await federation.stop(_app, worker)
+        await container.rate_limits.close()
         container.close()
 
     app = FastAPI(
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(stream.router)
     app.include_router(federation.router)
     app.include_router(coredp.router)
+    app.include_router(ops.router)
+    install_middleware(app, container)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -66,6 +66,8 @@ def status_for(error: LoopError) -> int:
 def respond(error: LoopError) -> Response:
     status = status_for(error)
     headers = {"WWW-Authenticate": 'Bearer realm="loopnode"'} if status == 401 else None
+    if status == 429 and "retry_after_s" in error.details:
+        headers = {"Retry-After": str(error.details["retry_after_s"])}
     return JSONResponse(error_body(error.code, error.message, error.details), status, headers)
 
 
