@@ -97,15 +97,16 @@ class RequestContextMiddleware:
             route = route_template(scope, self._routes())
             self._metrics.observe(scope["method"], route, status, elapsed)
             if self._access_log:
-                self._log(scope, route, status, elapsed)
+                self._log(scope, route, status, elapsed, rid)
             request_id.reset(token)
 
     @staticmethod
-    def _log(scope: Scope, route: str, status: int, elapsed: float) -> None:
+    def _log(scope: Scope, route: str, status: int, elapsed: float, rid: str) -> None:
         client = scope.get("client")
         access.info(
             "request",
             extra={
+                "request_id": rid,
                 "fields": {
                     "method": scope["method"],
                     "path": scope["path"],
@@ -113,7 +114,7 @@ class RequestContextMiddleware:
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "client": client[0] if client else None,
-                }
+                },
             },
         )
 

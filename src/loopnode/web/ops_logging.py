@@ -38,6 +38,15 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class RequestIdFilter(logging.Filter):
+    """Stamp each record with the request id current where it was logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id.get()
+        return True
+
+
 def configure_logging(log_format: str, *, access_log: bool) -> None:
     """Send the node's logs to stderr, as JSON lines unless `log_format` is "text"."""
     root = logging.getLogger()
@@ -46,6 +55,7 @@ def configure_logging(log_format: str, *, access_log: bool) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _INSTALLED, True)
+    handler.addFilter(RequestIdFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
