@@ -97,16 +97,15 @@ class RequestContextMiddleware:
             route = route_template(scope, self._routes())
             self._metrics.observe(scope["method"], route, status, elapsed)
             if self._access_log:
-                self._log(scope, route, status, elapsed, rid)
+                self._log(scope, route, status, elapsed)
             request_id.reset(token)
 
     @staticmethod
-    def _log(scope: Scope, route: str, status: int, elapsed: float, rid: str) -> None:
+    def _log(scope: Scope, route: str, status: int, elapsed: float) -> None:
         client = scope.get("client")
         access.info(
             "request",
             extra={
-                "request_id": rid,
                 "fields": {
                     "method": scope["method"],
                     "path": scope["path"],
