@@ -214,3 +214,11 @@ def test_an_unreachable_redis_lets_requests_through(
     with TestClient(create_app(container=built)) as client:
         assert client.get("/api/v1/material").status_code == 200
     built.close()
+
+
+def test_signature_headers_on_a_route_that_checks_none_do_not_escape_the_address_quota(
+    api: TestClient,
+) -> None:
+    disguised = {"X-Node-ID": "berlin.loop", "X-Node-Signature": "AAAA"}
+    statuses = [api.get("/api/v1/material", headers=disguised).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
