@@ -114,11 +114,14 @@ def test_searches_have_their_own_smaller_quota(api: TestClient, node: Any) -> No
     assert_refused(api.get("/api/v1/material", headers=headers), "user")
 
 
-def test_health_ready_and_metrics_are_never_limited(api: TestClient) -> None:
+def test_health_ready_metrics_and_static_files_are_never_limited(api: TestClient) -> None:
     for _ in range(6):
         for path in ("/health", "/ready", "/metrics"):
             assert api.get(path).status_code == 200
     assert "loopnode_rate_limit_refusals_total{" not in api.get("/metrics").text
+    for _ in range(4):
+        assert api.get("/docs/assets/swagger-ui.css").status_code != 429
+        assert api.get("/ui/static/dashboard/common.js").status_code != 429
 
 
 def test_a_verified_peer_is_charged_to_its_node_id_not_to_its_address(

@@ -1,7 +1,7 @@
 """Rate limits on HTTP (§10.4): whom each request is charged to, and the 429 answer.
 
-`RateLimitMiddleware` charges every request before routing, except `/health`, `/ready` and
-`/metrics` and requests to node-signed routes:
+`RateLimitMiddleware` charges every request before routing, except `/health`, `/ready`,
+`/metrics`, static files (`STATIC_PREFIXES`) and requests to node-signed routes:
 - a valid API key (`Authorization: Bearer` or `X-API-Key`) is charged to that credential
   (`user` quota); the check is the key service's own, remembered for a few seconds;
 - everything else, including a credential that does not verify, is charged to the client
@@ -34,6 +34,8 @@ from loopnode.web.concurrency import offload
 from loopnode.web.middleware import flat_routes
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+# Static files of the dashboard and of /docs: one page load fetches many, each costs nothing.
+STATIC_PREFIXES = ("/ui/static/", "/docs/assets/")
 SEARCH_PATH = re.compile(r"/api/v1/[a-z][a-z-]*/search")
 CREDENTIAL_TTL_S = 30.0
 CREDENTIAL_CACHE_SIZE = 10_000
@@ -105,6 +107,7 @@ class RateLimitMiddleware:
             scope["type"] != "http"
             or not self._limits.enabled
             or scope["path"] in EXEMPT_PATHS
+            or (scope["method"] in ("GET", "HEAD") and scope["path"].startswith(STATIC_PREFIXES))
             or self._signed_route(scope)
         ):
             await self.app(scope, receive, send)
