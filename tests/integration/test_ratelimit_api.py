@@ -225,3 +225,34 @@ def test_signature_headers_on_a_route_that_checks_none_do_not_escape_the_address
     disguised = {"X-Node-ID": "berlin.loop", "X-Node-Signature": "AAAA"}
     statuses = [api.get("/api/v1/material", headers=disguised).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_a_peers_signed_search_is_charged_to_its_node_quota_not_the_search_quota(
+    api: TestClient, node: Any, clock: FakeClock
+) -> None:
+    add_peer(node, BERLIN)
+    answers = []
+    for n in range(3):
+        answers.append(post_signed(api, BERLIN, SEARCH, {"category": f"plastic-{n}"}, clock.now()))
+        clock.advance(seconds=1)
+    # Node quota 2/minute: two searches answered, the third refused as the node's.
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert answers[0].json()["results"] == []  # the buffered body reached the route intact
+    assert_refused(answers[2], "node")
+    # The address's own search quota (2) was not touched by the peer's searches.
+    assert [api.post(SEARCH, json={}).status_code for _ in range(2)] == [200, 200]
+
+
+def test_a_search_with_a_bad_signature_is_charged_as_an_ordinary_search(
+    api: TestClient, node: Any, clock: FakeClock
+) -> None:
+    add_peer(node, BERLIN)
+    raw = b'{"category": "plastic-*"}'
+    headers = BERLIN.headers(SEARCH, raw, clock.now())
+    forged = {**headers, "X-Node-Signature": headers["X-Node-Signature"][:-4] + "AAAA"}
+    statuses = [api.post(SEARCH, content=raw, headers=forged).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    # A valid signature is the peer's (node quota); the same signature replayed is not.
+    good = BERLIN.headers(SEARCH, raw, clock.now())
+    assert api.post(SEARCH, content=raw, headers=good).status_code == 200
+    assert_refused(api.post(SEARCH, content=raw, headers=good), "anonymous")  # 4th of 3

@@ -32,6 +32,8 @@ def install_middleware(app: FastAPI, container: Container) -> None:
         authenticate=container.api_keys.authenticate,
         routes=lambda: app.routes,
         signed_guard=signed_peer,
+        verify_peer=container.federation.trust.verify,
+        max_body=settings.max_body_bytes,
     )
     app.add_middleware(
         SecurityHeadersMiddleware,
