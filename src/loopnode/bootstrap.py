@@ -20,6 +20,8 @@ from sqlalchemy import Engine
 from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.federation.keyfile import KeyFile
 from loopnode.adapters.messaging.http import HttpTransport
+from loopnode.adapters.ops_probe import OpsProbe
+from loopnode.adapters.ratelimit_limits import counter_store
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
@@ -57,7 +59,9 @@ from loopnode.services.messaging.delivery import Channel, Delivery, DeliverySett
 from loopnode.services.messaging.ports import Transport
 from loopnode.services.messaging.resilience import RetryPolicy
 from loopnode.services.node_info import NodeInfoService
+from loopnode.services.ops import OpsService
 from loopnode.services.ports import Clock, UnitOfWorkFactory
+from loopnode.services.ratelimit import Quotas, RateLimitService
 from loopnode.services.registry import RegistryService
 from loopnode.services.search import SearchService
 from loopnode.services.stream import EventHub
@@ -87,6 +91,8 @@ class Container:
     epcis: EpcisService
     dpp: DppService
     messaging: Messaging
+    rate_limits: RateLimitService
+    ops: OpsService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -183,6 +189,8 @@ def build(
         epcis=EpcisService(SqlEpcisStore(engine), clock),
         dpp=DppService(registry, lifecycle, credentials, node, base_url=settings.base_url),
         messaging=build_messaging(settings, uow, clock, federation, coredp),
+        rate_limits=rate_limits(settings),
+        ops=OpsService(OpsProbe(engine), settings.outbox_stuck_after_s),
     )
 
 
@@ -377,3 +385,14 @@ def build_messaging(
         housekeeping=federation.housekeeping,
         run_worker=settings.federation_worker,
     )
+
+
+def rate_limits(settings: Settings) -> RateLimitService:
+    quotas = Quotas(
+        user=settings.rate_limit_user,
+        node=settings.rate_limit_node,
+        search=settings.rate_limit_search,
+        anonymous=settings.rate_limit_anonymous,
+    )
+    store = counter_store(settings.redis_url, settings.rate_limit_key_prefix)
+    return RateLimitService(store, quotas, enabled=settings.rate_limits)
