@@ -51,9 +51,10 @@ def test_ready_is_503_when_an_outbox_entry_is_overdue(node_settings: Any, clock:
     with stalled.engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO fed_outbox (peer_id, kind, method, path, body, dedupe_key, status,"
-                " attempts, next_attempt_us, created_us, updated_us) VALUES ('berlin.loop',"
-                " 'announce', 'POST', '/x', '{}', 'k1', 'pending', 3, :due, :due, :due)"
+                "INSERT INTO msg_outbox (channel, peer_id, kind, method, path, body, dedupe_key,"
+                " status, attempts, next_attempt_us, created_us, updated_us) VALUES"
+                " ('federation', 'berlin.loop', 'announce', 'POST', '/x', '{}', 'k1', 'pending',"
+                " 3, :due, :due, :due)"
             ),
             {"due": overdue},
         )
@@ -62,8 +63,8 @@ def test_ready_is_503_when_an_outbox_entry_is_overdue(node_settings: Any, clock:
         metrics = client.get("/metrics").text
     stalled.close()
     assert ready.status_code == 503
-    assert ready.json()["checks"]["outbox"] == "stuck: fed_outbox has an entry due 995 s ago"
-    assert 'loopnode_outbox_depth{outbox="fed_outbox"} 1.0' in metrics
+    assert ready.json()["checks"]["outbox"] == "stuck: msg_outbox has an entry due 995 s ago"
+    assert 'loopnode_outbox_depth{outbox="msg_outbox"} 1.0' in metrics
 
 
 def test_metrics_count_requests_by_route_template_and_read_gauges_from_the_database(
@@ -85,8 +86,8 @@ def test_metrics_count_requests_by_route_template_and_read_gauges_from_the_datab
     assert "loopnode_http_request_duration_seconds_bucket{" in body
     evidence = client.get("/api/v1/evidence").json()["entries"]
     assert f"loopnode_evidence_entries {float(len(evidence))}" in body
-    assert 'loopnode_outbox_depth{outbox="fed_outbox"} 0.0' in body
-    assert 'loopnode_outbox_dead_letters{outbox="coredp_outbox"} 0.0' in body
+    assert 'loopnode_outbox_depth{outbox="msg_outbox"} 0.0' in body
+    assert 'loopnode_outbox_dead_letters{outbox="msg_outbox"} 0.0' in body
     assert "loopnode_test_total 42.5" in body
 
 
