@@ -25,9 +25,11 @@ $(ORACLE)/node_modules/.installed: $(ORACLE)/package.json $(ORACLE)/package-lock
 
 # The dashboard's browser tests drive Debian's Chromium through Playwright (never a downloaded
 # browser) and inject axe-core from npm for the accessibility scans. CI runs as root.
+# The benchmark smoke test also drives wrk; both come from Debian's packages.
 browser: $(AXE)/node_modules/.installed
-	@test -x $(CHROMIUM) || { echo "installing chromium (Debian package)"; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	@missing=""; test -x $(CHROMIUM) || missing="chromium"; command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing (Debian packages)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
 
 $(AXE)/node_modules/.installed: $(AXE)/package.json $(AXE)/package-lock.json
 	cd $(AXE) && npm ci --silent --no-audit --no-fund
