@@ -17,6 +17,7 @@ from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import errors
+from loopnode.web.guards import RequestGuard
 from loopnode.web.openapi_docs import ERROR_SCHEMA
 from loopnode.web.routes import coredp, federation, node, stream
 from loopnode.web.routes.lifecycle import lifecycle_router
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
     errors.install(app)
+    app.add_middleware(RequestGuard)
     app.include_router(registry_router("material"))
     app.include_router(registry_router("product"))
     app.include_router(node.router)

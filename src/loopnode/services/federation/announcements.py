@@ -30,6 +30,7 @@ from loopnode.domain.times import format_timestamp, from_us, to_us
 from loopnode.protocol import keys
 from loopnode.protocol._rfc3339 import parse_timestamp
 from loopnode.protocol.canonical import sha256_hex
+from loopnode.protocol.input_limits import INT64_MAX
 from loopnode.protocol.request_signing import RequestSignatureError
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.federation import flooding
@@ -321,6 +322,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str, str]:
     except orjson.JSONDecodeError:
         value = None
     valid = isinstance(value, list) and len(value) == 3 and isinstance(value[0], int)
-    if not valid or not all(isinstance(v, str) for v in value[1:]):  # type: ignore[index]
+    valid = valid and 0 <= value[0] <= INT64_MAX  # type: ignore[index]
+    if not valid or not all(isinstance(v, str) and "\x00" not in v for v in value[1:]):  # type: ignore[index]
         raise InvalidRequest("cursor is not one this node issued", {"cursor": cursor[:100]})
     return int(value[0]), str(value[1]), str(value[2])  # type: ignore[index]
