@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
 from loopnode.adapters.federation.wiring import Federation, build_federation
-from loopnode.adapters.storage.engine import make_engine
+from loopnode.adapters.storage.engine import DatabaseLimits, make_engine
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
@@ -89,7 +89,7 @@ def build(
     random_hex: Callable[[int], str] | None = None,
     migrate: bool = True,
 ) -> Container:
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, limits=DatabaseLimits.of(settings))
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     federation_breaker_threshold: int = Field(default=5, ge=1)
     federation_breaker_cooldown_s: float = Field(default=30.0, gt=0)
     federation_worker: bool = True
+    # Database faults (docs/threat-model.md): bound every wait on an unreachable database.
+    database_connect_timeout_s: int = Field(default=5, ge=1)
+    database_statement_timeout_s: float = Field(default=15.0, gt=0)
+    database_pool_timeout_s: float = Field(default=5.0, gt=0)
+    request_deadline_s: float = Field(default=20.0, gt=0)
 
     @field_validator("node_id")
     @classmethod

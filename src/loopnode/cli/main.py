@@ -12,6 +12,7 @@ from loopnode.cli import (
     node_cmd,
     validate_cmd,
 )
+from loopnode.cli.startup import database_errors
 
 app = typer.Typer(
     name="loopnode",
@@ -25,4 +26,5 @@ for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_c
 
 
 def main() -> None:
-    app()
+    with database_errors():
+        app()

@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
+    app.state.request_deadline_s = container.settings.request_deadline_s
     errors.install(app)
     app.add_middleware(RequestGuard)
     app.include_router(registry_router("material"))

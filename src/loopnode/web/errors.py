@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -37,6 +39,7 @@ STATUS: dict[type[LoopError], int] = {
     Conflict: 409,
     RateLimited: 429,
 }
+DATABASE_FAULTS = (OperationalError, InterfaceError, PoolTimeout)
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
 
 
@@ -48,6 +51,17 @@ class HTTPProblem(LoopError):
     def __init__(self, status: int, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message, details)
         self.status = status
+
+
+class Unavailable(HTTPProblem):
+    """The database is unreachable or too slow: 503 with `Retry-After` (DECISIONS: code
+    INTERNAL_ERROR, the nearest §8.3 code)."""
+
+    code = "INTERNAL_ERROR"
+    retry_after_s = 5
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message)
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -66,6 +80,8 @@ def status_for(error: LoopError) -> int:
 def respond(error: LoopError) -> Response:
     status = status_for(error)
     headers = {"WWW-Authenticate": 'Bearer realm="loopnode"'} if status == 401 else None
+    if isinstance(error, Unavailable):
+        headers = {"Retry-After": str(error.retry_after_s)}
     return JSONResponse(error_body(error.code, error.message, error.details), status, headers)
 
 
@@ -99,6 +115,12 @@ async def _request_validation(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_down(_request: Request, exc: Exception) -> Response:
+    # One line, not a traceback per request: an outage would otherwise flood the log.
+    log.warning("database unavailable: %s", str(exc).splitlines()[0][:300])
+    return respond(Unavailable("the database is unavailable; retry later"))
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse(error_body("INTERNAL_ERROR", "the node failed to handle the request"), 500)
@@ -108,4 +130,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoopError, _loop_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    for fault in DATABASE_FAULTS:
+        app.add_exception_handler(fault, _database_down)
     app.add_exception_handler(Exception, _unexpected)
