@@ -82,10 +82,9 @@ class Proxy:
     def refuse(self) -> None:
         self.mode = "refuse"
         if self._listener is not None:
-            try:  # wakes the thread blocked in accept(); close() alone leaves it listening
+            # shutdown() wakes the thread blocked in accept(); close() alone leaves it listening
+            with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         self._drop_connections()
