@@ -17,7 +17,7 @@ from typing import Any
 from loopnode.domain import geo, ids
 from loopnode.domain.errors import InvalidRequest, Issue, NotFound, ValidationFailed
 from loopnode.domain.privacy import find_personal_data
-from loopnode.domain.quantities import quantity_from_json, to_base
+from loopnode.domain.quantities import quantity_from_json, require_storable, to_base
 from loopnode.domain.times import TimestampError, parse_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
@@ -144,8 +144,10 @@ class RegistryService:
 
 
 def quantity_micro(value: float | int, unit: str) -> int:
-    """Integer millionths of the unit's base (kg, l, piece, bundle), rounded down."""
-    base = to_base(quantity_from_json({"value": value, "unit": unit}))
+    """Integer millionths of the unit's base (kg, l, piece, bundle), exactly."""
+    quantity = quantity_from_json({"value": value, "unit": unit})
+    require_storable(quantity)
+    base = to_base(quantity)
     micro = int(base.value * MICRO)
     if micro > MAX_MICRO:
         raise ValidationFailed([Issue("/quantity/value", "quantity is too large for this node")])
