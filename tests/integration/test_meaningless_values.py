@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures imported from test_federation_api are parameters here)
 """Values that are well-formed but mean nothing are refused (issue 15), on both databases.
 
 Offers must move a positive amount of at least one step (1 g, 1 ml, one piece or bundle);
@@ -87,8 +88,8 @@ def test_a_transaction_about_an_unknown_material_is_404(client: Any, auth: dict[
     ],
 )
 def test_meaningless_or_impersonating_bids_are_refused_and_not_stored(
-    api: Any,  # noqa: F811
-    node: Any,  # noqa: F811
+    api: Any,
+    node: Any,
     clock: Any,
     auth: dict[str, str],
     field: str,
