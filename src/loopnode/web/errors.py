@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from loopnode.domain.errors import (
@@ -121,6 +122,12 @@ async def _database_down(_request: Request, exc: Exception) -> Response:
     return respond(Unavailable("the database is unavailable; retry later"))
 
 
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    # An aborted upload is the client's choice, not our failure: one line, no traceback.
+    log.info("client disconnected before sending the whole request body")
+    return JSONResponse(error_body("INVALID_REQUEST", "the request body was not completed"), 400)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse(error_body("INTERNAL_ERROR", "the node failed to handle the request"), 500)
@@ -130,6 +137,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoopError, _loop_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     for fault in DATABASE_FAULTS:
         app.add_exception_handler(fault, _database_down)
     app.add_exception_handler(Exception, _unexpected)
