@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     public_reads: bool = True
     max_body_bytes: int = 1024 * 1024
-    api_key_default_ttl_days: int = 90
+    api_key_default_ttl_days: int = 30  # issue 15: a leaked key is useful for a month at most
     api_key_max_ttl_days: int = 365
     tls_cert: str = ""
     tls_key: str = ""

@@ -74,6 +74,8 @@ class RecordQuery:
     near_min_dot: float | None = None
     after: tuple[int, str] | None = None
     limit: int = 50
+    # Searches leave withdrawn passports out (issue 15); listings keep them for synchronisation.
+    exclude_withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)

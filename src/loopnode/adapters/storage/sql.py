@@ -218,6 +218,8 @@ def _conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
         c.condition: query.condition,
     }
     conditions.extend(column == value for column, value in simple.items() if value is not None)
+    if query.exclude_withdrawn:
+        conditions.append(c.availability != "withdrawn")
     if query.category_prefix is not None:
         conditions.append(c.category.startswith(query.category_prefix, autoescape=True))
     if query.id_prefix is not None:
