@@ -130,7 +130,7 @@ def build(
             max_ttl_days=settings.api_key_max_ttl_days,
         ),
         evidence=EvidenceService(uow, settings.node_id),
-        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys)),
+        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys), clock),
         idempotency=idempotency,
         lifecycle=lifecycle,
         material_status=MaterialStatusService(uow, idempotency, random_hex),

@@ -136,6 +136,9 @@ class ApiKeyStore(Protocol):
 
     def revoke(self, key_id: str, now_us: int) -> bool: ...
 
+    def count_valid(self, now_us: int) -> int:
+        """Keys neither revoked nor expired at `now_us`."""
+
 
 # -- exchange lifecycle (DECISIONS 7-11) ----------------------------------------------------------
 
@@ -310,6 +313,8 @@ class TransactionStore(Protocol):
     def update(self, row: TransactionRow) -> None: ...
 
     def page(self, query: ListQuery) -> list[TransactionRow]: ...
+
+    def count(self, created_since_us: int | None = None) -> int: ...
 
 
 class IdempotencyStore(Protocol):

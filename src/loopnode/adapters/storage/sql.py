@@ -391,6 +391,14 @@ class SqlApiKeyStore:
         )
         return bool(result.rowcount)
 
+    def count_valid(self, now_us: int) -> int:
+        statement = (
+            select(func.count())
+            .select_from(api_keys)
+            .where(api_keys.c.revoked_us.is_(None), api_keys.c.expires_us > now_us)
+        )
+        return int(self._c.execute(statement).scalar_one())
+
 
 def _api_key(row: Row[Any]) -> ApiKeyRow:
     m = row._mapping
