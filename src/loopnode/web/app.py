@@ -18,7 +18,7 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import errors
 from loopnode.web.guards import RequestGuard
-from loopnode.web.openapi_docs import ERROR_SCHEMA
+from loopnode.web.openapi_docs import ERROR_SCHEMA, document_guard
 from loopnode.web.routes import coredp, federation, node, stream
 from loopnode.web.routes.lifecycle import lifecycle_router
 from loopnode.web.routes.registry import registry_router
@@ -83,6 +83,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorResponse"] = ERROR_SCHEMA
+    document_guard(schema)
     for name in ("MaterialDNA", "ProductDNA", *LIFECYCLE_SCHEMAS):
         components[name] = _model_schema(ENTITY_MODELS[name], components)
     components["MaterialSearchRequest"] = {
