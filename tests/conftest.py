@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,8 @@ def client(container: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def api_key(container: Any) -> str:
-    issued = container.api_keys.create("tests")
+    # 60 days, not the 30-day default: some tests move the fake clock by a month while acting.
+    issued = container.api_keys.create("tests", timedelta(days=60))
     secret: str = issued.secret
     return secret
 

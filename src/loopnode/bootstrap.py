@@ -22,7 +22,7 @@ from loopnode.adapters.federation.keyfile import KeyFile
 from loopnode.adapters.messaging.http import HttpTransport
 from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
-from loopnode.adapters.storage.engine import make_engine
+from loopnode.adapters.storage.engine import DATABASE_FAULTS, DatabaseLimits, make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
@@ -66,6 +66,11 @@ from loopnode.services.registry import RegistryService
 from loopnode.services.search import SearchService
 from loopnode.services.stream import EventHub
 from loopnode.services.transactions import TransactionService
+
+
+def database_faults() -> tuple[type[Exception], ...]:
+    """The storage driver's exceptions that mean the database is unreachable (web answers 503)."""
+    return DATABASE_FAULTS
 
 
 @dataclass
@@ -129,7 +134,7 @@ def build(
     random_hex: Callable[[int], str] | None = None,
     migrate: bool = True,
 ) -> Container:
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, limits=DatabaseLimits.of(settings))
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
@@ -177,7 +182,7 @@ def build(
             max_ttl_days=settings.api_key_max_ttl_days,
         ),
         evidence=EvidenceService(uow, settings.node_id),
-        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys)),
+        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys), clock),
         idempotency=idempotency,
         lifecycle=lifecycle,
         material_status=MaterialStatusService(uow, idempotency, random_hex),

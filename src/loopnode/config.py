@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     public_reads: bool = True
     max_body_bytes: int = 1024 * 1024
-    api_key_default_ttl_days: int = 90
+    api_key_default_ttl_days: int = 30  # issue 15: a leaked key is useful for a month at most
     api_key_max_ttl_days: int = 365
     tls_cert: str = ""
     tls_key: str = ""
@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         if not RATE_RE.fullmatch(value.strip()):
             raise ValueError("a rate limit looks like '100/minute' (second, minute, hour, day)")
         return value.strip()
+
+    # Database faults (docs/threat-model.md): bound every wait on an unreachable database.
+    database_connect_timeout_s: int = Field(default=5, ge=1)
+    database_statement_timeout_s: float = Field(default=15.0, gt=0)
+    database_pool_timeout_s: float = Field(default=5.0, gt=0)
+    request_deadline_s: float = Field(default=20.0, gt=0)
 
     @field_validator("node_id")
     @classmethod

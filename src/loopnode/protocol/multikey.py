@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from loopnode.domain.errors import InvalidRequest
 from loopnode.protocol import keys
 
 __all__ = [
@@ -37,7 +38,7 @@ ED25519_PRIV_HEADER = b"\x80\x26"
 _MAX_CHARS = 512  # no key or signature comes near this; it bounds the quadratic decoder
 
 
-class MultikeyError(ValueError):
+class MultikeyError(InvalidRequest):
     """Not a well-formed base58-btc multibase value, or not an Ed25519 Multikey."""
 
 

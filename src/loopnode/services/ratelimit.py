@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from loopnode.domain.errors import RateLimited
+from loopnode.domain.errors import NodeFailure, RateLimited
 
 Scope = Literal["user", "node", "anonymous", "search"]
 SCOPES: tuple[Scope, ...] = ("user", "node", "anonymous", "search")
@@ -37,7 +37,7 @@ class CounterStore(Protocol):
     async def close(self) -> None: ...
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(NodeFailure):
     """The shared counter store cannot be reached."""
 
 

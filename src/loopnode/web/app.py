@@ -12,13 +12,14 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from loopnode import __version__
-from loopnode.bootstrap import Container, build
+from loopnode.bootstrap import Container, build, database_faults
 from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import dashboard, docs_ui, errors, ops
+from loopnode.web.guards import RequestGuard
 from loopnode.web.middleware_setup import install_middleware
-from loopnode.web.openapi_docs import ERROR_SCHEMA
+from loopnode.web.openapi_docs import ERROR_SCHEMA, document_guard
 from loopnode.web.rdf import RdfNegotiation
 from loopnode.web.routes import (
     coredp,
@@ -72,9 +73,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
-    errors.install(app)
+    app.state.request_deadline_s = container.settings.request_deadline_s
+    errors.install(app, database_faults())
     docs_ui.install(app)
     app.add_middleware(RdfNegotiation, base_url=container.settings.base_url)
+    app.add_middleware(RequestGuard)
     app.include_router(registry_router("material"))
     app.include_router(registry_router("product"))
     app.include_router(node.router)
@@ -102,6 +105,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorResponse"] = ERROR_SCHEMA
+    document_guard(schema)
     for name in ("MaterialDNA", "ProductDNA", *LIFECYCLE_SCHEMAS):
         components[name] = _model_schema(ENTITY_MODELS[name], components)
     components["MaterialSearchRequest"] = {

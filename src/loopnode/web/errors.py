@@ -14,6 +14,7 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from loopnode.domain.errors import (
@@ -42,6 +43,7 @@ STATUS: dict[type[LoopError], int] = {
     RateLimited: 429,
 }
 _FAILED = "the node failed to handle the request"
+RETRY_AFTER_S = 5
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
 
 # SPEC-DIGEST §2.6: the reference backend's mapping of core-dp error codes to HTTP statuses.
@@ -72,6 +74,17 @@ class HTTPProblem(LoopError):
         self.status = status
 
 
+class Unavailable(HTTPProblem):
+    """The database is unreachable or too slow: 503 with `Retry-After` (DECISIONS: code
+    INTERNAL_ERROR, the nearest §8.3 code)."""
+
+    code = "INTERNAL_ERROR"
+    retry_after_s = RETRY_AFTER_S
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message)
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -86,14 +99,20 @@ def status_for(error: LoopError) -> int:
 
 
 def respond(error: LoopError) -> Response:
-    status = status_for(error)
-    if status >= 500:
+    status = 503 if isinstance(error, StorageUnavailable) else status_for(error)
+    if status >= 500 and status != 503:
         log.error("node failure: %s", error.message, exc_info=error)
-    if isinstance(error, StorageUnavailable):  # names nothing internal, as an unexpected error
-        return JSONResponse(error_body("INTERNAL_ERROR", _FAILED), status)
+    if isinstance(error, StorageUnavailable):  # names nothing internal; retrying may work
+        return JSONResponse(
+            error_body("INTERNAL_ERROR", "the database is unavailable; retry later"),
+            503,
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
     headers = {"WWW-Authenticate": 'Bearer realm="loopnode"'} if status == 401 else None
     if status == 429 and "retry_after_s" in error.details:
         headers = {"Retry-After": str(error.details["retry_after_s"])}
+    if isinstance(error, Unavailable):
+        headers = {"Retry-After": str(error.retry_after_s)}
     return JSONResponse(error_body(error.code, error.message, error.details), status, headers)
 
 
@@ -135,13 +154,30 @@ async def _request_validation(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_down(_request: Request, exc: Exception) -> Response:
+    # One line, not a traceback per request: an outage would otherwise flood the log.
+    log.warning("database unavailable: %s", str(exc).splitlines()[0][:300])
+    return respond(Unavailable("the database is unavailable; retry later"))
+
+
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    # An aborted upload is the client's choice, not our failure: one line, no traceback.
+    log.info("client disconnected before sending the whole request body")
+    return JSONResponse(error_body("INVALID_REQUEST", "the request body was not completed"), 400)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse(error_body("INTERNAL_ERROR", _FAILED), 500)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, database_faults: tuple[type[Exception], ...] = ()) -> None:
+    """`database_faults`: the storage driver's exceptions for an unreachable or stalled database
+    that escape a unit of work (bootstrap names them, so web imports no driver)."""
     app.add_exception_handler(LoopError, _loop_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
+    for fault in database_faults:
+        app.add_exception_handler(fault, _database_down)
     app.add_exception_handler(Exception, _unexpected)
