@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
 from loopnode.adapters.federation.wiring import Federation, build_federation
+from loopnode.adapters.routing_wiring import Routing, build_routing
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
@@ -53,6 +54,7 @@ class Container:
     events: EventHub
     federation: Federation
     coredp: CoreDp
+    routing: Routing
 
     def close(self) -> None:
         self.engine.dispose()
@@ -138,4 +140,5 @@ def build(
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,
+        routing=build_routing(settings, engine, clock, node, random_hex),
     )

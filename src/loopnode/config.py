@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +67,15 @@ class Settings(BaseSettings):
     federation_breaker_threshold: int = Field(default=5, ge=1)
     federation_breaker_cooldown_s: float = Field(default=30.0, gt=0)
     federation_worker: bool = True
+    # Routing (docs/routing.md): signals, LoopCost, overflow.
+    signals: dict[str, Decimal] = Field(default_factory=dict)
+    signal_quorum: Decimal | None = Field(default=None, ge=0, le=1)
+    signal_eligible_voters: int = Field(default=0, ge=0)
+    signal_config_days: int = Field(default=365, ge=1)
+    peer_signals_ttl_s: float = Field(default=300.0, gt=0)
+    overflow_local_window_s: float = Field(default=86400.0, ge=0)
+    overflow_bid_window_s: float = Field(default=86400.0, ge=0)
+    overflow_auto_select: bool = True
 
     @field_validator("node_id")
     @classmethod
