@@ -140,5 +140,5 @@ def build(
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,
-        routing=build_routing(settings, engine, clock, node, random_hex),
+        routing=build_routing(settings, engine, clock, node, random_hex, federation),
     )

@@ -8,13 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
+from loopnode.adapters.federation.wiring import Federation
 from loopnode.adapters.storage.routing_sql import SqlRoutingUnitOfWork
 from loopnode.config import Settings
+from loopnode.domain.errors import InvalidRequest
+from loopnode.services.federation.ports import PeerAddress, PeerRow
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock
+from loopnode.services.routing_cost import LoopCostService, PeerSignalDirectory
 from loopnode.services.routing_ports import RoutingUowFactory
 from loopnode.services.signals import SignalService, SignalSettings
 
@@ -27,6 +32,7 @@ class Routing:
 
     uow: RoutingUowFactory
     signals: SignalService
+    cost: LoopCostService
 
 
 def build_routing(
@@ -35,6 +41,7 @@ def build_routing(
     clock: Clock,
     node: NodeIdentity,
     random_hex: Callable[[int], str],
+    federation: Federation,
 ) -> Routing:
     uow: RoutingUowFactory = partial(SqlRoutingUnitOfWork, engine, settings.node_id)
     signal_settings = SignalSettings(
@@ -44,4 +51,30 @@ def build_routing(
         quorum=settings.signal_quorum,
         eligible_voters=settings.signal_eligible_voters,
     )
-    return Routing(uow=uow, signals=SignalService(uow, clock, signal_settings, random_hex))
+    signals = SignalService(uow, clock, signal_settings, random_hex)
+    peers = federation.peers.approved
+    directory = PeerSignalDirectory(
+        uow, clock, peers, _signal_fetch(federation, settings), settings.peer_signals_ttl_s
+    )
+    cost = LoopCostService(node, signals, directory, peers, clock)
+    return Routing(uow=uow, signals=signals, cost=cost)
+
+
+def _signal_fetch(federation: Federation, settings: Settings) -> Callable[[PeerRow], Any]:
+    """GET {peer}/signals through the federation transport (its TLS pins and URL policy)."""
+
+    async def fetch(peer: PeerRow) -> bytes:
+        transport = federation.transport_factory()
+        try:
+            answer = await transport.get(
+                peer.endpoint.rstrip("/") + "/signals",
+                pin=PeerAddress.of(peer),
+                timeout=settings.federation_timeout_s,
+            )
+        finally:
+            await transport.aclose()
+        if answer.status != 200:
+            raise InvalidRequest(f"{peer.node_id} answered {answer.status} to GET /signals")
+        return answer.body
+
+    return fetch
