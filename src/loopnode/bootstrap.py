@@ -117,6 +117,8 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
+    routing = build_routing(settings, engine, clock, node, random_hex, federation)
+    search.record_cost = routing.cost.record_coster
     return Container(
         settings=settings,
         engine=engine,
@@ -140,5 +142,5 @@ def build(
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,
-        routing=build_routing(settings, engine, clock, node, random_hex, federation),
+        routing=routing,
     )

@@ -185,3 +185,61 @@ def test_an_unreachable_peer_gives_a_400_not_a_500(client: Any, container: Any) 
         destination_node="berlin.loop",
     )
     assert answer.status_code == 400
+
+
+def grain(price: Any, number: int) -> dict[str, Any]:
+    document = {
+        "@context": "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld",
+        "@type": "MaterialDNA",
+        "schema_version": "0.2.0",
+        "id": f"MAT-DE-MUC-2026-ORGANIC-A0000{number}",
+        "category": "organic-food",
+        "quantity": {"value": 500, "unit": "kg"},
+        "origin_city": "Munich",
+        "current_city": "Munich",
+        "available_from": "2026-06-01T08:00:00Z",
+    }
+    if price is not None:
+        document["base_price"] = price
+    return document
+
+
+def test_search_keeps_records_within_max_loop_cost(client: Any, auth: dict[str, str]) -> None:
+    for number, price in enumerate((10, "50.00", None)):
+        answer = client.post("/api/v1/material", json=grain(price, number), headers=auth)
+        assert answer.status_code == 201, answer.text
+    found = client.post("/api/v1/material/search", json={"max_loop_cost": 20}).json()
+    assert [r["id"] for r in found["results"]] == ["MAT-DE-MUC-2026-ORGANIC-A00000"]
+    assert found["total"] == 1
+    both = client.post(
+        "/api/v1/material/search", json={"category": "organic-*", "max_loop_cost": 50.0}
+    ).json()
+    assert both["total"] == 2
+
+
+def test_a_relayed_record_costs_penalties_and_distance(
+    client: Any, container: Any, auth: dict[str, str]
+) -> None:
+    from dataclasses import replace
+
+    add_peer(container, *VIENNA)
+    install(container, {"vienna.loop": {"organic-food": 0.2}})
+    client.post("/api/v1/material", json=grain("60.00", 1), headers=auth)
+    client.post(
+        "/api/v1/loopcost",
+        json={
+            "category": "organic-food",
+            "base_price": 1,
+            "origin_node": "vienna.loop",
+            "destination_node": "munich.loop",
+        },
+    )  # fetches Vienna's signals
+    with container.uow() as uow:
+        row = uow.records.get("material", "MAT-DE-MUC-2026-ORGANIC-A00001")
+    cost = container.routing.cost.record_coster()
+    assert cost(row) is not None and str(cost(row)) == "60.00"
+    remote = replace(row, source_node="vienna.loop")
+    km = Decimal(f"{haversine_km(48.208, 16.373, 48.137, 11.575):.3f}")
+    expected = Decimal(60 + 12 + 24) + (km * Decimal("0.02")).quantize(Decimal("0.01"))
+    assert str(cost(remote)) == str(expected)
+    assert cost(replace(row, source_node="unknown.loop")) is None

@@ -31,7 +31,7 @@ from loopnode.domain.times import format_timestamp
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.federation.ports import PeerRow
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import Clock
+from loopnode.services.ports import Clock, RecordRow
 from loopnode.services.routing_ports import RoutingUowFactory, Signals
 from loopnode.services.signals import SignalService, exact_decimal
 
@@ -250,6 +250,48 @@ class LoopCostService:
             self.currency,
         )
 
+    def record_coster(self) -> Callable[[RecordRow], Money | None]:
+        """For search: the LoopCost of bringing a record to this node, None without a price.
+
+        A record's price is its `base_price` (a decimal for the whole lot; an extension field
+        LOOP does not define). Signals are looked up once per node and category.
+        """
+        memo: dict[tuple[str, str], Decimal | None] = {}
+
+        def cached_signal(node_id: str, category: str) -> Decimal | None:
+            key = (node_id, category)
+            if key not in memo:
+                try:
+                    memo[key] = self.signal(node_id, category)
+                except LoopError:
+                    memo[key] = None
+            return memo[key]
+
+        def cost(row: RecordRow) -> Money | None:
+            base = _record_price(row.document.get("base_price"))
+            if base is None:
+                return None
+            here = self._node.node_id
+            if row.source_node == here:
+                return base
+            export = cached_signal(row.source_node, row.category)
+            import_ = cached_signal(here, row.category)
+            if export is None or import_ is None:
+                return None
+            try:
+                return self.price(
+                    row.category,
+                    base,
+                    row.source_node,
+                    here,
+                    origin_signal=export,
+                    destination_signal=import_,
+                ).total
+            except LoopError:
+                return None
+
+        return cost
+
     def signal(self, node_id: str, category: str) -> Decimal:
         if node_id == self._node.node_id:
             return signal_for(self._signals.signals(), category)
@@ -278,6 +320,15 @@ class LoopCostService:
                 f"the location of {missing} is not known: pass distance_km", {"node": missing}
             )
         return km_between(a, b)
+
+
+def _record_price(value: object) -> Money | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Money.parse(value if isinstance(value, str) else exact_decimal(value))
+    except LoopError:
+        return None
 
 
 def km_between(a: tuple[float, float], b: tuple[float, float]) -> Decimal:

@@ -30,7 +30,10 @@ MATERIAL_SEARCH_REQUEST: dict[str, Any] = {
         "category": {"type": "string", "description": "exact category or prefix ending in *"},
         "radius_km": {"type": "number", "description": "around this node's location"},
         "min_quantity": {"type": "number", "description": "in kg, l, pieces or bundles"},
-        "max_loop_cost": {"type": "number", "description": "not supported yet (400)"},
+        "max_loop_cost": {
+            "type": "number",
+            "description": "LoopCost to this node at most this (records priced by base_price)",
+        },
     },
 }
 
