@@ -16,6 +16,7 @@ from loopnode.adapters.federation.wiring import Federation
 from loopnode.adapters.storage.routing_sql import SqlRoutingUnitOfWork
 from loopnode.config import Settings
 from loopnode.domain.errors import InvalidRequest
+from loopnode.services.demand import DemandService
 from loopnode.services.federation.ports import PeerAddress, PeerRow
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock
@@ -33,6 +34,7 @@ class Routing:
     uow: RoutingUowFactory
     signals: SignalService
     cost: LoopCostService
+    demand: DemandService
 
 
 def build_routing(
@@ -57,7 +59,8 @@ def build_routing(
         uow, clock, peers, _signal_fetch(federation, settings), settings.peer_signals_ttl_s
     )
     cost = LoopCostService(node, signals, directory, peers, clock)
-    return Routing(uow=uow, signals=signals, cost=cost)
+    demand = DemandService(uow, clock, node, random_hex)
+    return Routing(uow=uow, signals=signals, cost=cost, demand=demand)
 
 
 def _signal_fetch(federation: Federation, settings: Settings) -> Callable[[PeerRow], Any]:
