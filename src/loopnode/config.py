@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     signal_eligible_voters: int = Field(default=0, ge=0)
     signal_config_days: int = Field(default=365, ge=1)
     peer_signals_ttl_s: float = Field(default=300.0, gt=0)
+    peer_distances_km: dict[str, Decimal] = Field(default_factory=dict)
     overflow_local_window_s: float = Field(default=86400.0, ge=0)
     overflow_bid_window_s: float = Field(default=86400.0, ge=0)
     overflow_auto_select: bool = True

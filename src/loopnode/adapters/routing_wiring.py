@@ -14,14 +14,16 @@ from sqlalchemy import Engine
 
 from loopnode.adapters.federation.wiring import Federation
 from loopnode.adapters.storage.routing_sql import SqlRoutingUnitOfWork
+from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
 from loopnode.domain.errors import InvalidRequest
 from loopnode.services.demand import DemandService
 from loopnode.services.federation.ports import PeerAddress, PeerRow
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import Clock
+from loopnode.services.ports import Clock, RecordRow
 from loopnode.services.routing_cost import LoopCostService, PeerSignalDirectory
 from loopnode.services.routing_ports import RoutingUowFactory
+from loopnode.services.routing_routes import RouteCalculator, open_bids
 from loopnode.services.signals import SignalService, SignalSettings
 
 __all__ = ["Routing", "build_routing"]
@@ -35,6 +37,7 @@ class Routing:
     signals: SignalService
     cost: LoopCostService
     demand: DemandService
+    routes: RouteCalculator
 
 
 def build_routing(
@@ -58,9 +61,16 @@ def build_routing(
     directory = PeerSignalDirectory(
         uow, clock, peers, _signal_fetch(federation, settings), settings.peer_signals_ttl_s
     )
-    cost = LoopCostService(node, signals, directory, peers, clock)
+    cost = LoopCostService(node, signals, directory, peers, clock, dict(settings.peer_distances_km))
     demand = DemandService(uow, clock, node, random_hex)
-    return Routing(uow=uow, signals=signals, cost=cost, demand=demand)
+    core_uow = partial(SqlUnitOfWork, engine, settings.node_id)
+
+    def record(material_id: str) -> RecordRow | None:
+        with core_uow() as unit:
+            return unit.records.get("material", material_id)
+
+    routes = RouteCalculator(node, clock, cost, demand, record, open_bids(federation.bids), peers)
+    return Routing(uow=uow, signals=signals, cost=cost, demand=demand, routes=routes)
 
 
 def _signal_fetch(federation: Federation, settings: Settings) -> Callable[[PeerRow], Any]:

@@ -161,7 +161,9 @@ class LoopCostService:
         directory: PeerSignalDirectory,
         peers: Callable[[], list[PeerRow]],
         clock: Clock,
+        distances: dict[str, Decimal] | None = None,
     ) -> None:
+        self._distances = dict(distances or {})
         self._node = node
         self._signals = signals
         self._directory = directory
@@ -313,6 +315,11 @@ class LoopCostService:
         return None
 
     def distance_km(self, origin: str, destination: str) -> Decimal:
+        """Configured (`peer_distances_km`, e.g. by road) else great-circle kilometres."""
+        here = self._node.node_id
+        other = destination if origin == here else origin if destination == here else None
+        if other is not None and other in self._distances:
+            return self._distances[other]
         a, b = self.location(origin), self.location(destination)
         if a is None or b is None:
             missing = origin if a is None else destination

@@ -18,7 +18,16 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
-from loopnode.web.routes import coredp, demand, federation, loopcost, node, signals, stream
+from loopnode.web.routes import (
+    coredp,
+    demand,
+    federation,
+    loopcost,
+    node,
+    routes,
+    signals,
+    stream,
+)
 from loopnode.web.routes.lifecycle import lifecycle_router
 from loopnode.web.routes.registry import registry_router
 
@@ -74,6 +83,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(signals.router)
     app.include_router(loopcost.router)
     app.include_router(demand.router)
+    app.include_router(routes.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
