@@ -117,7 +117,7 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    routing = build_routing(settings, engine, clock, node, random_hex, federation)
+    routing = build_routing(settings, engine, clock, node, random_hex, federation, lifecycle)
     search.record_cost = routing.cost.record_coster
     return Container(
         settings=settings,
