@@ -10,6 +10,7 @@ from loopnode.cli import (
     demo_cmd,
     federation_cmd,
     node_cmd,
+    route_cmd,
     validate_cmd,
 )
 
@@ -20,7 +21,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_cmd, demo_cmd):
+for module in (
+    node_cmd,
+    validate_cmd,
+    conformance_cmd,
+    federation_cmd,
+    coredp_cmd,
+    demo_cmd,
+    route_cmd,
+):
     module.register(app)
 
 
