@@ -33,7 +33,7 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from loopnode.domain import geo
-from loopnode.domain.cost import loop_cost
+from loopnode.domain.cost import RATE_PER_KM, loop_cost
 from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.money import Money
 from loopnode.domain.signals import check_value, signal_for
@@ -47,7 +47,7 @@ __all__ = [
     "solve",
 ]
 
-COST_RANGE = 2**40
+COST_RANGE = 2**30
 MAX_ITEMS = 200_000
 
 
@@ -285,96 +285,145 @@ def _hubs(problem: Problem) -> tuple[list[tuple[str, str]], dict[tuple[str, str]
     return list(members), members
 
 
-def _scale(problem: Problem, arcs: list[tuple[int, str]]) -> tuple[int, bool]:
-    quantities = {lot.quantity for lot in problem.supplies}
-    factor = math.lcm(*quantities) if quantities else 1
-    worst = max((problem.lot_cost(s, node) for s, node in arcs), default=0)
+def _lot_arcs(problem: Problem, hubs: list[tuple[str, str]]) -> tuple[Any, Any, Any]:
+    """Every lot → hub arc of the lot's category: (lot indices, hub indices, lot LoopCost cents).
+
+    Vectorised per lot: a lot's LoopCost to a hub's node is its base price, plus (when remote)
+    its export penalty, the import penalty at that node's signal and the distance cost between
+    the two nodes; each part rounded exactly as `domain/cost.py` does (checked by the tests
+    against `Problem.lot_cost`).
+    """
+    node_ids = sorted(problem.nodes)
+    position = {node: i for i, node in enumerate(node_ids)}
+    distance_cents: dict[tuple[int, int], int] = {}
+    by_category: dict[str, list[int]] = {}
+    for h, (_node, category) in enumerate(hubs):
+        by_category.setdefault(category, []).append(h)
+    layouts: dict[str, tuple[Any, Any, Any, list[Decimal]]] = {}
+    for category, members in by_category.items():
+        nodes = [hubs[h][0] for h in members]
+        signals = [signal_for(problem.nodes[n].signals, category) for n in nodes]
+        distinct = sorted(set(signals))
+        layouts[category] = (
+            np.array(members, dtype=np.int64),
+            np.array([position[n] for n in nodes], dtype=np.int64),
+            np.array([distinct.index(v) for v in signals], dtype=np.int64),
+            distinct,
+        )
+    lot_parts, hub_parts, cost_parts = [], [], []
+    for s, lot in enumerate(problem.supplies):
+        layout = layouts.get(lot.category)
+        if layout is None:
+            continue
+        hub_ids, hub_nodes, signal_index, distinct = layout
+        origin = position[lot.node]
+        base = lot.base_price
+        export = base.times(signal_for(problem.nodes[lot.node].signals, lot.category)).cents
+        imports = np.array([base.times(v).cents for v in distinct], dtype=np.int64)
+        distances = np.array(
+            [_distance_cents(problem, distance_cents, node_ids, origin, int(n)) for n in hub_nodes],
+            dtype=np.int64,
+        )
+        remote = base.cents + export + imports[signal_index] + distances
+        costs = np.where(hub_nodes == origin, base.cents, remote)
+        lot_parts.append(np.full(len(hub_ids), s, dtype=np.int64))
+        hub_parts.append(hub_ids)
+        cost_parts.append(costs)
+    if not lot_parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(lot_parts), np.concatenate(hub_parts), np.concatenate(cost_parts)
+
+
+def _distance_cents(
+    problem: Problem, cache: dict[tuple[int, int], int], node_ids: list[str], a: int, b: int
+) -> int:
+    found = cache.get((a, b))
+    if found is None:
+        km = problem.km(node_ids[a], node_ids[b])
+        found = 0 if a == b else Money.of(km * RATE_PER_KM).cents
+        cache[(a, b)] = found
+    return found
+
+
+def _unit_costs(problem: Problem, lots: Any, costs: Any) -> tuple[Any, bool]:
+    """Integer per-unit arc costs: exact (× lcm of the lot quantities) when that fits."""
+    quantities = np.array([lot.quantity for lot in problem.supplies], dtype=np.int64)
+    factor = math.lcm(*{lot.quantity for lot in problem.supplies}) if problem.supplies else 1
+    worst = int(costs.max()) if len(costs) else 0
+    per_lot = quantities[lots]
     if worst * factor <= COST_RANGE:
-        return factor, True
-    smallest = min(quantities)
-    return max(1, COST_RANGE * smallest // max(worst, 1)), False
+        return costs * factor // per_lot, True
+    scale = COST_RANGE / max(worst, 1)
+    return np.rint(costs * scale / per_lot).astype(np.int64), False
 
 
 def solve(problem: Problem) -> Result:
     """A maximum-quantity allocation of least total LoopCost (min-cost max-flow)."""
     hubs, members = _hubs(problem)
-    by_category: dict[str, list[int]] = {}
-    for h, (_node_id, category) in enumerate(hubs):
-        by_category.setdefault(category, []).append(h)
-    arcs = [
-        (s, hubs[h][0])
-        for s, lot in enumerate(problem.supplies)
-        for h in by_category.get(lot.category, [])
-    ]
-    factor, exact = _scale(problem, arcs)
+    lots, hub_of_arc, lot_costs = _lot_arcs(problem, hubs)
+    unit_costs, exact = _unit_costs(problem, lots, lot_costs)
     n_s, n_h, n_d = len(problem.supplies), len(hubs), len(problem.demands)
     source, sink = n_s + n_h + n_d, n_s + n_h + n_d + 1
-    hub_index = {hub: i for i, hub in enumerate(hubs)}
-    tails: list[int] = []
-    heads: list[int] = []
-    caps: list[int] = []
-    costs: list[int] = []
-
-    def arc(tail: int, head: int, capacity: int, cost: int) -> None:
-        tails.append(tail)
-        heads.append(head)
-        caps.append(capacity)
-        costs.append(cost)
-
-    for s, lot in enumerate(problem.supplies):
-        arc(source, s, lot.quantity, 0)
-    first_lot_arc = len(tails)
-    for s, node in arcs:
-        lot = problem.supplies[s]
-        per_unit = problem.lot_cost(s, node) * factor
-        unit_cost = per_unit // lot.quantity if exact else round(per_unit / lot.quantity)
-        arc(s, n_s + hub_index[(node, lot.category)], lot.quantity, unit_cost)
-    last_lot_arc = len(tails)
-    for h, hub in enumerate(hubs):
-        for d in members[hub]:
-            arc(n_s + h, n_s + n_h + d, problem.demands[d].quantity, 0)
-    for d, demand in enumerate(problem.demands):
-        arc(n_s + n_h + d, sink, demand.quantity, 0)
-    solver = min_cost_flow.SimpleMinCostFlow()
-    solver.add_arcs_with_capacity_and_unit_cost(
-        np.array(tails, dtype=np.int32),
-        np.array(heads, dtype=np.int32),
-        np.array(caps, dtype=np.int64),
-        np.array(costs, dtype=np.int64),
+    supply_q = np.array([lot.quantity for lot in problem.supplies], dtype=np.int64)
+    demand_q = np.array([d.quantity for d in problem.demands], dtype=np.int64)
+    hub_tail = [h for h, hub in enumerate(hubs) for _d in members[hub]]
+    hub_head = [d for hub in hubs for d in members[hub]]
+    tails = np.concatenate(
+        [
+            np.full(n_s, source),
+            lots,
+            n_s + np.array(hub_tail, dtype=np.int64),
+            n_s + n_h + np.arange(n_d),
+        ]
+    ).astype(np.int32)
+    heads = np.concatenate(
+        [
+            np.arange(n_s),
+            n_s + hub_of_arc,
+            n_s + n_h + np.array(hub_head, dtype=np.int64),
+            np.full(n_d, sink),
+        ]
+    ).astype(np.int32)
+    caps = np.concatenate(
+        [supply_q, supply_q[lots], demand_q[np.array(hub_head, dtype=np.int64)], demand_q]
+    ).astype(np.int64)
+    costs = np.concatenate(
+        [np.zeros(n_s, dtype=np.int64), unit_costs, np.zeros(len(hub_head) + n_d, dtype=np.int64)]
     )
-    offered = sum(lot.quantity for lot in problem.supplies)
+    solver = min_cost_flow.SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    offered = int(supply_q.sum())
     solver.set_node_supply(source, offered)
     solver.set_node_supply(sink, -offered)
     status = solver.solve_max_flow_with_min_cost()
     if status != solver.OPTIMAL:
         raise InvalidRequest(f"the allocation could not be solved (status {status})")
     flows = solver.flows(np.arange(len(tails), dtype=np.int32))
-    return _unpack(problem, hubs, members, arcs, flows, first_lot_arc, last_lot_arc, exact)
+    lot_flows = flows[n_s : n_s + len(lots)]
+    hub_flows = flows[n_s + len(lots) : n_s + len(lots) + len(hub_head)]
+    return _unpack(problem, hubs, members, lots, hub_of_arc, lot_flows, hub_flows, exact)
 
 
 def _unpack(
     problem: Problem,
     hubs: list[tuple[str, str]],
     members: dict[tuple[str, str], list[int]],
-    arcs: list[tuple[int, str]],
-    flows: Any,
-    first: int,
-    last: int,
+    lots: Any,
+    hub_of_arc: Any,
+    lot_flows: Any,
+    hub_flows: Any,
     exact: bool,
 ) -> Result:
     """Split each hub's inflow over its demands, filling them in turn."""
-    hub_index = {hub: i for i, hub in enumerate(hubs)}
     into_hub: dict[int, list[tuple[int, int]]] = {}
-    for offset, (s, node) in enumerate(arcs):
-        flow = int(flows[first + offset])
-        if flow:
-            target = hub_index[(node, problem.supplies[s].category)]
-            into_hub.setdefault(target, []).append((s, flow))
+    for arc in np.flatnonzero(lot_flows):
+        into_hub.setdefault(int(hub_of_arc[arc]), []).append((int(lots[arc]), int(lot_flows[arc])))
     remaining: dict[int, int] = {}
-    position = last
+    position = 0
     for hub in hubs:
         for d in members[hub]:
-            remaining[d] = int(flows[position])
+            remaining[d] = int(hub_flows[position])
             position += 1
     allocations: list[Allocation] = []
     cost = Fraction(0)
@@ -415,19 +464,23 @@ def greedy(problem: Problem) -> Result:
     """Each lot in input order sends what it can to its cheapest open destinations first."""
     remaining = [d.quantity for d in problem.demands]
     hubs, members = _hubs(problem)
-    nodes_by_category: dict[str, list[str]] = {}
-    for node, category in hubs:
-        nodes_by_category.setdefault(category, []).append(node)
+    lots, hub_of_arc, lot_costs = _lot_arcs(problem, hubs)
+    starts = np.searchsorted(lots, np.arange(len(problem.supplies) + 1))
     allocations: list[Allocation] = []
     cost = Fraction(0)
     for s, lot in enumerate(problem.supplies):
         left = lot.quantity
-        destinations = sorted(
-            nodes_by_category.get(lot.category, []),
-            key=lambda node: (problem.lot_cost(s, node), node != lot.node, node),
+        span = range(int(starts[s]), int(starts[s + 1]))
+        order = sorted(
+            span,
+            key=lambda a: (
+                int(lot_costs[a]),
+                hubs[hub_of_arc[a]][0] != lot.node,
+                int(hub_of_arc[a]),
+            ),
         )
-        for node in destinations:
-            for d in members[(node, lot.category)]:
+        for arc in order:
+            for d in members[hubs[int(hub_of_arc[arc])]]:
                 take = min(left, remaining[d])
                 if take:
                     allocation, part = _allocation(problem, s, d, take)

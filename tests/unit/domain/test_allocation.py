@@ -227,3 +227,15 @@ def test_malformed_batches_are_refused(change: dict[str, Any]) -> None:
     document: dict[str, Any] = {"nodes": NODES, "supplies": [], "demands": [], **change}
     with pytest.raises(InvalidRequest):
         parse_problem(document)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10**6))
+def test_vectorised_arc_costs_equal_the_loop_cost_formula(seed: int) -> None:
+    from loopnode.domain.allocation import _hubs, _lot_arcs
+
+    problem = parse_problem(random_problem(seed, 12, 12))
+    hubs, _members = _hubs(problem)
+    lots, hub_of_arc, costs = _lot_arcs(problem, hubs)
+    for lot, hub, cost in zip(lots, hub_of_arc, costs, strict=True):
+        assert problem.lot_cost(int(lot), hubs[int(hub)][0]) == int(cost)
