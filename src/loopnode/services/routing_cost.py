@@ -26,6 +26,7 @@ from loopnode.domain import geo
 from loopnode.domain.cost import CostBreakdown, loop_cost
 from loopnode.domain.errors import InvalidRequest, LoopError
 from loopnode.domain.money import Money
+from loopnode.domain.routing import Candidate, select
 from loopnode.domain.signals import check_value, signal_for
 from loopnode.domain.times import format_timestamp
 from loopnode.protocol.validation import validate_entity
@@ -251,6 +252,54 @@ class LoopCostService:
             breakdown,
             self.currency,
         )
+
+    def select(
+        self, category: str, origin: str, candidates: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Price candidate buyers and pick one (§3.3 step 6, §12.1 step 5).
+
+        Each candidate is `{"node", "base_price", "ref"?}` (base price as offered by that
+        buyer); the answer lists every candidate with its LoopCost and breakdown, lowest first
+        (local first on a tie), and the selected one with the reason. For the demo and other
+        callers that hold their candidates already.
+        """
+        priced: list[tuple[Candidate, Quote]] = []
+        for item in candidates:
+            node = str(item["node"])
+            price = item["base_price"]
+            base = (
+                price
+                if isinstance(price, Money)
+                else Money.parse(price if isinstance(price, str) else exact_decimal(price))
+            )
+            quote = self.price(category, base, origin, node)
+            ref = None if item.get("ref") is None else str(item["ref"])
+            candidate = Candidate(
+                "local-demand" if quote.local else "bid",
+                node,
+                ref,
+                quote.total.cents,
+                quote.local,
+                True,
+            )
+            priced.append((candidate, quote))
+        chosen = select([c for c, _ in priced])
+        ranked = sorted(priced, key=lambda pair: pair[0].sort_key())
+
+        def wire(candidate: Candidate, quote: Quote) -> dict[str, Any]:
+            return {
+                "node": candidate.node,
+                "ref": candidate.ref,
+                **quote.as_wire(),
+                "loop_cost": str(quote.total),
+            }
+
+        selected = next((wire(c, q) for c, q in ranked if c == chosen.selected), None)
+        return {
+            "candidates": [wire(c, q) for c, q in ranked],
+            "selected": selected,
+            "reason": chosen.reason,
+        }
 
     def record_coster(self) -> Callable[[RecordRow], Money | None]:
         """For search: the LoopCost of bringing a record to this node, None without a price.
