@@ -204,3 +204,28 @@ def test_the_operator_confirms_when_auto_select_is_off(
             assert again.status_code == 409
     finally:
         built.close()
+
+
+def test_two_workers_stepping_at_once_route_a_lot_once(
+    client: Any, auth: dict[str, str], munich: Any
+) -> None:
+    import threading
+
+    want(client, auth)
+    register(client, auth, LOCAL)
+    munich.routing.overflow.enrol()
+    barrier = threading.Barrier(4)
+    reports: list[dict[str, Any]] = []
+
+    def run() -> None:
+        barrier.wait()
+        reports.append(munich.routing.overflow.step())
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    decided = [d for r in reports for d in r["decisions"]]
+    assert [d["decision"] for d in decided] == ["absorbed"]
+    assert len(matches(client, LOCAL)) == 1
