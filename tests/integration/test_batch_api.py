@@ -83,3 +83,39 @@ def test_the_cli_prints_json_and_a_table(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert runner.invoke(app, ["route", "batch", str(broken)]).exit_code == 2
+
+
+def test_huge_or_strange_numbers_are_400_not_500(client: Any, auth: dict[str, str]) -> None:
+    bodies = [
+        (
+            "/api/v1/loopcost",
+            b'{"category": "x", "base_price": 99999999999999999999999999999, "origin_node": "a",'
+            b' "destination_node": "b", "distance_km": 1, "origin_signal": 0.1,'
+            b' "destination_signal": 0.1}',
+        ),
+        (
+            "/api/v1/loopcost",
+            b'{"category": "x", "base_price": "1e999999999", "origin_node": "a",'
+            b' "destination_node": "a"}',
+        ),
+        (
+            "/api/v1/loopcost",
+            b'{"category": "x", "base_price": 1, "origin_node": "a", "destination_node": "b",'
+            b' "distance_km": 1e300, "origin_signal": 0, "destination_signal": 0}',
+        ),
+        (
+            "/api/v1/route/batch",
+            b'{"nodes": [{"id": "a.loop"}], "supplies": [{"id": "s", "node": "a.loop",'
+            b' "category": "c", "quantity": 1, "base_price": 1e30}], "demands": []}',
+        ),
+        (
+            "/api/v1/demand",
+            b'{"category": "organic-food", "quantity": {"value": 1, "unit": "kg"},'
+            b' "valid_until": "2099-01-01T00:00:00Z", "requester": "user:a@munich.loop",'
+            b' "max_price": "1e999999999"}',
+        ),
+    ]
+    headers = {**auth, "Content-Type": "application/json"}
+    for path, body in bodies:
+        answer = client.post(path, content=body, headers=headers)
+        assert answer.status_code == 400, (path, answer.text)

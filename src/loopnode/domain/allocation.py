@@ -36,6 +36,7 @@ from loopnode.domain import geo
 from loopnode.domain.cost import RATE_PER_KM, loop_cost
 from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.money import Money
+from loopnode.domain.routing import check_distance, parse_price
 from loopnode.domain.signals import check_value, signal_for
 
 __all__ = [
@@ -221,10 +222,7 @@ def _node(index: int, item: Mapping[str, Any]) -> Node:
 
 
 def _km(item: Mapping[str, Any], index: int) -> Decimal:
-    km = _decimal(item.get("km"), f"/distances/{index}/km")
-    if km < 0:
-        raise InvalidRequest(f"/distances/{index}/km must not be negative")
-    return km
+    return check_distance(_decimal(item.get("km"), f"/distances/{index}/km"), "km")
 
 
 def _quantity(item: Mapping[str, Any], where: str) -> int:
@@ -247,9 +245,10 @@ def _known(node: str, nodes: Mapping[str, Node], where: str) -> str:
 def _supply(index: int, item: Mapping[str, Any], nodes: Mapping[str, Node]) -> Supply:
     where = f"/supplies/{index}"
     price = item.get("base_price")
-    base = Money.parse(price if isinstance(price, str) else _decimal(price, f"{where}/base_price"))
-    if base.is_negative():
-        raise InvalidRequest(f"{where}/base_price must not be negative")
+    base = parse_price(
+        price if isinstance(price, str) else _decimal(price, f"{where}/base_price"),
+        f"{where}/base_price",
+    )
     return Supply(
         _text(item, "id", where),
         _known(_text(item, "node", where), nodes, where),

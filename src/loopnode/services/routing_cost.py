@@ -26,7 +26,13 @@ from loopnode.domain import geo
 from loopnode.domain.cost import CostBreakdown, loop_cost
 from loopnode.domain.errors import InvalidRequest, LoopError
 from loopnode.domain.money import Money
-from loopnode.domain.routing import Candidate, select
+from loopnode.domain.routing import (
+    Candidate,
+    check_distance,
+    check_price,
+    parse_price,
+    select,
+)
 from loopnode.domain.signals import check_value, signal_for
 from loopnode.domain.times import format_timestamp
 from loopnode.protocol.validation import validate_entity
@@ -188,7 +194,7 @@ class LoopCostService:
         origin, destination = _text(body, "origin_node"), _text(body, "destination_node")
         quote = self.price(
             category,
-            Money.parse(_required(body, "base_price")),
+            parse_price(_required(body, "base_price")),
             origin,
             destination,
             origin_signal=_optional_decimal(body, "origin_signal"),
@@ -222,6 +228,9 @@ class LoopCostService:
         destination_signal: Decimal | None = None,
         distance_km: Decimal | None = None,
     ) -> Quote:
+        check_price(base_price)
+        if distance_km is not None:
+            check_distance(distance_km)
         local = origin == destination
         if local:
             o_signal = d_signal = Decimal(0)
@@ -267,11 +276,7 @@ class LoopCostService:
         for item in candidates:
             node = str(item["node"])
             price = item["base_price"]
-            base = (
-                price
-                if isinstance(price, Money)
-                else Money.parse(price if isinstance(price, str) else exact_decimal(price))
-            )
+            base = price if isinstance(price, Money) else parse_price(price)
             quote = self.price(category, base, origin, node)
             ref = None if item.get("ref") is None else str(item["ref"])
             candidate = Candidate(
@@ -382,7 +387,7 @@ def _record_price(value: object) -> Money | None:
     if value is None or isinstance(value, bool):
         return None
     try:
-        return Money.parse(value if isinstance(value, str) else exact_decimal(value))
+        return parse_price(value)
     except LoopError:
         return None
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from loopnode.domain.errors import InvalidRequest, LoopError, NotFound
 from loopnode.domain.money import Money
-from loopnode.domain.routing import Candidate, Selection, select
+from loopnode.domain.routing import Candidate, Selection, parse_price, select
 from loopnode.domain.times import format_timestamp
 from loopnode.services.demand import DemandService
 from loopnode.services.demand import render as render_demand
@@ -179,10 +179,10 @@ class RouteCalculator:
     @staticmethod
     def _base_price(material: RecordRow, given: str | None, bids: list[dict[str, Any]]) -> Money:
         if given is not None:
-            return Money.parse(given)
+            return parse_price(given)
         own = material.document.get("base_price")
         if own is not None and not isinstance(own, bool):
-            return Money.parse(own if isinstance(own, str) else exact_decimal(own))
+            return parse_price(own)
         for bid in bids:
             price = bid["offer"].get("base_price")
             if isinstance(price, int | float) and not isinstance(price, bool):
@@ -199,7 +199,7 @@ def _bid_price(bid: dict[str, Any]) -> Money | None:
     if isinstance(price, bool) or not isinstance(price, int | float):
         return None
     try:
-        return Money.parse(exact_decimal(price))
+        return parse_price(price)
     except LoopError:
         return None
 
