@@ -119,3 +119,34 @@ def test_huge_or_strange_numbers_are_400_not_500(client: Any, auth: dict[str, st
     for path, body in bodies:
         answer = client.post(path, content=body, headers=headers)
         assert answer.status_code == 400, (path, answer.text)
+
+
+def test_route_step_runs_against_a_node_directory(tmp_path: Path) -> None:
+    runner = CliRunner()
+    node = tmp_path / "munich"
+    created = runner.invoke(
+        app,
+        [
+            "init",
+            "--data-dir",
+            str(node),
+            "--node-id",
+            "munich.loop",
+            "--name",
+            "Munich",
+            "--country",
+            "DE",
+            "--city-code",
+            "MUC",
+            "--city",
+            "Munich",
+            "--lat",
+            "48.137",
+            "--lon",
+            "11.575",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    stepped = runner.invoke(app, ["route", "step", "--data-dir", str(node)])
+    assert stepped.exit_code == 0, stepped.output
+    assert json.loads(stepped.output) == {"enrolled": 0, "decisions": [], "bids": []}
