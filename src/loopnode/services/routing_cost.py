@@ -84,6 +84,8 @@ class PeerSignalDirectory:
         """Fetch the stale (or, with `force`, all) named approved peers; node -> outcome."""
         wanted = None if node_ids is None else set(node_ids)
         outcomes: dict[str, str] = {}
+        if wanted is not None and not wanted:
+            return outcomes
         for peer in self._peers():
             if wanted is not None and peer.node_id not in wanted:
                 continue
@@ -350,7 +352,7 @@ class LoopCostService:
 
     def signal(self, node_id: str, category: str) -> Decimal:
         if node_id == self._node.node_id:
-            return signal_for(self._signals.signals(), category)
+            return signal_for(self._signals.cached_signals(), category)
         table = self._directory.cached(node_id)
         if table is None:
             raise InvalidRequest(
