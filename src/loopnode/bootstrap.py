@@ -22,6 +22,7 @@ from loopnode.adapters.federation.keyfile import KeyFile
 from loopnode.adapters.messaging.http import HttpTransport
 from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
+from loopnode.adapters.routing_wiring import Routing, build_routing
 from loopnode.adapters.storage.engine import DATABASE_FAULTS, DatabaseLimits, make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
@@ -98,6 +99,7 @@ class Container:
     messaging: Messaging
     rate_limits: RateLimitService
     ops: OpsService
+    routing: Routing
 
     def close(self) -> None:
         self.engine.dispose()
@@ -167,6 +169,8 @@ def build(
         signing_key=lambda: federation.keys.signing_key()[0],
         public_keys=lambda: assertion_keys(federation.keys.history()),
     )
+    routing = build_routing(settings, engine, clock, node, random_hex, federation, lifecycle)
+    search.record_cost = routing.cost.record_coster
     return Container(
         settings=settings,
         engine=engine,
@@ -196,6 +200,7 @@ def build(
         messaging=build_messaging(settings, uow, clock, federation, coredp),
         rate_limits=rate_limits(settings),
         ops=OpsService(OpsProbe(engine), settings.outbox_stuck_after_s),
+        routing=routing,
     )
 
 
@@ -244,6 +249,7 @@ class Federation:
     search: CrossNodeSearch
     transport_factory: Callable[[], PeerTransport]
     run_worker: bool
+    uow: Callable[..., Any]
 
     def housekeeping(self) -> dict[str, int]:
         return {"signatures": self.trust.prune(), "receipts": self.announcements.prune()}
@@ -290,6 +296,7 @@ def build_federation(
         ),
         transport_factory=transports,
         run_worker=settings.federation_worker,
+        uow=uow,
     )
 
 

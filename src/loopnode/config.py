@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +103,18 @@ class Settings(BaseSettings):
     database_statement_timeout_s: float = Field(default=15.0, gt=0)
     database_pool_timeout_s: float = Field(default=5.0, gt=0)
     request_deadline_s: float = Field(default=20.0, gt=0)
+    # Routing (docs/routing.md): signals, LoopCost, overflow.
+    signals: dict[str, Decimal] = Field(default_factory=dict)
+    signal_quorum: Decimal | None = Field(default=None, ge=0, le=1)
+    signal_eligible_voters: int = Field(default=0, ge=0)
+    signal_config_days: int = Field(default=365, ge=1)
+    peer_signals_ttl_s: float = Field(default=300.0, gt=0)
+    peer_distances_km: dict[str, Decimal] = Field(default_factory=dict)
+    overflow_local_window_s: float = Field(default=86400.0, ge=0)
+    overflow_bid_window_s: float = Field(default=86400.0, ge=0)
+    overflow_auto_select: bool = True
+    overflow_worker: bool = False
+    overflow_poll_s: float = Field(default=10.0, gt=0)
 
     @field_validator("node_id")
     @classmethod

@@ -24,11 +24,15 @@ from loopnode.web.rdf import RdfNegotiation
 from loopnode.web.routes import (
     coredp,
     credentials,
+    demand,
     did,
     dpp,
     epcis,
     federation,
+    loopcost,
     node,
+    routes,
+    signals,
     stream,
     ui_evidence,
 )
@@ -43,7 +47,10 @@ MATERIAL_SEARCH_REQUEST: dict[str, Any] = {
         "category": {"type": "string", "description": "exact category or prefix ending in *"},
         "radius_km": {"type": "number", "description": "around this node's location"},
         "min_quantity": {"type": "number", "description": "in kg, l, pieces or bundles"},
-        "max_loop_cost": {"type": "number", "description": "not supported yet (400)"},
+        "max_loop_cost": {
+            "type": "number",
+            "description": "LoopCost to this node at most this (records priced by base_price)",
+        },
     },
 }
 
@@ -57,7 +64,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker = await federation.start(_app, container)
+        overflow_worker = await routes.start(_app, container)
         yield
+        await routes.stop(overflow_worker)
         await coredp.stop(_app, container)
         await federation.stop(_app, worker)
         await container.rate_limits.close()
@@ -93,6 +102,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(dpp.router)
     app.include_router(ops.router)
     install_middleware(app, container)
+    app.include_router(signals.router)
+    app.include_router(loopcost.router)
+    app.include_router(demand.router)
+    app.include_router(routes.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
