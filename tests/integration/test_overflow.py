@@ -86,7 +86,7 @@ def step(client: Any, auth: dict[str, str]) -> dict[str, Any]:
 
 def announcements(container: Any) -> list[Any]:
     with container.federation.uow() as uow:
-        rows = uow.federation.outbox.page(None, 0, 100)
+        rows = uow.messaging.outbox.page(None, 0, 100, channel="federation")
     return [row for row in rows if row.kind == "announce"]
 
 
