@@ -171,6 +171,8 @@ def build(
     )
     routing = build_routing(settings, engine, clock, node, random_hex, federation, lifecycle)
     search.record_cost = routing.cost.record_coster
+    if settings.overflow_worker:  # local first: the relay leaves unreleased lots to the policy
+        federation.announcements.hold = routing.overflow.held
     return Container(
         settings=settings,
         engine=engine,

@@ -255,3 +255,33 @@ def test_the_background_worker_steps_by_itself(node_settings: Any, clock: Any) -
             assert client.get(f"/api/v1/demand/{farm}").json()["status"] == "matched"
     finally:
         built.close()
+
+
+def test_the_relay_holds_a_lot_back_until_the_policy_overflows_it(
+    node_settings: Any, clock: Any
+) -> None:
+    """Local first (issue 11 item 5): with the policy on, registering a lot announces nothing;
+    only the overflow step, once the local window has passed, puts it on the federation."""
+    from fastapi.testclient import TestClient
+
+    from loopnode.bootstrap import build
+    from loopnode.web.app import create_app
+    from tests.fakes import CountingHex
+
+    settings = node_settings.model_copy(update={"overflow_worker": True, "overflow_poll_s": 3600})
+    node = build(settings, clock=clock, random_hex=CountingHex())
+    try:
+        add_peer(node, *VIENNA)
+        install(node, {"vienna.loop": {"organic-food": 0.2}})
+        headers = {"Authorization": f"Bearer {node.api_keys.create('t').secret}"}
+        with TestClient(create_app(container=node)) as client:
+            register(client, headers, SURPLUS)
+            assert node.federation.announcements.relay() == 1  # seen, and held back
+            assert announcements(node) == []
+            step(client, headers)  # enrolled: still in its local window
+            clock.advance(hours=2)
+            [announced] = step(client, headers)["decisions"]
+            assert announced["decision"] == "announced"
+            assert [row.peer_id for row in announcements(node)] == ["vienna.loop"]
+    finally:
+        node.close()

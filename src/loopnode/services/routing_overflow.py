@@ -80,6 +80,10 @@ class Federation(Protocol):
     ) -> None: ...
 
 
+# A lot in these states has not been released to the federation by the policy.
+HELD_STATES = frozenset({"local", "proposed", "absorbed"})
+
+
 class OverflowService:
     def __init__(
         self,
@@ -102,6 +106,14 @@ class OverflowService:
         self._settings = settings
         self._local_materials = local_materials
         self._record = record
+
+    def held(self, material_ids: list[str]) -> set[str]:
+        """The materials the federation relay must not announce yet: not enrolled, or still in
+        their local window or awaiting the operator (issue 11 item 5: local first). Once the
+        policy overflows a lot it announces it itself."""
+        with self._uow() as uow:
+            rows = {m: uow.overflow.get(m) for m in material_ids}
+        return {m for m, row in rows.items() if row is None or row.state in HELD_STATES}
 
     # -- the step ----------------------------------------------------------------------------
     async def refresh_signals(self) -> None:

@@ -86,6 +86,8 @@ class AnnouncementService:
         self._signing_key = signing_key
         self._new_id = new_id
         self._settings = settings
+        # Set by bootstrap when the overflow policy runs: local materials it still holds back.
+        self.hold: Callable[[list[str]], set[str]] | None = None
 
     # -- inbound ---------------------------------------------------------------------------------
     def receive(self, sender: str, payload: object) -> int:
@@ -270,10 +272,15 @@ class AnnouncementService:
             watermark = relay.lock_watermark()
             pending = relay.unannounced(self._node.node_id, watermark, limit)
             peers = approved_peer_ids(uow)
+            held = self.hold([m.id for m in pending]) if self.hold and pending else set()
             for material in pending:
                 announcement = self.announcement(material, now)
                 announcement_id = announcement["announcement_id"]
                 relay.set_announced(material.id, material.version, announcement_id, now_us)
+                if (
+                    material.id in held
+                ):  # the overflow policy announces it when local demand is short
+                    continue
                 enqueue(
                     uow,
                     peers,
