@@ -166,6 +166,8 @@ def serve(
         # The client address (rate limits, logs) comes from X-Forwarded-For of these only.
         proxy_headers=True,
         forwarded_allow_ips=",".join(settings.trusted_proxies),
+        # Peers keep idle keep-alive connections open; without a bound a stop waits for them.
+        timeout_graceful_shutdown=2,
     )
     sock = _bind(config, host, port)
     scheme = "https" if cert else "http"
