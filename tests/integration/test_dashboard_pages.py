@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loopnode.web.dashboard import PAGES, features
+from loopnode.web.dashboard import FEATURES, PAGES, features
 from tests import lifecycle_payloads as p
 
 CONFIG = re.compile(r'<script type="application/json" id="loop-config">(.*?)</script>', re.S)
@@ -154,11 +154,16 @@ def test_features_follow_the_routes_the_app_serves(client: Any) -> None:
         return {}
 
     app = client.app
-    assert features(app)["signals"] is False
-    extra = APIRouter()
-    extra.add_api_route("/api/v1/signals", served, methods=["GET"])
-    extra.add_api_route("/dpp/{record_id}", served, include_in_schema=False)
-    app.include_router(extra)
-    app.openapi_schema = None
-    found = features(app)
-    assert found["signals"] is True and found["dpp"] is True
+    before = features(app)
+    assert before["signals"] is True and before["dpp"] is True  # both are served now
+    absent = "/api/v1/clearing/rounds-not-served"
+    FEATURES["probe"] = absent
+    try:
+        assert features(app)["probe"] is False
+        extra = APIRouter()
+        extra.add_api_route(absent, served, methods=["GET"])
+        app.include_router(extra)
+        app.openapi_schema = None
+        assert features(app)["probe"] is True
+    finally:
+        del FEATURES["probe"]

@@ -34,7 +34,8 @@ WRITE_GUARDS: tuple[Callable[..., Any], ...] = (writer, signed_peer)
 SELF_AUTHENTICATED = frozenset(
     {"/api/v1/federation/handshake", "/api/v1/federation/keys", "/api/v1/core-dp/messages"}
 )
-READS_BY_POST = re.compile(r"/api/v1/[a-z][a-z-]*/search")
+# POSTs that only compute an answer (searches, LoopCost quotes): public like any read.
+READS_BY_POST = re.compile(r"/api/v1/(?:[a-z][a-z-]*/search|loopcost)")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WEAK_PASSWORDS = frozenset(
     {"postgres", "password", "secret", "changeme", "admin", "root", "loop", "loopnode", "redis"}
