@@ -140,6 +140,14 @@ class LedgerService:
             "lots": lots,
         }
 
+    def transfer_record(self, transfer_id: str) -> dict[str, Any]:
+        """The stored LoopCoinTransfer with this id (404 for any other entry)."""
+        with self._uow() as uow:
+            stored = uow.ledger.entry(transfer_id.lower())
+        if stored is None or stored.kind != "transfer":
+            raise NotFound(f"no transfer {transfer_id} on this node", {"searched_id": transfer_id})
+        return stored.document
+
     def statement(self, account_id: str, after: int = 0, limit: int = 100) -> dict[str, Any]:
         if not 1 <= limit <= STATEMENT_MAX or after < 0:
             raise InvalidRequest(f"limit must be 1..{STATEMENT_MAX} and after ≥ 0", {})
