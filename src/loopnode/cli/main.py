@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from loopnode.cli import (
+    clearing_cmd,
     conformance_cmd,
     coredp_cmd,
     demo_cmd,
@@ -22,6 +23,7 @@ app = typer.Typer(
 
 for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_cmd, demo_cmd):
     module.register(app)
+clearing_cmd.register(app)
 
 
 def main() -> None:
