@@ -20,6 +20,7 @@ from loopnode.web import errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
 from loopnode.web.routes import coredp, federation, node, stream
 from loopnode.web.routes.lifecycle import lifecycle_router
+from loopnode.web.routes.loopcoin import federate_router as settlement_router
 from loopnode.web.routes.loopcoin import router as loopcoin_router
 from loopnode.web.routes.registry import registry_router
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(federation.router)
     app.include_router(coredp.router)
     app.include_router(loopcoin_router)
+    app.include_router(settlement_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

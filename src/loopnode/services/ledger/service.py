@@ -40,6 +40,7 @@ from loopnode.services.ledger.ports import (
     LedgerUowFactory,
     Totals,
 )
+from loopnode.services.ledger.reconcile import SettlementInbox
 from loopnode.services.ports import Clock, EvidenceDraft
 
 __all__ = ["LedgerService", "plain"]
@@ -75,6 +76,7 @@ class LedgerService:
         self.config = config
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self._token = token or (lambda: secrets.token_hex(6))
+        self.inbox = SettlementInbox(uow, clock, config)
 
     # --- reads -----------------------------------------------------------------------------
 

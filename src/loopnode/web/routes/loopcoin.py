@@ -22,10 +22,11 @@ from loopnode.services.apikeys import Principal
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_body
 from loopnode.web.concurrency import call
+from loopnode.web.node_auth import SignedRequest, signed_peer
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors
 from loopnode.web.responses import JSONResponse, LDJSONResponse
 
-__all__ = ["router"]
+__all__ = ["federate_router", "router"]
 
 router = APIRouter(prefix="/api/v1/loopcoin", tags=["LoopCoin"])
 Writer = Annotated[Principal, Depends(writer)]
@@ -174,3 +175,34 @@ async def transfer(request: Request, principal: Writer) -> Response:
 async def read_transfer(request: Request, transfer_id: str, _p: Reader) -> Response:
     ledger = container(request).ledger
     return LDJSONResponse(await call(request, ledger.transfer_record, transfer_id))
+
+
+federate_router = APIRouter(prefix="/api/v1", tags=["LoopCoin"])
+
+
+@federate_router.post(
+    "/federate/settlement",
+    status_code=202,
+    response_class=JSONResponse,
+    summary="Receive a peer's InterNodeSettlement or §7.4 Settlement (signed request)",
+    description="Reconciled into an open bilateral obligation owed to this node; the same "
+    "document again is answered the same way.",
+    responses=errors(400, 401, 403),
+)
+async def receive_settlement(
+    request: Request, signed: Annotated[SignedRequest, Depends(signed_peer)]
+) -> Response:
+    payload = signed.json_object()
+    inbox = container(request).ledger.inbox
+    return JSONResponse(await call(request, inbox.receive, signed.node_id, payload), 202)
+
+
+@router.get(
+    "/obligations",
+    response_class=JSONResponse,
+    summary="Bilateral obligations between this node and its peers (backing currency)",
+    responses=errors(401),
+)
+async def obligations(request: Request, _p: Writer) -> Response:
+    inbox = container(request).ledger.inbox
+    return JSONResponse({"obligations": await call(request, inbox.obligations)})
