@@ -20,7 +20,14 @@ from loopnode.domain.clearing import Clearing, Obligation, bilateral_netting, cl
 from loopnode.domain.errors import LoopError
 from loopnode.domain.money import Money
 
-clearing_app = typer.Typer(help="Inter-node clearing of LoopCoin settlement obligations.")
+clearing_app = typer.Typer(
+    help="Inter-node clearing of LoopCoin settlement obligations.", no_args_is_help=True
+)
+
+
+@clearing_app.callback()
+def _group() -> None:
+    """Inter-node clearing of LoopCoin settlement obligations."""
 
 
 def _refuse_constant(name: str) -> Any:
