@@ -1,0 +1,66 @@
+"""A cross-node trade between two real node processes is paid in LoopCoin (issue 10): Munich
+buys from Vienna; confirming the transaction on Munich pays the LoopCost from the buyer's
+account and the signed InterNodeSettlement reaches Vienna over the federation outbox, where it
+becomes the same obligation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import lifecycle_payloads as p
+from tests.e2e.nodes import Federation, Node, NodeSpec
+
+pytestmark = pytest.mark.slow
+
+MUNICH = NodeSpec("munich", 48.137, 11.575, city="Munich", city_code="MUC")
+VIENNA = NodeSpec("vienna", 48.208, 16.373, city="Vienna", country="AT", city_code="VIE")
+OFFER = {
+    "base_price": 60,
+    "loop_cost": 104,
+    "breakdown": {"export_penalty": 24, "import_penalty": 12, "distance_cost": 8},
+}
+
+
+def ok(response: Any, status: int = 201) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def obligations(node: Node) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = ok(node.get("/api/v1/loopcoin/obligations"), 200)["obligations"]
+    return listed
+
+
+def test_a_purchase_from_another_node_is_paid_and_owed_on_both_sides(tmp_path: Path) -> None:
+    with Federation(tmp_path, [MUNICH, VIENNA]) as fed:
+        munich, vienna = fed["munich"], fed["vienna"]
+        fed.peer(munich, vienna)
+        buyer = ok(munich.post("/api/v1/loopcoin/accounts", json={"kind": "business"}))["id"]
+        issue = {"to": buyer, "amount": "200.00", "reserve_deposit": "200.00"}
+        ok(munich.post("/api/v1/loopcoin/issue", json=issue))
+        seller = ok(vienna.post("/api/v1/loopcoin/accounts", json={"kind": "business"}))["id"]
+        trade = p.transaction(
+            transaction_id="TXN-2026-12-06-001",
+            seller="vienna.loop",
+            buyer="munich.loop",
+            offer=OFFER,
+            buyer_account=buyer,
+            seller_account=seller,
+            seller_currency="LC-VIE",
+        )
+        ok(munich.post("/api/v1/transaction", json=trade))
+        status = {"status": "confirmed"}
+        ok(munich.post(f"/api/v1/transaction/{trade['id']}/status", json=status), 200)
+        balance = ok(munich.get(f"/api/v1/loopcoin/accounts/{buyer}"), 200)["balance"]
+        assert balance == "96.00"
+        received = fed.wait_until(lambda: obligations(vienna))
+        created = obligations(munich)
+        assert [(o["debtor"], o["creditor"], o["amount"]) for o in created] == [
+            ("munich.loop", "vienna.loop", "92.00")
+        ]
+        assert [(o["debtor"], o["creditor"], o["amount"], o["origin"]) for o in received] == [
+            ("munich.loop", "vienna.loop", "92.00", "received")
+        ]
