@@ -29,6 +29,7 @@ from ortools.graph.python import min_cost_flow
 from loopnode.domain.errors import InvalidRequest
 
 Pair = tuple[str, str]
+MAX_TOTAL = 2**62  # integer cents, summed in 64-bit arithmetic by the solver
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,8 @@ def clear(obligations: Iterable[Obligation]) -> Clearing:
     """The maximum multilateral set-off of `obligations`."""
     edges = pairs(obligations)
     total = sum(edges.values())
+    if total > MAX_TOTAL:
+        raise InvalidRequest("the obligations add up to more than the solver takes", {})
     if not edges:
         return Clearing(0, 0, ())
     index: dict[str, int] = {}
@@ -92,12 +95,10 @@ def clear(obligations: Iterable[Obligation]) -> Clearing:
     arcs = solver.add_arcs_with_capacity_and_unit_cost(
         creditors, debtors, amounts, np.ones(len(keys), dtype=np.int64)
     )
-    supply = np.bincount(creditors, weights=amounts, minlength=len(index)) - np.bincount(
-        debtors, weights=amounts, minlength=len(index)
-    )
-    solver.set_nodes_supplies(
-        np.arange(len(index), dtype=np.int32), np.rint(supply).astype(np.int64)
-    )
+    supply = np.zeros(len(index), dtype=np.int64)
+    np.add.at(supply, creditors, amounts)
+    np.subtract.at(supply, debtors, amounts)
+    solver.set_nodes_supplies(np.arange(len(index), dtype=np.int32), supply)
     status = solver.solve()
     if status != solver.OPTIMAL:
         raise RuntimeError(f"the clearing solver failed (status {status})")

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from loopnode.domain.errors import Forbidden, InvalidRequest
+from loopnode.domain.ledger import bounded
 from loopnode.domain.money import Money
 from loopnode.domain.times import format_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
@@ -32,7 +33,9 @@ PARTS = ("seller_receives", "seller_community_fund", "buyer_community_fund", "tr
 def _money(value: Any) -> Money:
     if isinstance(value, float):
         value = Decimal(repr(value))
-    return Money.parse(value if value is not None else 0)
+    amount = Money.parse(value if value is not None else 0)
+    bounded(amount.cents, "amount")
+    return amount
 
 
 def _rate(value: Any) -> Decimal:
@@ -93,6 +96,7 @@ class SettlementInbox:
             if seller_side.is_negative():
                 raise InvalidRequest("a transfer's import_penalty exceeds its amount", {})
             owed = owed + seller_side.times(_rate(leg.get("exchange_rate", 1)))
+        bounded(owed.cents, "amount")
         return payload["from_node"], owed
 
     def _settlement(self, caller: str, payload: dict[str, Any]) -> tuple[str, Money]:
