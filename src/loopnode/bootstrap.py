@@ -25,7 +25,6 @@ from loopnode.services.federation.keys import KeyUnavailable, NodeKeys
 from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ledger.service import LedgerService
-from loopnode.services.ledger.settlement import Settler
 from loopnode.services.ledger.wiring import ledger_service
 from loopnode.services.lifecycle import LifecycleService
 from loopnode.services.material_status import MaterialStatusService
@@ -119,8 +118,7 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    ledger = ledger_service(settings, uow, clock)
-    settler = Settler(ledger.config, federation.keys.signing_key)
+    ledger = ledger_service(settings, uow, clock, federation.keys.signing_key)
     return Container(
         settings=settings,
         engine=engine,
@@ -145,7 +143,7 @@ def build(
         idempotency=idempotency,
         lifecycle=lifecycle,
         material_status=MaterialStatusService(uow, idempotency, random_hex),
-        transactions=TransactionService(uow, idempotency, settler.on_confirmed),
+        transactions=TransactionService(uow, idempotency, ledger.settler.on_confirmed),
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,

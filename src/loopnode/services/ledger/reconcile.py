@@ -60,7 +60,10 @@ class SettlementInbox:
         else:
             raise InvalidRequest("send an InterNodeSettlement or a Settlement", {"@type": kind})
         given = payload.get("id") or payload.get("transaction_id")
-        obligation_id = f"{caller}:{given}" if isinstance(given, str) else sha256_hex(payload)
+        if not isinstance(given, str):
+            given = sha256_hex(payload)
+        # The debtor's own id for it (`<debtor>:<transaction>`), so both sides share one id.
+        obligation_id = given if given.startswith(f"{caller}:") else f"{caller}:{given}"
         now = self._clock.now()
         row = ObligationRow(
             obligation_id[:160],

@@ -78,6 +78,9 @@ class LedgerService:
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self._token = token or (lambda: secrets.token_hex(6))
         self.inbox = SettlementInbox(uow, clock, config)
+        # Attached by services/ledger/wiring.py (they need the node's signing key).
+        self.settler: Any = None
+        self.rounds: Any = None
 
     # --- reads -----------------------------------------------------------------------------
 

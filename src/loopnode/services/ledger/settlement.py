@@ -134,7 +134,7 @@ class Settler:
         base, export, _import, distance, _cost = parts
         owed = base + export + distance
         backing = owed.times(self.config.exchange_rate)
-        obligation_id = f"obligation-{row.id}"
+        obligation_id = f"{self.config.node_id}:{row.id}"
         document = self.inter_node_settlement(row, payer, parts, obligation_id, backing, now)
         uow.ledger.add_obligation(
             ObligationRow(
