@@ -171,3 +171,11 @@ def test_a_clearing_result_is_verified_before_it_is_applied(
         ("round-1:vienna.loop>munich.loop", "open", "27.00"),
         ("vienna.loop:T1", "cleared", "92.00"),
     ]
+
+    clock.advance(seconds=1)
+    again = post_signed(api, VIENNA, result, round_result(right), clock.now())
+    assert again.status_code == 200 and again.json()["new_obligations"] == 0
+    other = round_result(right)
+    other["clearing_round"]["id"] = "round-2"
+    clock.advance(seconds=1)
+    assert post_signed(api, VIENNA, result, other, clock.now()).status_code == 409

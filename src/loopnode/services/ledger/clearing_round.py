@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from loopnode.domain.clearing import Obligation, bilateral_netting, clear
-from loopnode.domain.errors import Forbidden, InvalidRequest
+from loopnode.domain.errors import Conflict, Forbidden, InvalidRequest, LoopError
 from loopnode.domain.money import Money
 from loopnode.domain.times import format_timestamp, to_us
 from loopnode.protocol.jsonld import CONTEXT_V020
@@ -121,6 +121,7 @@ class ClearingRounds:
             raise InvalidRequest("the round's result is not the clearing of its obligations", {})
         now = self._clock.now()
         with self._uow(write=True) as uow:
+            uow.ledger.totals(lock=True)  # one round applies at a time on this node
             held = {r.id: r for r in uow.ledger.obligations()}
             mine = [e for e in inputs if node in (e["debtor"], e["creditor"])]
             for entry in mine:
@@ -139,6 +140,13 @@ class ClearingRounds:
                         {"id": entry["id"]},
                     )
             open_inputs = [e["id"] for e in mine if held[e["id"]].status == "open"]
+            ours = [o for o in result.remaining if node in (o.debtor, o.creditor)]
+            applied_before = all(f"{round_id}:{o.debtor}>{o.creditor}" in held for o in ours)
+            if len(open_inputs) < len(mine) and not (not open_inputs and applied_before):
+                raise Conflict(
+                    "an obligation of this round was already cleared by another round",
+                    {"round": round_id},
+                )
             uow.ledger.set_obligation_status(open_inputs, "cleared")
             added = 0
             for item in result.remaining:
@@ -267,11 +275,18 @@ async def run_round(
             problems[node_id] = f"gather failed: {exc}"
     round_ = rounds.plan(reports, now)
     applied: dict[str, Any] = {}
-    for participant in round_["participants"]:
-        document = rounds.result_for(round_, participant)
+    participants = round_["participants"]
+    if me in participants:
+        # The coordinator applies first: a round it cannot apply is sent to nobody.
+        try:
+            applied[me] = rounds.apply(me, rounds.result_for(round_, me))
+        except LoopError as exc:
+            problems[me] = f"not applied here: {exc}"
+            participants = []
+    for participant in participants:
         if participant == me:
-            applied[me] = rounds.apply(me, document)
             continue
+        document = rounds.result_for(round_, participant)
         try:
             answer = await transport.send(
                 addresses[participant], "POST", RESULT_PATH, dumps(document), timeout=timeout
