@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     loopcoin_local_bonus: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("0.5"))
     loopcoin_expiry_months: int = Field(default=6, ge=1, le=12)
     loopcoin_decay_rate: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("0.2"))
+    # A clearing round with the approved peers every N hours (0: never); docs/ledger.md.
+    loopcoin_clearing_interval_h: float = Field(default=24.0, ge=0)
 
     @field_validator("node_id")
     @classmethod
