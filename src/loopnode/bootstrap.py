@@ -54,6 +54,8 @@ from loopnode.services.federation.search import CrossNodeSearch
 from loopnode.services.federation.trust import PeerTrust
 from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
+from loopnode.services.ledger.service import LedgerService
+from loopnode.services.ledger.wiring import ledger_service
 from loopnode.services.lifecycle import LifecycleService
 from loopnode.services.material_status import MaterialStatusService
 from loopnode.services.messaging.delivery import Channel, Delivery, DeliverySettings, DeliveryWorker
@@ -100,6 +102,7 @@ class Container:
     rate_limits: RateLimitService
     ops: OpsService
     routing: Routing
+    ledger: LedgerService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -173,6 +176,7 @@ def build(
     search.record_cost = routing.cost.record_coster
     if settings.overflow_worker:  # local first: the relay leaves unreleased lots to the policy
         federation.announcements.hold = routing.overflow.held
+    ledger = ledger_service(settings, uow, clock, federation.keys.signing_key)
     return Container(
         settings=settings,
         engine=engine,
@@ -188,11 +192,17 @@ def build(
             max_ttl_days=settings.api_key_max_ttl_days,
         ),
         evidence=EvidenceService(uow, settings.node_id),
-        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys), clock),
+        node_info=NodeInfoService(
+            uow,
+            node,
+            partial(_current_pem, federation.keys),
+            clock,
+            loopcoin_supply=lambda: ledger.supply_cents() // 100,
+        ),
         idempotency=idempotency,
         lifecycle=lifecycle,
         material_status=MaterialStatusService(uow, idempotency, random_hex),
-        transactions=TransactionService(uow, idempotency),
+        transactions=TransactionService(uow, idempotency, ledger.settler.on_confirmed),
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,
@@ -203,6 +213,7 @@ def build(
         rate_limits=rate_limits(settings),
         ops=OpsService(OpsProbe(engine), settings.outbox_stuck_after_s),
         routing=routing,
+        ledger=ledger,
     )
 
 

@@ -115,6 +115,17 @@ class Settings(BaseSettings):
     overflow_auto_select: bool = True
     overflow_worker: bool = False
     overflow_poll_s: float = Field(default=10.0, gt=0)
+    # LoopCoin (docs/ledger.md): the LoopCoinConfig this node publishes and enforces.
+    loopcoin_currency_code: str = ""  # empty: LC-<city_code>
+    loopcoin_backed_by: Literal["EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK"] = "EUR"
+    loopcoin_exchange_rate: Decimal = Field(default=Decimal("1.0"), ge=0)
+    loopcoin_max_issuance: int = Field(default=1_000_000, ge=0)
+    loopcoin_reserve_ratio: Decimal = Field(default=Decimal("1.0"), ge=0)
+    loopcoin_local_bonus: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("0.5"))
+    loopcoin_expiry_months: int = Field(default=6, ge=1, le=12)
+    loopcoin_decay_rate: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("0.2"))
+    # A clearing round with the approved peers every N hours (0: never); docs/ledger.md.
+    loopcoin_clearing_interval_h: float = Field(default=24.0, ge=0)
 
     @field_validator("node_id")
     @classmethod
@@ -161,6 +172,18 @@ class Settings(BaseSettings):
         if url.startswith(("postgres://", "postgresql://")):
             return "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
+
+    @field_validator("loopcoin_currency_code")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if value and not re.fullmatch(r"LC-[A-Z]{3}", value):
+            raise ValueError("the LoopCoin currency code looks like LC-MUC")
+        return value
+
+    @property
+    def currency_code(self) -> str:
+        """This node's LoopCoin code: the setting, else `LC-<city_code>`."""
+        return self.loopcoin_currency_code or f"LC-{self.city_code}"
 
     @property
     def api_base(self) -> str:

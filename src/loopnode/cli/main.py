@@ -11,6 +11,7 @@ from typer.core import TyperOption
 
 import loopnode
 from loopnode.cli import (
+    clearing_cmd,
     conformance_cmd,
     coredp_cmd,
     demo_cmd,
@@ -83,6 +84,7 @@ for module in (
     route_cmd,
 ):
     module.register(app)
+clearing_cmd.register(app)
 
 
 def main() -> None:

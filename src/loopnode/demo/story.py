@@ -67,6 +67,7 @@ class Story:
             ("the announcement reaches Vienna through Berlin", self.await_announcement),
             ("Vienna peers with Munich and bids", self.bid),
             ("Munich matches: offer → match → transfer over core-dp", self.exchange),
+            ("Vienna pays in LoopCoin; Munich is owed in EUR", self.pay),
             ("Berlin searches across the federation", self.cross_search),
         ]
 
@@ -154,6 +155,50 @@ class Story:
         self.note("munich.loop", "offer published, match accepted, transfer dispatched")
         self.note("vienna.loop", "transfer received and acknowledged; evidence converged")
 
+    def pay(self) -> None:
+        """Vienna's buyer pays the LoopCost in LC-VIE when the trade is confirmed (issue 10)."""
+        account = self.vienna.post("/api/v1/loopcoin/accounts", json={"kind": "business"})
+        _expect(account.status_code == 201, f"opening an account: {account.text}")
+        buyer = account.json()["id"]
+        issue = {"to": buyer, "amount": "100.00", "reserve_deposit": "100.00"}
+        issued = self.vienna.post("/api/v1/loopcoin/issue", json=issue)
+        _expect(issued.status_code == 201, f"issuing LoopCoin: {issued.text}")
+        today = datetime.now(UTC)
+        self.transaction_id = f"TXN-{today:%Y-%m-%d}-001"
+        trade = {
+            "@context": CONTEXT,
+            "@type": "MaterialTransaction",
+            "id": self.transaction_id,
+            "material": self.grain_id,
+            "seller": "munich.loop",
+            "buyer": "vienna.loop",
+            # 40 base + 2.00 export + 3.30 import + 7.10 distance (355 km × 0.02)
+            "offer": {
+                "base_price": 40,
+                "loop_cost": 52.4,
+                "breakdown": {"export_penalty": 2, "import_penalty": 3.3, "distance_cost": 7.1},
+            },
+            "timestamp": today.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "status": "confirmed",
+            "buyer_account": buyer,
+            "seller_currency": "LC-MUC",
+        }
+        paid = self.vienna.post("/api/v1/transaction", json=trade)
+        _expect(paid.status_code == 201, f"confirming the transaction: {paid.text}")
+        balance = self.vienna.get(f"/api/v1/loopcoin/accounts/{buyer}").json()["balance"]
+        self.note("vienna.loop", f"{buyer} paid 52.40 LC-VIE (LoopCost), {balance} left")
+
+        def owed() -> list[Any]:
+            listing = self.munich.get("/api/v1/loopcoin/obligations").json()["obligations"]
+            return [o for o in listing if o["debtor"] == "vienna.loop"]
+
+        (obligation,) = self.fed.wait_until(owed, timeout=60)
+        self.note(
+            "munich.loop",
+            f"vienna.loop owes {obligation['amount']} {obligation['currency']} "
+            "(signed InterNodeSettlement, to be cleared)",
+        )
+
     def cross_search(self) -> None:
         request = {
             "entity_type": "material",
@@ -183,6 +228,9 @@ class Story:
         history = self.munich.get(f"/api/v1/material/{self.grain_id}/history")
         if history.status_code != 200 or not history.json().get("custody"):
             problems.append(f"munich.loop shows no custody change for {self.grain_id}")
+        owed = self.munich.get("/api/v1/loopcoin/obligations").json().get("obligations", [])
+        if not any(o["debtor"] == "vienna.loop" for o in owed):
+            problems.append("munich.loop records no obligation from vienna.loop's payment")
         sources = {r.get("source_node") for r in self.search.get("results", [])}
         if "munich.loop" not in sources:
             problems.append("berlin.loop's cross-node search found nothing from munich.loop")

@@ -23,8 +23,11 @@ class NodeInfoService:
         node: NodeIdentity,
         public_key_pem: Callable[[], str] | None = None,
         clock: Clock | None = None,
+        loopcoin_supply: Callable[[], int] | None = None,
     ) -> None:
         self._uow = uow
+        # Whole LoopCoins issued minus redeemed (services/ledger); 0 without a ledger.
+        self._loopcoin_supply = loopcoin_supply or (lambda: 0)
         self._node = node
         self._clock = clock
         # Asked on every request: `loopnode keys rotate` in another process changes the key.
@@ -58,7 +61,7 @@ class NodeInfoService:
                 "materials_active": materials,
                 "transactions_daily": daily,
                 "transactions_total": total,
-                "loopcoin_supply": 0,
+                "loopcoin_supply": self._loopcoin_supply(),
                 "users_active": users,
                 "businesses_registered": 0,
             },

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
 from loopnode.adapters.storage.engine import WRITE
 from loopnode.adapters.storage.federation_sql import SqlFederationStores
+from loopnode.adapters.storage.ledger_sql import SqlLedgerStore
 from loopnode.adapters.storage.lifecycle_sql import (
     SqlCustodyLog,
     SqlExchangeStore,
@@ -64,6 +65,7 @@ class SqlUnitOfWork:
     idempotency: SqlIdempotencyStore
     coredp: SqlCoreDpStores
     messaging: SqlMessagingStores
+    ledger: SqlLedgerStore
 
     def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
         self._engine = engine
@@ -90,6 +92,7 @@ class SqlUnitOfWork:
         self.idempotency = SqlIdempotencyStore(connection)
         self.coredp = SqlCoreDpStores(connection)
         self.messaging = SqlMessagingStores(connection)
+        self.ledger = SqlLedgerStore(connection)
         return self
 
     def __exit__(
