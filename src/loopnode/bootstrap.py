@@ -24,6 +24,9 @@ from loopnode.services.exchange import Exchange
 from loopnode.services.federation.keys import KeyUnavailable, NodeKeys
 from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
+from loopnode.services.ledger.service import LedgerService
+from loopnode.services.ledger.settlement import Settler
+from loopnode.services.ledger.wiring import ledger_service
 from loopnode.services.lifecycle import LifecycleService
 from loopnode.services.material_status import MaterialStatusService
 from loopnode.services.node_info import NodeInfoService
@@ -53,6 +56,7 @@ class Container:
     events: EventHub
     federation: Federation
     coredp: CoreDp
+    ledger: LedgerService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,6 +119,8 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
+    ledger = ledger_service(settings, uow, clock)
+    settler = Settler(ledger.config, federation.keys.signing_key)
     return Container(
         settings=settings,
         engine=engine,
@@ -130,12 +136,18 @@ def build(
             max_ttl_days=settings.api_key_max_ttl_days,
         ),
         evidence=EvidenceService(uow, settings.node_id),
-        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys)),
+        node_info=NodeInfoService(
+            uow,
+            node,
+            partial(_current_pem, federation.keys),
+            loopcoin_supply=lambda: ledger.supply_cents() // 100,
+        ),
         idempotency=idempotency,
         lifecycle=lifecycle,
         material_status=MaterialStatusService(uow, idempotency, random_hex),
-        transactions=TransactionService(uow, idempotency),
+        transactions=TransactionService(uow, idempotency, settler.on_confirmed),
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,
+        ledger=ledger,
     )

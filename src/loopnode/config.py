@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,6 +72,15 @@ class Settings(BaseSettings):
     # Dashboard (docs/dashboard.md): map tiles, e.g. https://tile.example/{z}/{x}/{y}.png;
     # empty draws the map on a plain background (nodes run offline).
     dashboard_tile_url: str = ""
+    # LoopCoin (docs/ledger.md): the LoopCoinConfig this node publishes and enforces.
+    loopcoin_currency_code: str = ""  # empty: LC-<city_code>
+    loopcoin_backed_by: Literal["EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK"] = "EUR"
+    loopcoin_exchange_rate: Decimal = Field(default=Decimal("1.0"), ge=0)
+    loopcoin_max_issuance: int = Field(default=1_000_000, ge=0)
+    loopcoin_reserve_ratio: Decimal = Field(default=Decimal("1.0"), ge=0)
+    loopcoin_local_bonus: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("0.5"))
+    loopcoin_expiry_months: int = Field(default=6, ge=1, le=12)
+    loopcoin_decay_rate: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("0.2"))
 
     @field_validator("node_id")
     @classmethod
@@ -117,6 +127,18 @@ class Settings(BaseSettings):
         if url.startswith(("postgres://", "postgresql://")):
             return "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
+
+    @field_validator("loopcoin_currency_code")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if value and not re.fullmatch(r"LC-[A-Z]{3}", value):
+            raise ValueError("the LoopCoin currency code looks like LC-MUC")
+        return value
+
+    @property
+    def currency_code(self) -> str:
+        """This node's LoopCoin code: the setting, else `LC-<city_code>`."""
+        return self.loopcoin_currency_code or f"LC-{self.city_code}"
 
     @property
     def api_base(self) -> str:

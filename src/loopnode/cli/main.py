@@ -11,6 +11,7 @@ from typer.core import TyperOption
 
 import loopnode
 from loopnode.cli import (
+    clearing_cmd,
     conformance_cmd,
     coredp_cmd,
     demo_cmd,
@@ -67,6 +68,7 @@ TyperOption.display_type_rich = _flag_without_placeholder  # type: ignore[method
 
 for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_cmd, demo_cmd):
     module.register(app)
+clearing_cmd.register(app)
 
 
 def main() -> None:

@@ -20,8 +20,11 @@ class NodeInfoService:
         uow: UnitOfWorkFactory,
         node: NodeIdentity,
         public_key_pem: Callable[[], str] | None = None,
+        loopcoin_supply: Callable[[], int] | None = None,
     ) -> None:
         self._uow = uow
+        # Whole LoopCoins issued minus redeemed (services/ledger); 0 without a ledger.
+        self._loopcoin_supply = loopcoin_supply or (lambda: 0)
         self._node = node
         # Asked on every request: `loopnode keys rotate` in another process changes the key.
         self._public_key_pem = public_key_pem or (lambda: node.public_key_pem)
@@ -48,7 +51,7 @@ class NodeInfoService:
                 "materials_active": materials,
                 "transactions_daily": 0,
                 "transactions_total": 0,
-                "loopcoin_supply": 0,
+                "loopcoin_supply": self._loopcoin_supply(),
                 "users_active": 0,
                 "businesses_registered": 0,
             },

@@ -13,6 +13,7 @@ keeps its last such status while the transaction is `in_transit` or `delivered`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,9 @@ MACHINE = MACHINES["transaction"]
 TYPES = ("MaterialTransaction", "Settlement", "TransactionStatus")
 TRANSACTION_STATES = frozenset({"pending", "confirmed", "completed", "cancelled", "disputed"})
 PARTS = ("seller_receives", "seller_community_fund", "buyer_community_fund", "transport_cost")
+# Settlement in LoopCoin when a transaction is confirmed (services/ledger/settlement.py): it
+# runs in the same unit of work and answers the emitted Settlement, or None.
+SettleHook = Callable[[UnitOfWork, TransactionRow, datetime, str], dict[str, Any] | None]
 
 
 def status_view(row: TransactionRow) -> dict[str, Any]:
@@ -56,9 +60,15 @@ def status_view(row: TransactionRow) -> dict[str, Any]:
 
 
 class TransactionService:
-    def __init__(self, uow: UnitOfWorkFactory, idempotency: IdempotencyService) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        idempotency: IdempotencyService,
+        on_confirmed: SettleHook | None = None,
+    ) -> None:
         self._uow = uow
         self._idempotency = idempotency
+        self._on_confirmed = on_confirmed
 
     def submit(
         self, payload: dict[str, Any], actor: str, idem: IdempotencyRequest | None = None
@@ -79,7 +89,7 @@ class TransactionService:
 
         def change(uow: UnitOfWork, now: datetime) -> Outcome:
             journal = Journal(uow, now, actor)
-            row = apply(journal, payload)
+            row = apply(journal, payload, self._on_confirmed)
             journal.flush()
             return Outcome(201, status_view(row), {"Location": f"/api/v1/transaction/{row.id}"})
 
@@ -102,7 +112,7 @@ class TransactionService:
             row = uow.transactions.get(transaction_id, lock=True)
             if row is None:
                 raise _missing(transaction_id)
-            row = _move(journal, row, status, reason)
+            row = _move(journal, row, status, reason, self._on_confirmed)
             journal.flush()
             return Outcome(200, status_view(row))
 
@@ -129,7 +139,7 @@ class TransactionService:
         }
 
 
-def _record(j: Journal, payload: dict[str, Any]) -> TransactionRow:
+def _record(j: Journal, payload: dict[str, Any], hook: SettleHook | None) -> TransactionRow:
     target = payload.get("status", MACHINE.initial)
     path = MACHINE.path(MACHINE.initial, target)
     document = {**payload, "status": MACHINE.initial}
@@ -146,11 +156,11 @@ def _record(j: Journal, payload: dict[str, Any]) -> TransactionRow:
     j.uow.transactions.insert(row)
     j.entered("transaction", row.id, row.status, None, document)
     for state in path[1:]:
-        row = _move(j, row, state, None)
+        row = _move(j, row, state, None, hook)
     return row
 
 
-def _settle(j: Journal, payload: dict[str, Any]) -> TransactionRow:
+def _settle(j: Journal, payload: dict[str, Any], _hook: SettleHook | None) -> TransactionRow:
     row = _known(j.uow, payload["transaction_id"])
     for field, stored in (
         ("material", row.material_id),
@@ -190,19 +200,33 @@ def _money(value: object, field: str) -> Money:
         raise InvalidRequest(f"{field}: {exc.message}", {"field": field, **exc.details}) from exc
 
 
-def _status(j: Journal, payload: dict[str, Any]) -> TransactionRow:
+def _status(j: Journal, payload: dict[str, Any], hook: SettleHook | None) -> TransactionRow:
     row = _known(j.uow, payload["transaction_id"])
     notes = (payload.get("details") or {}).get("notes")
-    return _move(j, row, payload["status"], notes if isinstance(notes, str) else None)
+    return _move(j, row, payload["status"], notes if isinstance(notes, str) else None, hook)
 
 
-def _move(j: Journal, row: TransactionRow, status: str, reason: str | None) -> TransactionRow:
+def _move(
+    j: Journal,
+    row: TransactionRow,
+    status: str,
+    reason: str | None,
+    hook: SettleHook | None = None,
+) -> TransactionRow:
     MACHINE.check(row.status, status)
     document = row.document
     if status in TRANSACTION_STATES:
         document = {**document, "status": status}
     changed = replace(row, status=status, document=document, updated_us=j.now_us)
+    settlement = None
+    if status == "confirmed" and hook is not None:
+        settlement = hook(j.uow, changed, j.now, j.actor)
+    if settlement is not None:
+        changed = replace(changed, settlement=settlement)
     j.uow.transactions.update(changed)
+    if settlement is not None:
+        subject = {"transaction_id": row.id}
+        j.record("settlement.recorded", "settlement", row.id, settlement, subject)
     j.entered("transaction", row.id, status, row.status, status_view(changed), reason)
     return changed
 

@@ -20,6 +20,8 @@ from loopnode.web import dashboard, docs_ui, errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
 from loopnode.web.routes import coredp, federation, node, stream, ui_evidence
 from loopnode.web.routes.lifecycle import lifecycle_router
+from loopnode.web.routes.loopcoin import federate_router as settlement_router
+from loopnode.web.routes.loopcoin import router as loopcoin_router
 from loopnode.web.routes.registry import registry_router
 
 LIFECYCLE_SCHEMAS = ("Offer", "Match", "Transfer", "MaterialStatusUpdate", "MaterialTransaction")
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(coredp.router)
     app.include_router(ui_evidence.router)
     dashboard.install(app)
+    app.include_router(loopcoin_router)
+    app.include_router(settlement_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
 from loopnode.adapters.storage.engine import WRITE
 from loopnode.adapters.storage.federation_sql import SqlFederationStores
+from loopnode.adapters.storage.ledger_sql import SqlLedgerStore
 from loopnode.adapters.storage.lifecycle_sql import (
     SqlCustodyLog,
     SqlExchangeStore,
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
     transactions: SqlTransactionStore
     idempotency: SqlIdempotencyStore
     coredp: SqlCoreDpStores
+    ledger: SqlLedgerStore
 
     def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
         self._engine = engine
@@ -87,6 +89,7 @@ class SqlUnitOfWork:
         self.transactions = SqlTransactionStore(connection)
         self.idempotency = SqlIdempotencyStore(connection)
         self.coredp = SqlCoreDpStores(connection)
+        self.ledger = SqlLedgerStore(connection)
         return self
 
     def __exit__(

@@ -1,0 +1,85 @@
+"""`loopnode clearing solve FILE [--json]`: the maximum multilateral set-off of a file of
+obligations (domain/clearing.py; docs/ledger.md §Clearing).
+
+The file is `{"obligations": [{"id", "debtor", "creditor", "amount"}]}` with node ids and
+amounts as decimal strings (or JSON numbers, read as exact decimals) in one unit of account.
+With `--json` stdout holds exactly `{"cleared": "<amount>", "remaining": [{"debtor",
+"creditor", "amount"}]}`. A file that cannot be read or is malformed exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from loopnode.domain.clearing import Clearing, Obligation, bilateral_netting, clear
+from loopnode.domain.errors import LoopError
+from loopnode.domain.money import Money
+
+clearing_app = typer.Typer(help="Inter-node clearing of LoopCoin settlement obligations.")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_obligations(path: Path) -> list[Obligation]:
+    """The obligations of a clearing file; ValueError / LoopError when it is malformed."""
+    document = json.loads(path.read_bytes(), parse_float=Decimal, parse_constant=_refuse_constant)
+    items = document.get("obligations") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise ValueError('the file must be {"obligations": [...]}')
+    found = []
+    for number, item in enumerate(items):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) for k in ("debtor", "creditor")
+        ):
+            raise ValueError(f"obligation {number} needs debtor and creditor strings")
+        cents = Money.parse(item.get("amount")).cents
+        found.append(Obligation(item["debtor"], item["creditor"], cents))
+    return found
+
+
+def as_json(result: Clearing) -> dict[str, Any]:
+    return {
+        "cleared": str(Money(result.cleared_cents)),
+        "remaining": [
+            {"debtor": o.debtor, "creditor": o.creditor, "amount": str(Money(o.cents))}
+            for o in result.remaining
+        ],
+    }
+
+
+@clearing_app.command("solve")
+def solve(
+    file: Annotated[Path, typer.Argument(help="a JSON file of obligations")],
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Clear FILE's obligations as far as possible without changing any net position."""
+    try:
+        obligations = load_obligations(file)
+        result = clear(obligations)
+    except (OSError, ValueError, KeyError, LoopError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if json_output:
+        typer.echo(json.dumps(as_json(result)))
+        return
+    netting = bilateral_netting(obligations)
+    total = result.total_cents or 1
+    typer.echo(
+        f"cleared {Money(result.cleared_cents)} of {Money(result.total_cents)} "
+        f"({100 * result.cleared_cents / total:.1f} %); bilateral netting alone: "
+        f"{Money(netting)} ({100 * netting / total:.1f} %)"
+    )
+    for o in result.remaining:
+        typer.echo(f"  {o.debtor} owes {o.creditor} {Money(o.cents)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `loopnode clearing …` to the `loopnode` app."""
+    app.add_typer(clearing_app, name="clearing")

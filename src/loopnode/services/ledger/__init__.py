@@ -1,0 +1,1 @@
+"""LoopCoin: the ledger, settlement and clearing use cases (issue 10)."""

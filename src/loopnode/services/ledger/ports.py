@@ -1,0 +1,133 @@
+"""What the ledger services need from storage (adapters/storage/ledger_sql.py, tests' fakes).
+
+Rows cross the boundary as frozen dataclasses and domain `Lot`s, never ORM objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from loopnode.domain.errors import Conflict
+from loopnode.domain.ledger import Holding, Lot
+from loopnode.services.ports import EvidenceLog
+
+
+class DuplicateEntry(Conflict):
+    """An entry id is already stored (a concurrent retry of the same transfer, or a reuse)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    id: str
+    kind: str
+    balance_cents: int
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    id: str
+    kind: str
+    request_hash: str
+    minted_cents: int
+    document: dict[str, Any]
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRow:
+    posting_id: int
+    entry_id: str
+    kind: str
+    account_id: str
+    cents: int
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    issued_cents: int
+    redeemed_cents: int
+    reserve_cents: int
+
+    @property
+    def supply_cents(self) -> int:
+        return self.issued_cents - self.redeemed_cents
+
+
+@dataclass(frozen=True, slots=True)
+class ObligationRow:
+    """A bilateral obligation between two nodes, in cents of the backing currency."""
+
+    id: str
+    debtor: str
+    creditor: str
+    amount_cents: int
+    currency: str
+    origin: str
+    status: str
+    document: dict[str, Any]
+    created_us: int
+
+
+class LedgerStore(Protocol):
+    def create_account(self, account_id: str, kind: str, now_us: int) -> bool:
+        """Create the account; False (and nothing changed) when it exists already."""
+
+    def account(self, account_id: str) -> AccountRow | None: ...
+
+    def lock_accounts(self, account_ids: Sequence[str]) -> dict[str, AccountRow]:
+        """The existing accounts among `account_ids`, locked in id order until commit."""
+
+    def lots(self, account_id: str) -> list[Lot]: ...
+
+    def all_lots(self) -> dict[str, list[Lot]]: ...
+
+    def accounts(self) -> list[AccountRow]: ...
+
+    def save(self, holding: Holding) -> None:
+        """Write the holding's lots (insert new, update changed, drop empty) and its balance."""
+
+    def entry(self, entry_id: str) -> EntryRow | None: ...
+
+    def add_entry(self, row: EntryRow, postings: Mapping[str, int]) -> None:
+        """Store a posting set; `DuplicateEntry` when its id exists."""
+
+    def totals(self, *, lock: bool = False) -> Totals: ...
+
+    def set_totals(self, totals: Totals) -> None: ...
+
+    def statement(self, account_id: str, after: int, limit: int) -> list[PostingRow]: ...
+
+    def add_obligation(self, row: ObligationRow) -> bool:
+        """Store it; False when its id is known already."""
+
+    def obligations(self, status: str | None = None) -> list[ObligationRow]: ...
+
+    def set_obligation_status(self, ids: Sequence[str], status: str) -> None: ...
+
+
+class LedgerUnitOfWork(Protocol):
+    """One database transaction with the ledger store and the evidence log."""
+
+    @property
+    def ledger(self) -> LedgerStore: ...
+
+    @property
+    def evidence(self) -> EvidenceLog: ...
+
+    def __enter__(self) -> LedgerUnitOfWork: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+# `write=True` opens a write transaction (SQLite: BEGIN IMMEDIATE).
+LedgerUowFactory = Callable[..., LedgerUnitOfWork]

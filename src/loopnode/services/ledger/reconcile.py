@@ -1,0 +1,130 @@
+"""Receiving settlements from peers (DECISIONS 13, 28; docs/ledger.md §Settlement).
+
+`POST /api/v1/federate/settlement` (signed by the sending node) takes either
+- an InterNodeSettlement (what loopnode emits): `from_node` must be the signing node and
+  `to_node` this node; or
+- a §7.4 Settlement (either the spec's shape or example 05's, or ours): its parts must sum to
+  `final_cost`; `buyer` must be the signing node and `seller` this node.
+Both are **reconciled, not rejected**: the node records what the buyer's node owes it as an
+open bilateral obligation in its backing currency, once per document id (a re-delivery is
+answered the same). Whatever the shape, what the seller's side is owed is the LoopCost minus
+the import penalty, which stays in the buyer's community fund: 104 − 12 = 92 in example 05,
+whether the document splits it 36/24/32 (§7.4) or 60/24/8 (DECISIONS 13).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from loopnode.domain.errors import Forbidden, InvalidRequest
+from loopnode.domain.money import Money
+from loopnode.domain.times import format_timestamp, to_us
+from loopnode.protocol.canonical import sha256_hex
+from loopnode.protocol.validation import validate_entity
+from loopnode.services.ledger.config import LedgerConfig
+from loopnode.services.ledger.ports import LedgerUowFactory, ObligationRow
+from loopnode.services.ports import Clock
+
+PARTS = ("seller_receives", "seller_community_fund", "buyer_community_fund", "transport_cost")
+
+
+def _money(value: Any) -> Money:
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    return Money.parse(value if value is not None else 0)
+
+
+def _rate(value: Any) -> Decimal:
+    rate = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not rate.is_finite() or rate < 0:
+        raise InvalidRequest("exchange_rate must be a non-negative number", {})
+    return rate
+
+
+class SettlementInbox:
+    def __init__(self, uow: LedgerUowFactory, clock: Clock, config: LedgerConfig) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._config = config
+
+    def receive(self, caller: str, payload: dict[str, Any]) -> dict[str, Any]:
+        kind = payload.get("@type")
+        if kind == "InterNodeSettlement":
+            debtor, owed = self._inter_node(caller, payload)
+        elif kind == "Settlement":
+            debtor, owed = self._settlement(caller, payload)
+        else:
+            raise InvalidRequest("send an InterNodeSettlement or a Settlement", {"@type": kind})
+        given = payload.get("id") or payload.get("transaction_id")
+        obligation_id = f"{caller}:{given}" if isinstance(given, str) else sha256_hex(payload)
+        now = self._clock.now()
+        row = ObligationRow(
+            obligation_id[:160],
+            debtor,
+            self._config.node_id,
+            owed.cents,
+            self._config.backed_by,
+            "received",
+            "open",
+            payload,
+            to_us(now),
+        )
+        with self._uow(write=True) as uow:
+            new = uow.ledger.add_obligation(row)
+        return {
+            "status": "accepted",
+            "obligation_id": row.id,
+            "debtor": debtor,
+            "creditor": row.creditor,
+            "amount": str(owed),
+            "currency": row.currency,
+            "new": new,
+            "received_at": format_timestamp(now),
+        }
+
+    def _inter_node(self, caller: str, payload: dict[str, Any]) -> tuple[str, Money]:
+        validate_entity(payload, "InterNodeSettlement")
+        self._parties(caller, payload["from_node"], payload["to_node"], "from_node", "to_node")
+        owed = Money.zero()
+        for leg in payload["transfers"]:
+            fees = leg.get("fees") or {}
+            seller_side = _money(leg["amount"]) - _money(fees.get("import_penalty"))
+            if seller_side.is_negative():
+                raise InvalidRequest("a transfer's import_penalty exceeds its amount", {})
+            owed = owed + seller_side.times(_rate(leg.get("exchange_rate", 1)))
+        return payload["from_node"], owed
+
+    def _settlement(self, caller: str, payload: dict[str, Any]) -> tuple[str, Money]:
+        validate_entity(payload, "Settlement")
+        self._parties(caller, payload["buyer"], payload["seller"], "buyer", "seller")
+        parts = payload["distribution"]
+        final = _money(payload["final_cost"])
+        if sum((_money(parts.get(p)) for p in PARTS), Money.zero()) != final:
+            raise InvalidRequest(
+                "the distribution does not add up to final_cost (DECISIONS 13)",
+                {"final_cost": str(final)},
+            )
+        return payload["buyer"], final - _money(parts.get("buyer_community_fund"))
+
+    def _parties(self, caller: str, debtor: str, creditor: str, d: str, c: str) -> None:
+        if creditor != self._config.node_id:
+            raise InvalidRequest(f"{c} must be this node", {c: creditor})
+        if debtor != caller:
+            raise Forbidden(f"{d} must be the node that signed the request", {d: debtor})
+
+    def obligations(self) -> list[dict[str, Any]]:
+        with self._uow() as uow:
+            rows = uow.ledger.obligations()
+        return [
+            {
+                "id": r.id,
+                "debtor": r.debtor,
+                "creditor": r.creditor,
+                "amount": str(Money(r.amount_cents)),
+                "currency": r.currency,
+                "origin": r.origin,
+                "status": r.status,
+            }
+            for r in rows
+        ]

@@ -1,0 +1,208 @@
+"""LoopCoin routes (issue 10; docs/ledger.md): config, accounts, balances, statements, supply,
+issuance, redemption and transfers.
+
+Bodies are parsed with JSON numbers as exact decimals (`Decimal`), never through a binary
+float, so `9.01` is 901 cents and `9.001` is refused. Operator calls (issue, redeem) take any
+API key until roles exist; so does paying from an account (docs/ledger.md).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from loopnode.domain.errors import InvalidRequest
+from loopnode.domain.times import TimestampError, parse_timestamp
+from loopnode.services.apikeys import Principal
+from loopnode.web.auth import container, reader, writer
+from loopnode.web.bodies import read_body
+from loopnode.web.concurrency import call
+from loopnode.web.node_auth import SignedRequest, signed_peer
+from loopnode.web.openapi_docs import WRITE_ERRORS, errors
+from loopnode.web.responses import JSONResponse, LDJSONResponse
+
+__all__ = ["federate_router", "router"]
+
+router = APIRouter(prefix="/api/v1/loopcoin", tags=["LoopCoin"])
+Writer = Annotated[Principal, Depends(writer)]
+Reader = Annotated[Principal, Depends(reader)]
+At = Annotated[str | None, Query(description="RFC 3339 time to project to (not in the past)")]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidRequest("NaN and Infinity are not JSON numbers", {"value": name})
+
+
+async def exact_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object whose non-integer numbers are `Decimal`."""
+    raw = await read_body(request, container(request).settings.max_body_bytes)
+    if not raw.strip():
+        raise InvalidRequest("the request body is empty: send a JSON object")
+    try:
+        document = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest("the request body is not valid JSON", {"reason": str(exc)}) from exc
+    if not isinstance(document, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return document
+
+
+def _at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except TimestampError as exc:
+        raise InvalidRequest("at must be an RFC 3339 date-time", {"at": value}) from exc
+
+
+@router.get(
+    "/config",
+    response_class=LDJSONResponse,
+    summary="This node's LoopCoinConfig (public), with the live current_supply",
+)
+async def loopcoin_config(request: Request) -> Response:
+    return LDJSONResponse(await call(request, container(request).ledger.loopcoin_config))
+
+
+@router.get(
+    "/supply",
+    response_class=JSONResponse,
+    summary="Issued, redeemed, circulating, community fund and reserve",
+    description="`circulating + community_fund = issued − redeemed`; `?at=` projects decay.",
+    responses=errors(400, 401),
+)
+async def supply(request: Request, _p: Reader, at: At = None) -> Response:
+    return JSONResponse(await call(request, container(request).ledger.supply, _at(at)))
+
+
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_class=JSONResponse,
+    summary='Open a pseudonymous account: {"kind": "user"|"business"}',
+    responses=errors(*WRITE_ERRORS),
+)
+async def open_account(request: Request, _p: Writer) -> Response:
+    body = await exact_json_object(request)
+    answer = await call(request, container(request).ledger.open_account, body)
+    location = f"/api/v1/loopcoin/accounts/{answer['id']}"
+    return JSONResponse(answer, status_code=201, headers={"Location": location})
+
+
+@router.get(
+    "/accounts/{account_id}",
+    response_class=JSONResponse,
+    summary="An account's balance and lots (oldest first)",
+    responses=errors(400, 401, 404),
+)
+async def account(request: Request, account_id: str, _p: Reader, at: At = None) -> Response:
+    ledger = container(request).ledger
+    return JSONResponse(await call(request, ledger.account, account_id, _at(at)))
+
+
+@router.get(
+    "/accounts/{account_id}/statement",
+    response_class=JSONResponse,
+    summary="An account's postings, oldest first (`next_after` → `after`)",
+    responses=errors(400, 401, 404),
+)
+async def statement(
+    request: Request,
+    account_id: str,
+    _p: Reader,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    ledger = container(request).ledger
+    return JSONResponse(await call(request, ledger.statement, account_id, after, limit))
+
+
+@router.post(
+    "/issue",
+    status_code=201,
+    response_class=JSONResponse,
+    summary='Issue LoopCoin: {"to", "amount", "reserve_deposit"} (operator)',
+    responses=errors(*WRITE_ERRORS),
+)
+async def issue(request: Request, principal: Writer) -> Response:
+    body = await exact_json_object(request)
+    status, answer = await call(request, container(request).ledger.issue, body, principal.name)
+    return JSONResponse(answer, status_code=status)
+
+
+@router.post(
+    "/redeem",
+    status_code=201,
+    response_class=JSONResponse,
+    summary='Redeem LoopCoin: {"from", "amount"} (operator)',
+    responses=errors(*WRITE_ERRORS),
+)
+async def redeem(request: Request, principal: Writer) -> Response:
+    body = await exact_json_object(request)
+    status, answer = await call(request, container(request).ledger.redeem, body, principal.name)
+    return JSONResponse(answer, status_code=status)
+
+
+@router.post(
+    "/transfer",
+    status_code=201,
+    response_class=LDJSONResponse,
+    summary="Pay with a LoopCoinTransfer (idempotent by id)",
+    description="201 the stored transfer; the same body again 200; the same id with another "
+    "body 409; insufficient funds 409; an amount below 0.01 or not a multiple of it 400.",
+    responses=errors(*WRITE_ERRORS),
+)
+async def transfer(request: Request, principal: Writer) -> Response:
+    body = await exact_json_object(request)
+    ledger = container(request).ledger
+    status, answer = await call(request, ledger.transfer, body, principal.name)
+    headers = {"Location": f"/api/v1/loopcoin/transfer/{answer['id']}"}
+    return LDJSONResponse(answer, status_code=status, headers=headers)
+
+
+@router.get(
+    "/transfer/{transfer_id}",
+    response_class=LDJSONResponse,
+    summary="A stored LoopCoinTransfer",
+    responses=errors(401, 404),
+)
+async def read_transfer(request: Request, transfer_id: str, _p: Reader) -> Response:
+    ledger = container(request).ledger
+    return LDJSONResponse(await call(request, ledger.transfer_record, transfer_id))
+
+
+federate_router = APIRouter(prefix="/api/v1", tags=["LoopCoin"])
+
+
+@federate_router.post(
+    "/federate/settlement",
+    status_code=202,
+    response_class=JSONResponse,
+    summary="Receive a peer's InterNodeSettlement or §7.4 Settlement (signed request)",
+    description="Reconciled into an open bilateral obligation owed to this node; the same "
+    "document again is answered the same way.",
+    responses=errors(400, 401, 403),
+)
+async def receive_settlement(
+    request: Request, signed: Annotated[SignedRequest, Depends(signed_peer)]
+) -> Response:
+    payload = signed.json_object()
+    inbox = container(request).ledger.inbox
+    return JSONResponse(await call(request, inbox.receive, signed.node_id, payload), 202)
+
+
+@router.get(
+    "/obligations",
+    response_class=JSONResponse,
+    summary="Bilateral obligations between this node and its peers (backing currency)",
+    responses=errors(401),
+)
+async def obligations(request: Request, _p: Writer) -> Response:
+    inbox = container(request).ledger.inbox
+    return JSONResponse({"obligations": await call(request, inbox.obligations)})
