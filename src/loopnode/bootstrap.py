@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
 from loopnode.adapters.federation.wiring import Federation, build_federation
+from loopnode.adapters.routing_wiring import Routing, build_routing
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
@@ -57,6 +58,7 @@ class Container:
     federation: Federation
     coredp: CoreDp
     ledger: LedgerService
+    routing: Routing
 
     def close(self) -> None:
         self.engine.dispose()
@@ -121,6 +123,8 @@ def build(
     )
     ledger = ledger_service(settings, uow, clock)
     settler = Settler(ledger.config, federation.keys.signing_key)
+    routing = build_routing(settings, engine, clock, node, random_hex, federation)
+    search.record_cost = routing.cost.record_coster
     return Container(
         settings=settings,
         engine=engine,
@@ -150,4 +154,5 @@ def build(
         federation=federation,
         coredp=coredp,
         ledger=ledger,
+        routing=routing,
     )

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     loopcoin_local_bonus: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("0.5"))
     loopcoin_expiry_months: int = Field(default=6, ge=1, le=12)
     loopcoin_decay_rate: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("0.2"))
+    # Routing (docs/routing.md): signals, LoopCost, overflow.
+    signals: dict[str, Decimal] = Field(default_factory=dict)
+    signal_quorum: Decimal | None = Field(default=None, ge=0, le=1)
+    signal_eligible_voters: int = Field(default=0, ge=0)
+    signal_config_days: int = Field(default=365, ge=1)
+    peer_signals_ttl_s: float = Field(default=300.0, gt=0)
+    peer_distances_km: dict[str, Decimal] = Field(default_factory=dict)
+    overflow_local_window_s: float = Field(default=86400.0, ge=0)
+    overflow_bid_window_s: float = Field(default=86400.0, ge=0)
+    overflow_auto_select: bool = True
 
     @field_validator("node_id")
     @classmethod

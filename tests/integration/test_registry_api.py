@@ -240,8 +240,8 @@ def test_protocol_search_wildcard_radius_and_quantity(client, auth, material):
     assert [r["id"] for r in combined["results"]] == ["MAT-DE-MUC-2026-TEST-000002"]
 
 
-def test_protocol_search_rejects_max_loop_cost_and_unknown_fields(client):
-    assert client.post("/api/v1/material/search", json={"max_loop_cost": 10}).status_code == 400
+def test_protocol_search_rejects_a_bad_max_loop_cost_and_unknown_fields(client):
+    assert client.post("/api/v1/material/search", json={"max_loop_cost": "10"}).status_code == 400
     assert client.post("/api/v1/material/search", json={"colour": "red"}).status_code == 400
     assert client.post("/api/v1/material/search", json={"category": "pla*stic"}).status_code == 400
 

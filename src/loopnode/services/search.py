@@ -3,7 +3,8 @@
 Two request shapes arrive at `POST /{material|product}/search`:
 - protocol mode, the openapi `MaterialSearchRequest` (`category` with a `*` suffix wildcard,
   `radius_km` around this node's own location, `min_quantity` in the record's base unit: kg, l,
-  piece or bundle; `max_loop_cost` answers 400 until LoopCost exists);
+  piece or bundle; `max_loop_cost` keeps the records whose LoopCost to this node is at most
+  that amount, see `docs/routing.md`);
 - core-dp mode, the `search-contract` searchRequest (selected by `limit` or `entity_type`), with
   its filters, `updated_at_asc,id_asc` ordering, limit ≤ 100 and cursors bound to the filters.
 Both page by keyset on (updated_at, id), so pages stay stable while records are added.
@@ -11,12 +12,14 @@ Both page by keyset on (updated_at, id), so pages stay stable while records are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from loopnode.domain import geo
-from loopnode.domain.errors import InvalidRequest, Issue, ValidationFailed
+from loopnode.domain.errors import InvalidRequest, Issue, LoopError, ValidationFailed
+from loopnode.domain.money import Money
 from loopnode.domain.times import TimestampError, format_timestamp, from_us, parse_timestamp, to_us
 from loopnode.protocol.search_request import check_search_request
 from loopnode.services import cursors
@@ -57,6 +60,10 @@ CORE_DP_FILTERS = frozenset(
         "updated_since",
     }
 )
+MAX_COST_SCAN = 100_000
+# Makes a function giving the LoopCost of bringing a record to this node, or None when the
+# record has no price (services/routing_cost.py); one per search, so it may cache signals.
+RecordCost = Callable[[], Callable[[RecordRow], Money | None]]
 LIST_FILTERS = ("category", "origin_city", "current_city", "availability", "source_node")
 
 
@@ -71,11 +78,13 @@ class SearchService:
         clock: Clock,
         node: NodeIdentity,
         peer_search: PeerSearch | None = None,
+        record_cost: RecordCost | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._node = node
         self._peer_search = peer_search
+        self.record_cost = record_cost
 
     # -- GET /{kind}: plain listing ---------------------------------------------------------
     def list_records(
@@ -130,14 +139,47 @@ class SearchService:
         bound = cursors.binding("protocol", kind, body)
         count_query = query
         query = self._resume(query, cursor, bound)
-        with self._uow() as uow:
-            rows = uow.records.page(query)
-            total = uow.records.count(count_query)
+        if "max_loop_cost" in body:
+            rows, total = self._within_cost(query, count_query, body["max_loop_cost"])
+        else:
+            with self._uow() as uow:
+                rows = uow.records.page(query)
+                total = uow.records.count(count_query)
         page, more = rows[:DEFAULT_LIMIT], len(rows) > DEFAULT_LIMIT
         response: dict[str, Any] = {"results": [row.document for row in page], "total": total}
         if more:
             response["next"] = f"{path}?cursor={self._next(page, bound)}"
         return response
+
+    def _within_cost(
+        self, query: RecordQuery, count_query: RecordQuery, limit: Any
+    ) -> tuple[list[RecordRow], int]:
+        """Rows (one page plus one) and total among records whose LoopCost is at most `limit`."""
+        if self.record_cost is None:
+            raise InvalidRequest("max_loop_cost is not available on this node")
+        try:
+            ceiling = Money.of(Decimal(repr(limit)))
+        except LoopError as exc:
+            raise ValidationFailed([Issue("/max_loop_cost", "must be a finite number")]) from exc
+        cost = self.record_cost()
+        page = self._scan(query, lambda row: _at_most(cost(row), ceiling), DEFAULT_LIMIT + 1)
+        total = len(self._scan(count_query, lambda row: _at_most(cost(row), ceiling), None))
+        return page, total
+
+    def _scan(
+        self, query: RecordQuery, keep: Callable[[RecordRow], bool], wanted: int | None
+    ) -> list[RecordRow]:
+        kept: list[RecordRow] = []
+        scanned = 0
+        query = replace(query, limit=500)
+        while scanned < MAX_COST_SCAN:
+            batch = self._fetch(query)
+            kept.extend(row for row in batch if keep(row))
+            scanned += len(batch)
+            if len(batch) < query.limit or (wanted is not None and len(kept) >= wanted):
+                break
+            query = replace(query, after=(batch[-1].updated_us, batch[-1].id))
+        return kept if wanted is None else kept[:wanted]
 
     def _near(self, query: RecordQuery, radius_km: Any) -> RecordQuery:
         radius = float(radius_km)
@@ -248,11 +290,10 @@ def _check_protocol_body(body: dict[str, Any]) -> None:
             issues.append(Issue(f"/{key}", "must be a number"))
     if issues:
         raise ValidationFailed(issues)
-    if "max_loop_cost" in body:
-        raise InvalidRequest(
-            "max_loop_cost is not supported yet: this node does not compute LoopCost",
-            {"field": "max_loop_cost"},
-        )
+
+
+def _at_most(cost: Money | None, ceiling: Money) -> bool:
+    return cost is not None and cost <= ceiling
 
 
 def _check_core_dp_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:

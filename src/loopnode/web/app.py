@@ -18,7 +18,17 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import dashboard, docs_ui, errors
 from loopnode.web.openapi_docs import ERROR_SCHEMA
-from loopnode.web.routes import coredp, federation, node, stream, ui_evidence
+from loopnode.web.routes import (
+    coredp,
+    demand,
+    federation,
+    loopcost,
+    node,
+    routes,
+    signals,
+    stream,
+    ui_evidence,
+)
 from loopnode.web.routes.lifecycle import lifecycle_router
 from loopnode.web.routes.loopcoin import federate_router as settlement_router
 from loopnode.web.routes.loopcoin import router as loopcoin_router
@@ -32,7 +42,10 @@ MATERIAL_SEARCH_REQUEST: dict[str, Any] = {
         "category": {"type": "string", "description": "exact category or prefix ending in *"},
         "radius_km": {"type": "number", "description": "around this node's location"},
         "min_quantity": {"type": "number", "description": "in kg, l, pieces or bundles"},
-        "max_loop_cost": {"type": "number", "description": "not supported yet (400)"},
+        "max_loop_cost": {
+            "type": "number",
+            "description": "LoopCost to this node at most this (records priced by base_price)",
+        },
     },
 }
 
@@ -72,9 +85,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(federation.router)
     app.include_router(coredp.router)
     app.include_router(ui_evidence.router)
-    dashboard.install(app)
     app.include_router(loopcoin_router)
     app.include_router(settlement_router)
+    app.include_router(signals.router)
+    app.include_router(loopcost.router)
+    app.include_router(demand.router)
+    app.include_router(routes.router)
+    dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
