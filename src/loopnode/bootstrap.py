@@ -123,7 +123,7 @@ def build(
     )
     ledger = ledger_service(settings, uow, clock)
     settler = Settler(ledger.config, federation.keys.signing_key)
-    routing = build_routing(settings, engine, clock, node, random_hex, federation)
+    routing = build_routing(settings, engine, clock, node, random_hex, federation, lifecycle)
     search.record_cost = routing.cost.record_coster
     return Container(
         settings=settings,

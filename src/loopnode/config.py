@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     overflow_local_window_s: float = Field(default=86400.0, ge=0)
     overflow_bid_window_s: float = Field(default=86400.0, ge=0)
     overflow_auto_select: bool = True
+    overflow_worker: bool = False
+    overflow_poll_s: float = Field(default=10.0, gt=0)
 
     @field_validator("node_id")
     @classmethod

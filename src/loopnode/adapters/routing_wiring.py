@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
 
 from loopnode.adapters.federation.wiring import Federation
+from loopnode.adapters.routing_federation import FederationBridge
 from loopnode.adapters.storage.routing_sql import SqlRoutingUnitOfWork
 from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
@@ -20,8 +22,9 @@ from loopnode.domain.errors import InvalidRequest
 from loopnode.services.demand import DemandService
 from loopnode.services.federation.ports import PeerAddress, PeerRow
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import Clock, RecordRow
+from loopnode.services.ports import Clock, RecordQuery, RecordRow
 from loopnode.services.routing_cost import LoopCostService, PeerSignalDirectory
+from loopnode.services.routing_overflow import OverflowService, OverflowSettings
 from loopnode.services.routing_ports import RoutingUowFactory
 from loopnode.services.routing_routes import RouteCalculator, open_bids
 from loopnode.services.signals import SignalService, SignalSettings
@@ -38,6 +41,7 @@ class Routing:
     cost: LoopCostService
     demand: DemandService
     routes: RouteCalculator
+    overflow: OverflowService
 
 
 def build_routing(
@@ -47,6 +51,7 @@ def build_routing(
     node: NodeIdentity,
     random_hex: Callable[[int], str],
     federation: Federation,
+    lifecycle: Any,
 ) -> Routing:
     uow: RoutingUowFactory = partial(SqlRoutingUnitOfWork, engine, settings.node_id)
     signal_settings = SignalSettings(
@@ -70,7 +75,38 @@ def build_routing(
             return unit.records.get("material", material_id)
 
     routes = RouteCalculator(node, clock, cost, demand, record, open_bids(federation.bids), peers)
-    return Routing(uow=uow, signals=signals, cost=cost, demand=demand, routes=routes)
+
+    def local_materials() -> list[RecordRow]:
+        with core_uow() as unit:
+            return list(
+                unit.records.page(
+                    RecordQuery(
+                        kind="material",
+                        limit=10_000,
+                        source_node=settings.node_id,
+                        availability="available",
+                    )
+                )
+            )
+
+    overflow = OverflowService(
+        uow,
+        clock,
+        node,
+        routes,
+        lifecycle,
+        FederationBridge(federation, clock),
+        OverflowSettings(
+            local_window=timedelta(seconds=settings.overflow_local_window_s),
+            bid_window=timedelta(seconds=settings.overflow_bid_window_s),
+            auto_select=settings.overflow_auto_select,
+        ),
+        local_materials,
+        record,
+    )
+    return Routing(
+        uow=uow, signals=signals, cost=cost, demand=demand, routes=routes, overflow=overflow
+    )
 
 
 def _signal_fetch(federation: Federation, settings: Settings) -> Callable[[PeerRow], Any]:

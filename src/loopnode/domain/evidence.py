@@ -79,6 +79,7 @@ EVENT_TYPES: Final[Mapping[str, str]] = {
     "signal.config_published": "signal",
     "signal.proposal_decided": "signal",
     "signal.vote_recorded": "signal",
+    "material.routed": "material",  # routing and overflow decisions with their costs (issue 11)
     "node.handshake": "node",
     "node.federation_received": "node",
     "node.federation_sent": "node",

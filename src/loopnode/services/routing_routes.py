@@ -74,6 +74,10 @@ class RouteCalculator:
         self._bids = bids
         self._peers = peers
 
+    @property
+    def cost(self) -> LoopCostService:
+        return self._cost
+
     async def refresh_signals(self) -> None:
         await self._cost.directory.refresh()
 

@@ -60,7 +60,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker = await federation.start(_app, container)
         coredp_worker = await coredp.start(_app, container)
+        overflow_worker = await routes.start(_app, container)
         yield
+        await routes.stop(overflow_worker)
         await coredp.stop(_app, container, coredp_worker)
         await federation.stop(_app, worker)
         container.close()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.engine import WRITE
 from loopnode.adapters.storage.routing_tables import (
+    bids_sent,
     demand,
     overflow,
     peer_signals,
@@ -369,6 +370,12 @@ class SqlOverflowStore:
         row = self._c.execute(statement).first()
         return None if row is None else _overflow(row)
 
+    def listing(self, state: str | None, limit: int) -> list[OverflowRow]:
+        statement = select(overflow).order_by(overflow.c.updated_us, overflow.c.material_id)
+        if state is not None:
+            statement = statement.where(overflow.c.state == state)
+        return [_overflow(row) for row in self._c.execute(statement.limit(limit))]
+
     def due(self, state: str, now: datetime, limit: int) -> list[OverflowRow]:
         deadline = overflow.c.local_until_us if state == "local" else overflow.c.bids_until_us
         statement = (
@@ -400,3 +407,15 @@ class SqlOverflowStore:
             .values(**values)
         )
         return self._c.execute(statement).rowcount == 1
+
+    def note_bid(self, material_id: str, demand_id: str, to: str, now: datetime) -> bool:
+        return _insert_unless_present(
+            self._c,
+            insert(bids_sent),
+            {
+                "material_id": material_id,
+                "demand_id": demand_id,
+                "to_node": to,
+                "sent_us": to_us(now),
+            },
+        )

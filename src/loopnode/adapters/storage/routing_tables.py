@@ -127,3 +127,13 @@ overflow = Table(
     CheckConstraint(OVERFLOW_STATES, name="state"),
     Index("ix_routing_overflow_state", "state", "local_until_us"),
 )
+
+# The bids this node sent for remote materials, one per (material, listing) (item 5).
+bids_sent = Table(
+    "routing_bids_sent",
+    metadata,
+    Column("material_id", String(160), primary_key=True),
+    Column("demand_id", String(64), primary_key=True),
+    Column("to_node", String(128), nullable=False),
+    Column("sent_us", BigInteger, nullable=False),
+)

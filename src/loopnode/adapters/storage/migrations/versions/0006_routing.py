@@ -128,9 +128,18 @@ def _overflow() -> None:
         ),
     )
     op.create_index("ix_routing_overflow_state", "routing_overflow", ["state", "local_until_us"])
+    op.create_table(
+        "routing_bids_sent",
+        sa.Column("material_id", sa.String(160), nullable=False),
+        sa.Column("demand_id", sa.String(64), nullable=False),
+        sa.Column("to_node", sa.String(128), nullable=False),
+        sa.Column("sent_us", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("material_id", "demand_id", name="pk_routing_bids_sent"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("routing_bids_sent")
     op.drop_index("ix_routing_overflow_state", table_name="routing_overflow")
     op.drop_table("routing_overflow")
     op.drop_index("ix_routing_demand_created_us", table_name="routing_demand")

@@ -1,0 +1,390 @@
+"""The overflow policy (issue 11 item 5; spec §3.3 steps 2-8, §9.3): local first, then the
+federation, every decision in the evidence log with the costs that justified it.
+
+`OverflowService.step()` is the time-driven part. It is a plain function of the database and
+the injected clock, so a background task (`overflow_worker`), the CLI (`loopnode route step`)
+or a test can run it; nothing sleeps. Each step:
+
+1. **enrols** local materials it has not seen yet (state `local`, local window from their
+   registration: `overflow_local_window_s`);
+2. for materials in `local`: when the routing calculator selects a local demand listing, the
+   lot is **absorbed** (Offer + Match to that listing); when the window has passed without one,
+   the node **announces** it to its approved peers (the existing flooding code: signed
+   MaterialAnnouncement, TTL, outbox) and collects bids until `overflow_bid_window_s` later
+   (state `announced`);
+3. for materials in `announced` whose bid deadline has passed: the lowest-LoopCost firm
+   candidate (a local listing that appeared meanwhile still wins ties) is **routed** (Offer,
+   and the bid accepted into a Match). Without any, the deadline moves one window on;
+4. **bids** for remote materials that this node's open demand wants (the buyer's side of §12.1
+   step 4): one MaterialOffer per (material, listing), offering the listing's `max_price`.
+
+With `overflow_auto_select = false`, steps 2 and 3 stop at `proposed`: the decision is stored
+and the operator confirms it (`POST /api/v1/material/{id}/routes/confirm`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from loopnode import LOOP_SPEC_VERSION
+from loopnode.domain.errors import Conflict, LoopError, NotFound
+from loopnode.domain.money import Money
+from loopnode.domain.times import format_timestamp, from_us
+from loopnode.protocol.canonical import sha256_hex
+from loopnode.services.identity import NodeIdentity
+from loopnode.services.ports import Clock, EvidenceDraft, RecordRow
+from loopnode.services.routing_ports import DemandRow, OverflowRow, RoutingUowFactory
+from loopnode.services.routing_routes import Priced, RouteCalculator, RoutePlan, render_candidate
+
+CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
+BATCH = 100
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OverflowSettings:
+    local_window: timedelta
+    bid_window: timedelta
+    auto_select: bool = True
+    offer_days: int = 30
+
+
+class Lifecycle(Protocol):
+    def create(self, entity: str, payload: dict[str, Any], actor: str) -> Any: ...
+
+    def list(
+        self, entity: str, params: dict[str, str], cursor: str | None, limit: int | None
+    ) -> dict[str, Any]: ...
+
+
+class Federation(Protocol):
+    """What overflow needs of the federation services (wired in adapters/routing_wiring.py)."""
+
+    def announce(self, material: RecordRow) -> int: ...
+
+    def accept_bid(self, bid_id: int) -> str: ...
+
+    def remote_materials(self, category: str) -> list[dict[str, Any]]: ...
+
+    def is_peer(self, node_id: str) -> bool: ...
+
+    def send_bid(
+        self, to: str, material: str, base_price: Money, loop_cost: Money, valid_until: str
+    ) -> None: ...
+
+
+class OverflowService:
+    def __init__(
+        self,
+        uow: RoutingUowFactory,
+        clock: Clock,
+        node: NodeIdentity,
+        routes: RouteCalculator,
+        lifecycle: Lifecycle,
+        federation: Federation,
+        settings: OverflowSettings,
+        local_materials: Callable[[], list[RecordRow]],
+        record: Callable[[str], RecordRow | None],
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._node = node
+        self._routes = routes
+        self._lifecycle = lifecycle
+        self._federation = federation
+        self._settings = settings
+        self._local_materials = local_materials
+        self._record = record
+
+    # -- the step ----------------------------------------------------------------------------
+    async def refresh_signals(self) -> None:
+        """Refresh stale peers' signals (network); call before `step` or `confirm`."""
+        await self._routes.refresh_signals()
+
+    def step(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"enrolled": self.enrol(), "decisions": [], "bids": []}
+        now = self._clock.now()
+        with self._uow() as uow:
+            waiting = uow.overflow.due("local", FAR_FUTURE, BATCH)
+            closing = uow.overflow.due("announced", now, BATCH)
+        for row in waiting:
+            decision = self._local_phase(row)
+            if decision is not None:
+                report["decisions"].append(decision)
+        for row in closing:
+            report["decisions"].append(self._bid_phase(row))
+        report["bids"] = self.bid_for_remote()
+        return report
+
+    def enrol(self) -> int:
+        now = self._clock.now()
+        added = 0
+        for material in self._local_materials():
+            registered = from_us(material.created_us)
+            with self._uow(write=True) as uow:
+                if uow.overflow.start(material.id, registered + self._settings.local_window, now):
+                    added += 1
+        return added
+
+    def _local_phase(self, row: OverflowRow) -> dict[str, Any] | None:
+        plan = self._plan(row.material_id)
+        if plan is None:
+            return None
+        chosen = plan.selected
+        if chosen is not None and chosen.candidate.kind == "local-demand":
+            return self._decide(row, plan, "absorbed")
+        if self._clock.now() < row.local_until:
+            return None
+        announced = self._federation.announce(plan.material)
+        bids_until = self._clock.now() + self._settings.bid_window
+        return self._record_decision(
+            row,
+            plan,
+            "announced",
+            "announced",
+            bids_until=bids_until,
+            extra={"announced_to": announced, "bids_until": format_timestamp(bids_until)},
+        )
+
+    def _bid_phase(self, row: OverflowRow) -> dict[str, Any]:
+        plan = self._plan(row.material_id)
+        if plan is None or plan.selected is None:
+            bids_until = self._clock.now() + self._settings.bid_window
+            if plan is None:
+                return {"material_id": row.material_id, "decision": "gone"}
+            return self._record_decision(
+                row,
+                plan,
+                "announced",
+                "no-bid",
+                bids_until=bids_until,
+                extra={"bids_until": format_timestamp(bids_until)},
+            )
+        state = "absorbed" if plan.selected.candidate.local else "routed"
+        return self._decide(row, plan, state)
+
+    def _decide(self, row: OverflowRow, plan: RoutePlan, state: str) -> dict[str, Any]:
+        if not self._settings.auto_select:
+            return self._record_decision(row, plan, "proposed", f"proposed-{state}")
+        match_id = self._execute(plan)
+        return self._record_decision(row, plan, state, state, extra={"match_id": match_id})
+
+    # -- operator confirmation ---------------------------------------------------------------
+    def confirm(self, material_id: str) -> dict[str, Any]:
+        with self._uow() as uow:
+            row = uow.overflow.get(material_id)
+        if row is None:
+            raise NotFound(f"{material_id} has no routing decision", {"material_id": material_id})
+        if row.state != "proposed":
+            raise Conflict(f"{material_id} is {row.state}, not proposed", {"state": row.state})
+        plan = self._plan(material_id)
+        if plan is None or plan.selected is None:
+            raise Conflict(f"nothing can take {material_id} any more")
+        state = "absorbed" if plan.selected.candidate.local else "routed"
+        match_id = self._execute(plan)
+        return self._record_decision(
+            row,
+            plan,
+            state,
+            f"confirmed-{state}",
+            extra={"match_id": match_id},
+            expected="proposed",
+        )
+
+    def status(self, material_id: str) -> dict[str, Any]:
+        with self._uow() as uow:
+            row = uow.overflow.get(material_id)
+        if row is None:
+            raise NotFound(f"{material_id} is not tracked by routing", {"material_id": material_id})
+        return render_row(row)
+
+    def listing(self, state: str | None = None) -> dict[str, Any]:
+        with self._uow() as uow:
+            rows = uow.overflow.listing(state, 500)
+        return {"results": [render_row(r) for r in rows]}
+
+    # -- executing a selection ---------------------------------------------------------------
+    def _execute(self, plan: RoutePlan) -> str:
+        chosen = plan.selected
+        assert chosen is not None
+        offer_id = self._open_offer(plan, chosen)
+        if chosen.candidate.kind == "bid":
+            assert chosen.candidate.ref is not None
+            return self._federation.accept_bid(int(chosen.candidate.ref))
+        demand = chosen.detail["demand"]
+        match = self._lifecycle.create("match", self._match(plan, chosen, offer_id), "routing")
+        match_id = str(match.body["id"])
+        with self._uow(write=True) as uow:
+            uow.demand.set_status(demand["id"], "matched", expected="open", match_id=match_id)
+        return match_id
+
+    def _open_offer(self, plan: RoutePlan, chosen: Priced) -> str:
+        material = plan.material
+        page = self._lifecycle.list(
+            "offer", {"material_id": material.id, "status": "open"}, None, 1
+        )
+        if page.get("results"):
+            return str(page["results"][0]["id"])
+        until = self._clock.now() + timedelta(days=self._settings.offer_days)
+        offer = {
+            "@context": CONTEXT,
+            "@type": "Offer",
+            "schema_version": LOOP_SPEC_VERSION,
+            "material_id": material.id,
+            "from_city": material.current_city,
+            "to_city": self._destination_city(chosen),
+            "quantity": material.document["quantity"],
+            "status": "open",
+            "available_until": format_timestamp(until),
+        }
+        return str(self._lifecycle.create("offer", offer, "routing").body["id"])
+
+    def _match(self, plan: RoutePlan, chosen: Priced, offer_id: str) -> dict[str, Any]:
+        quote = chosen.quote
+        assert quote is not None
+        return {
+            "@context": CONTEXT,
+            "@type": "Match",
+            "schema_version": LOOP_SPEC_VERSION,
+            "material_id": plan.material.id,
+            "offer_id": offer_id,
+            "from_city": plan.material.current_city,
+            "to_city": self._destination_city(chosen),
+            "status": "accepted",
+            "matched_at": format_timestamp(self._clock.now()),
+            "metadata": {
+                "routing": plan.selection.reason,
+                "demand_id": chosen.candidate.ref,
+                "loop_cost": str(quote.total),
+                "breakdown": quote.breakdown.as_wire(),
+            },
+        }
+
+    def _destination_city(self, chosen: Priced) -> str:
+        if chosen.candidate.local:
+            return self._node.city
+        offer = chosen.detail.get("bid", {}).get("offer", {})
+        return str(offer.get("to_city") or chosen.candidate.node)[:80]
+
+    # -- the buyer's side --------------------------------------------------------------------
+    def bid_for_remote(self) -> list[dict[str, Any]]:
+        """Bid for announced remote materials that an open local listing wants."""
+        sent = []
+        with self._uow() as uow:
+            listings = uow.demand.search(
+                category=None, status="open", now=self._clock.now(), limit=BATCH
+            )
+        for listing in listings:
+            if listing.max_price_cents is None:
+                continue
+            for remote in self._federation.remote_materials(listing.category):
+                outcome = self._bid(listing, remote)
+                if outcome is not None:
+                    sent.append(outcome)
+        return sent
+
+    def _bid(self, listing: DemandRow, remote: dict[str, Any]) -> dict[str, Any] | None:
+        origin = str(remote.get("source_node") or remote.get("origin"))
+        material_id = str(remote.get("material"))
+        if not self._federation.is_peer(origin):
+            return None  # bids go to the node that holds the material (§12.1 step 4)
+        base = Money(listing.max_price_cents or 0)
+        try:
+            quote = self._routes.cost.price(listing.category, base, origin, self._node.node_id)
+            loop_cost = quote.total
+        except LoopError:
+            loop_cost = base
+        until = min(
+            listing.valid_until, self._clock.now() + timedelta(days=self._settings.offer_days)
+        )
+        with self._uow(write=True) as uow:
+            if not uow.overflow.note_bid(material_id, listing.id, origin, self._clock.now()):
+                return None
+        self._federation.send_bid(origin, material_id, base, loop_cost, format_timestamp(until))
+        return {
+            "material": material_id,
+            "to": origin,
+            "demand_id": listing.id,
+            "base_price": str(base),
+            "loop_cost": str(loop_cost),
+        }
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _plan(self, material_id: str) -> RoutePlan | None:
+        try:
+            return self._routes.plan(material_id)
+        except NotFound:
+            return None
+        except LoopError as exc:
+            if "base_price" in exc.message:
+                return None
+            raise
+
+    def _record_decision(
+        self,
+        row: OverflowRow,
+        plan: RoutePlan,
+        state: str,
+        decision: str,
+        *,
+        bids_until: Any = None,
+        extra: dict[str, Any] | None = None,
+        expected: str | None = None,
+    ) -> dict[str, Any]:
+        now = self._clock.now()
+        chosen = plan.selected
+        record = {
+            "material_id": row.material_id,
+            "decision": decision,
+            "base_price": str(plan.base_price),
+            "reason": plan.selection.reason,
+            "selected": None if chosen is None else render_candidate(chosen),
+            "candidates": [
+                {
+                    "kind": p.candidate.kind,
+                    "node": p.candidate.node,
+                    "ref": p.candidate.ref,
+                    "loop_cost": None if p.quote is None else str(p.quote.total),
+                }
+                for p in sorted(plan.priced, key=lambda p: p.candidate.sort_key())
+            ],
+            "decided_at": format_timestamp(now),
+            **(extra or {}),
+        }
+        with self._uow(write=True) as uow:
+            moved = uow.overflow.advance(
+                row.material_id,
+                expected=expected or row.state,
+                state=state,
+                now=now,
+                bids_until=bids_until,
+                decision=record,
+            )
+            if not moved:
+                raise Conflict(f"{row.material_id} was decided by someone else meanwhile")
+            uow.evidence.append(
+                EvidenceDraft(
+                    event_type="material.routed",
+                    subject_type="material",
+                    subject_id=row.material_id,
+                    actor="routing",
+                    payload_hash=sha256_hex(record),
+                    summary={k: record[k] for k in ("decision", "reason", "candidates")},
+                ),
+                now,
+            )
+        return record
+
+
+def render_row(row: OverflowRow) -> dict[str, Any]:
+    return {
+        "material_id": row.material_id,
+        "state": row.state,
+        "local_until": format_timestamp(row.local_until),
+        "bids_until": None if row.bids_until is None else format_timestamp(row.bids_until),
+        "decision": row.decision,
+        "updated_at": format_timestamp(row.updated),
+    }
