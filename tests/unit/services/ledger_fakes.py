@@ -61,7 +61,7 @@ class MemoryLedgerStore:
     def accounts(self) -> list[AccountRow]:
         return sorted(self.s.accounts.values(), key=lambda row: row.id)
 
-    def save(self, holding: Holding) -> None:
+    def save(self, holding: Holding, loaded: Sequence[Lot]) -> None:
         kept = []
         for lot in holding.lots:
             if lot.cents == 0:

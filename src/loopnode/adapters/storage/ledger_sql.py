@@ -102,8 +102,8 @@ class SqlLedgerStore:
         rows = self._c.execute(select(ledger_accounts).order_by(ledger_accounts.c.id))
         return [_account(row) for row in rows]
 
-    def save(self, holding: Holding) -> None:
-        stored = {lot.lot_id: lot for lot in self.lots(holding.account)}
+    def save(self, holding: Holding, loaded: Sequence[Lot]) -> None:
+        stored = {lot.lot_id: lot for lot in loaded}
         for lot in holding.lots:
             if lot.lot_id is None:
                 if lot.cents > 0:

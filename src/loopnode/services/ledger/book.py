@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from loopnode.domain.errors import InvalidRequest
-from loopnode.domain.ledger import AccountId, Holding, credit, debit, decayed
+from loopnode.domain.ledger import AccountId, Holding, Lot, credit, debit, decayed
 from loopnode.domain.money import Money
 from loopnode.domain.times import to_us
 from loopnode.services.ledger.config import LedgerConfig
@@ -43,9 +43,10 @@ class Book:
         if missing:
             raise UnknownAccount(f"no account {missing[0]} on this node", {"account": missing[0]})
         self.holdings: dict[str, Holding] = {}
+        self._loaded: dict[str, tuple[Lot, ...]] = {}
         self._decay: dict[str, int] = defaultdict(int)
         for account in ids:
-            lots = tuple(store.lots(account))
+            lots = self._loaded[account] = tuple(store.lots(account))
             holding = Holding(account, lots, decays=rows[account].kind != "node")
             holding, residue = decayed(holding, now, config.policy)
             self.holdings[account] = holding
@@ -86,8 +87,9 @@ class Book:
     ) -> list[EntryRow]:
         """Write the holdings and the posting sets (decay first); answers the entries written."""
         now_us = to_us(self.now)
-        for holding in self.holdings.values():
-            self._store.save(holding)
+        for account, holding in self.holdings.items():
+            if holding.lots != self._loaded[account]:
+                self._store.save(holding, self._loaded[account])
         written: list[EntryRow] = []
         if self._decay:
             decay = EntryRow(

@@ -88,8 +88,9 @@ class LedgerStore(Protocol):
 
     def accounts(self) -> list[AccountRow]: ...
 
-    def save(self, holding: Holding) -> None:
-        """Write the holding's lots (insert new, update changed, drop empty) and its balance."""
+    def save(self, holding: Holding, loaded: Sequence[Lot]) -> None:
+        """Write the holding's lots (insert new, update changed, drop empty) and its balance;
+        `loaded` is what `lots` answered for the account in this unit of work."""
 
     def entry(self, entry_id: str) -> EntryRow | None: ...
 
