@@ -41,7 +41,7 @@ CATEGORY = "organic-food"
 BASE_PRICE = "60.00"
 # §12.1: Munich's export signal 0.40, Vienna's import signal 0.20, Munich–Vienna 400 km (the
 # great circle is 354 km: a road distance, configured). Berlin: 0.15 over 500 km gives the
-# spec's 103.00 (60 + 24 + 9 + 10).
+# spec's 103.00 (60 + 24 + 9 + 10). Berlin–Vienna: 680 km by road.
 CITIES = (
     NodeSpec(
         "munich",
@@ -64,7 +64,7 @@ CITIES = (
         city_code="BER",
         settings={
             "signals": {CATEGORY: "0.15", "default": "0.05"},
-            "peer_distances_km": {"munich.loop": "500"},
+            "peer_distances_km": {"munich.loop": "500", "vienna.loop": "680"},
         },
     ),
     NodeSpec(
@@ -76,7 +76,7 @@ CITIES = (
         city_code="VIE",
         settings={
             "signals": {CATEGORY: "0.20", "default": "0.05"},
-            "peer_distances_km": {"munich.loop": "400"},
+            "peer_distances_km": {"munich.loop": "400", "berlin.loop": "680"},
         },
     ),
 )
@@ -152,6 +152,7 @@ class Story:
             ("the farm pays the brewery in LoopCoin", self.settle_local),
             ("lot 2 finds no local demand and overflows to Vienna", self.overflow),
             ("Vienna pays 104.00 in LoopCoin; Munich receives the settlement", self.settle_remote),
+            ("Munich buys textiles from Berlin, Berlin buys paper from Vienna", self.trade_around),
             (
                 "Munich hands Vienna glass cullet: offer → match → transfer over core-dp",
                 self.exchange,
@@ -184,10 +185,19 @@ class Story:
             ("farm", self.munich, "business"),
             ("brewery", self.munich, "business"),
             ("vienna_buyer", self.vienna, "business"),
+            ("munich_cafe", self.munich, "business"),
+            ("berlin_buyer", self.berlin, "business"),
+            ("berlin_seller", self.berlin, "business"),
+            ("vienna_seller", self.vienna, "business"),
         ):
             answer = _ok(node.post("/api/v1/loopcoin/accounts", json={"kind": kind}), 201)
             self.accounts[key] = str(answer["id"])
-        for key, node in (("farm", self.munich), ("vienna_buyer", self.vienna)):
+        for key, node in (
+            ("farm", self.munich),
+            ("vienna_buyer", self.vienna),
+            ("munich_cafe", self.munich),
+            ("berlin_buyer", self.berlin),
+        ):
             body = {"to": self.accounts[key], "amount": FUNDING, "reserve_deposit": FUNDING}
             _ok(node.post("/api/v1/loopcoin/issue", json=body), 200, 201)
             self.note(node.node_id, f"issued {FUNDING} to {self.accounts[key]} (reserve-backed)")
@@ -208,7 +218,16 @@ class Story:
         self.grain_id = self._register("spent grain from the morning brew")
         self.note("munich.loop", f"registered {self.grain_id} (2 t spent grain, base 60 LC)")
 
-    def _register(self, notes: str, category: str = CATEGORY, kg: int = 2000) -> str:
+    def _register(
+        self,
+        notes: str,
+        category: str = CATEGORY,
+        kg: int = 2000,
+        node: Node | None = None,
+        base_price: str | None = BASE_PRICE,
+    ) -> str:
+        node = node or self.munich
+        city = node.spec.city or node.spec.name.title()
         now = _stamp(datetime.now(UTC))
         grain = {
             "@context": CONTEXT,
@@ -217,15 +236,15 @@ class Story:
             "category": category,
             "quantity": {"value": kg, "unit": "kg"},
             "quality": 0.9,
-            "origin_city": "Munich",
-            "current_city": "Munich",
-            "location": {"lat": 48.1351, "lon": 11.582},
+            "origin_city": city,
+            "current_city": city,
+            "location": {"lat": node.spec.lat, "lon": node.spec.lon},
             "available_from": now,
             "metadata": {"source": "brewery", "notes": notes},
         }
-        if category == CATEGORY:
-            grain["base_price"] = BASE_PRICE
-        return str(_ok(self.munich.post("/api/v1/material", json=grain), 201)["id"])
+        if base_price is not None:
+            grain["base_price"] = base_price
+        return str(_ok(node.post("/api/v1/material", json=grain), 201)["id"])
 
     def await_announcement(self) -> None:
         self._announced(self.vienna, self.grain_id)
@@ -359,15 +378,7 @@ class Story:
             "Vienna's community fund, the rest owed to munich.loop (InterNodeSettlement, signed)",
         )
 
-        def received() -> list[dict[str, Any]]:
-            return [
-                o
-                for o in self._obligations(self.munich)
-                if o["debtor"] == "vienna.loop" and trade.transaction_id in o["id"]
-            ]
-
-        (owed,) = self.fed.wait_until(received, timeout=60)
-        self.note("munich.loop", f"vienna.loop owes {owed['amount']} {owed['currency']}")
+        self._owed_to(trade)
 
     def _settle(
         self, node: Node, trade: Trade, parts: dict[str, str], seller_currency: str
@@ -407,10 +418,72 @@ class Story:
         self.trades.append(trade)
 
     # -- the rest of the federation ------------------------------------------------------------
+    def trade_around(self) -> None:
+        """Two more cross-city purchases, so the clearing round has a cycle to net."""
+        purchases = (
+            (
+                self.berlin,
+                self.munich,
+                "textile-cotton",
+                "80.00",
+                500,
+                "berlin_seller",
+                "munich_cafe",
+            ),
+            (
+                self.vienna,
+                self.berlin,
+                "paper-clean",
+                "50.00",
+                800,
+                "vienna_seller",
+                "berlin_buyer",
+            ),
+        )
+        for seller, buyer, category, base, kg, seller_key, buyer_key in purchases:
+            material_id = self._register(
+                f"{category} for {buyer.spec.city}", category, kg, seller, base
+            )
+            query = {
+                "category": category,
+                "base_price": base,
+                "origin_node": seller.node_id,
+                "destination_node": buyer.node_id,
+            }
+            quote = _ok(buyer.post("/api/v1/loopcost", json=query), 200)
+            trade = Trade(material_id, seller.node_id, buyer.node_id, str(quote["total"]))
+            trade.buyer_account = self.accounts[buyer_key]
+            trade.seller_account = self.accounts[seller_key]
+            currency = f"LC-{seller.spec.city_code}"
+            self._settle(buyer, trade, quote["breakdown"], currency)
+            self.note(
+                buyer.node_id,
+                f"bought {material_id} from {seller.node_id} for {trade.loop_cost} (LoopCost)",
+            )
+        for trade in self.trades[-2:]:
+            self._owed_to(trade)
+
+    def _owed_to(self, trade: Trade) -> dict[str, Any]:
+        """Wait until the seller's node holds the obligation the buyer's node signed."""
+        seller = self.fed[trade.origin_node.removesuffix(".loop")]
+
+        def received() -> list[dict[str, Any]]:
+            return [
+                o
+                for o in self._obligations(seller)
+                if o["debtor"] == trade.destination_node and trade.transaction_id in o["id"]
+            ]
+
+        (owed,) = self.fed.wait_until(received, timeout=60)
+        self.note(
+            seller.node_id, f"{trade.destination_node} owes {owed['amount']} {owed['currency']}"
+        )
+        return dict(owed)
+
     def exchange(self) -> None:
         """Munich hands Vienna a lot of glass cullet directly: signed core-dp envelopes."""
         self.glass_id = self._register(
-            "glass cullet from the bottling line", category="glass-clear", kg=300
+            "glass cullet from the bottling line", category="glass-clear", kg=300, base_price=None
         )
         self.note("munich.loop", f"registered {self.glass_id} (300 kg glass cullet)")
         self.munich.cli(
