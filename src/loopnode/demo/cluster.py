@@ -19,6 +19,8 @@ the delivery timings tests use (short retries, short breaker cooldown).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -34,7 +36,7 @@ from typing import Any
 import httpx
 
 from loopnode.adapters.federation import tls
-from loopnode.bootstrap import build
+from loopnode.bootstrap import Container, build
 from loopnode.config import (
     SETTINGS_FILE,
     load_settings,
@@ -227,15 +229,21 @@ class Node:
             for key, table in tables.items():
                 handle.write(f"{key} = {_inline_table(table)}\n")
         keys.save_private_key(keys.generate_private_key(), self.data_dir / "node_ed25519.key")
+        with self.services() as container:
+            self.api_key = container.api_keys.create("tests").secret
+
+    @contextlib.contextmanager
+    def services(self) -> Iterator[Container]:
+        """The node's services in this process, as its CLI commands build them."""
         # Only the node's own files count (LOOPNODE_* variables of this process do not).
         files_only = {"database_url": "", **read_settings_file(self.data_dir)}
         loaded = load_settings(self.data_dir, **files_only)
         with _BUILDING:
             container = build(loaded)
-            try:
-                self.api_key = container.api_keys.create("tests").secret
-            finally:
-                container.close()
+        try:
+            yield container
+        finally:
+            container.close()
 
 
 _BUILDING = threading.Lock()  # migrations run one node at a time (Alembic keeps global state)
@@ -289,11 +297,23 @@ class Federation:
         for process in stopping:
             Node.finish(process)
 
-    def peer(self, adder: Node, added: Node, *, approve: bool = True) -> None:
-        """`adder` runs `peers add <added>`; `added`'s operator approves it (unless told not to)."""
-        adder.cli("peers", "add", added.base_url)
+    def peer(
+        self, adder: Node, added: Node, *, approve: bool = True, in_process: bool = False
+    ) -> None:
+        """`adder` runs `peers add <added>`; `added`'s operator approves it (unless told not to).
+
+        `in_process` does what those two commands do without starting two processes.
+        """
+        if not in_process:
+            adder.cli("peers", "add", added.base_url)
+            if approve:
+                added.cli("peers", "approve", adder.node_id)
+            return
+        with adder.services() as container:
+            asyncio.run(_add_peer(container, added.base_url))
         if approve:
-            added.cli("peers", "approve", adder.node_id)
+            with added.services() as container:
+                container.federation.peers.approve(adder.node_id, None)
 
     @staticmethod
     def wait_until(
@@ -308,6 +328,14 @@ class Federation:
             if time.monotonic() >= deadline:
                 raise AssertionError(f"condition not met within {timeout} s")
             time.sleep(interval)
+
+
+async def _add_peer(container: Container, url: str) -> None:
+    transport = container.federation.transport_factory()
+    try:
+        await container.federation.peers.add(transport, url)
+    finally:
+        await transport.aclose()
 
 
 def _each(action: Callable[[Node], None], nodes: list[Node]) -> None:

@@ -163,9 +163,9 @@ class Story:
 
     # -- set-up --------------------------------------------------------------------------------
     def peer(self) -> None:
-        self.fed.peer(self.munich, self.berlin)
-        self.fed.peer(self.berlin, self.vienna)
-        self.fed.peer(self.vienna, self.munich)
+        self.fed.peer(self.munich, self.berlin, in_process=True)
+        self.fed.peer(self.berlin, self.vienna, in_process=True)
+        self.fed.peer(self.vienna, self.munich, in_process=True)
         for a, b in (("munich", "berlin"), ("berlin", "vienna"), ("vienna", "munich")):
             self.note(f"{a}.loop", f"peered with {b}.loop (signed handshake, approved)")
 
