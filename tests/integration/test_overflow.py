@@ -204,3 +204,54 @@ def test_the_operator_confirms_when_auto_select_is_off(
             assert again.status_code == 409
     finally:
         built.close()
+
+
+def test_two_workers_stepping_at_once_route_a_lot_once(
+    client: Any, auth: dict[str, str], munich: Any
+) -> None:
+    import threading
+
+    want(client, auth)
+    register(client, auth, LOCAL)
+    munich.routing.overflow.enrol()
+    barrier = threading.Barrier(4)
+    reports: list[dict[str, Any]] = []
+
+    def run() -> None:
+        barrier.wait()
+        reports.append(munich.routing.overflow.step())
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    decided = [d for r in reports for d in r["decisions"]]
+    assert [d["decision"] for d in decided] == ["absorbed"]
+    assert len(matches(client, LOCAL)) == 1
+
+
+def test_the_background_worker_steps_by_itself(node_settings: Any, clock: Any) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from loopnode.bootstrap import build
+    from loopnode.web.app import create_app
+    from tests.fakes import CountingHex
+
+    settings = node_settings.model_copy(update={"overflow_worker": True, "overflow_poll_s": 0.05})
+    built = build(settings, clock=clock, random_hex=CountingHex())
+    try:
+        with TestClient(create_app(container=built)) as client:
+            auth = {"Authorization": f"Bearer {built.api_keys.create('t').secret}"}
+            farm = want(client, auth)
+            register(client, auth, LOCAL)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if client.get(f"/api/v1/demand/{farm}").json()["status"] == "matched":
+                    break
+                time.sleep(0.05)
+            assert client.get(f"/api/v1/demand/{farm}").json()["status"] == "matched"
+    finally:
+        built.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ def node_settings(tmp_path: Path, database_url: str) -> Any:
         base_url="https://munich.example",
         database_url=database_url,
         signals={"organic-food": Decimal("0.40"), "default": Decimal("0.05")},
-        peer_distances_km={"vienna.loop": Decimal(400)},
+        peer_distances_km={"vienna.loop": Decimal(400), "berlin.loop": Decimal(500)},
     )
 
 
@@ -139,3 +140,23 @@ def test_base_price_query_overrides_and_unknown_material_is_404(client: Any, gra
     assert client.get("/api/v1/material/MAT-DE-MUC-2026-X-000000/routes").status_code == 404
     bad = client.get(f"/api/v1/material/{grain}/routes", params={"base_price": "ten"})
     assert bad.status_code == 400
+
+
+def test_select_prices_buyers_at_their_own_base_prices(container: Any, grain: str) -> None:
+    # §12.1 step 5: the local buyer offering 50 beats Berlin and Vienna offering 60.
+    asyncio.run(container.routing.cost.directory.refresh())  # peers' signals, as routes do
+    chosen = container.routing.cost.select(
+        "organic-food",
+        "munich.loop",
+        [
+            {"node": "vienna.loop", "base_price": 60, "ref": "vienna-bid"},
+            {"node": "berlin.loop", "base_price": "60.00", "ref": "berlin-bid"},
+            {"node": "munich.loop", "base_price": 50, "ref": "farm"},
+        ],
+    )
+    assert [(c["node"], c["loop_cost"]) for c in chosen["candidates"]] == [
+        ("munich.loop", "50.00"),
+        ("berlin.loop", "100.00"),  # 60 + 24 + 6 (Berlin's default 0.1) + 10 (500 km)
+        ("vienna.loop", "104.00"),
+    ]
+    assert (chosen["selected"]["ref"], chosen["reason"]) == ("farm", "lowest_loop_cost")

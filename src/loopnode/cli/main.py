@@ -17,6 +17,7 @@ from loopnode.cli import (
     demo_cmd,
     federation_cmd,
     node_cmd,
+    route_cmd,
     validate_cmd,
 )
 
@@ -66,7 +67,15 @@ def _flag_without_placeholder(self: TyperOption, ctx: Any) -> str | None:
 _typed_placeholder = TyperOption.display_type_rich
 TyperOption.display_type_rich = _flag_without_placeholder  # type: ignore[method-assign]
 
-for module in (node_cmd, validate_cmd, conformance_cmd, federation_cmd, coredp_cmd, demo_cmd):
+for module in (
+    node_cmd,
+    validate_cmd,
+    conformance_cmd,
+    federation_cmd,
+    coredp_cmd,
+    demo_cmd,
+    route_cmd,
+):
     module.register(app)
 clearing_cmd.register(app)
 

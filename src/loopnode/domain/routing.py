@@ -12,9 +12,48 @@ committed to take the lot there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final, Literal
 
+from loopnode.domain.errors import InvalidRequest
+from loopnode.domain.money import Money
+
 Kind = Literal["local-demand", "bid", "peer-signal"]
+
+# Bounds that keep every amount exact in Decimal's 28 digits and every cost in 64 bits.
+MAX_PRICE: Final = Money(10**13)  # 100 billion LC
+MAX_DISTANCE_KM: Final = Decimal(10**6)
+
+
+def parse_price(value: object, where: str = "base_price") -> Money:
+    """An exact price (decimal string, int or Decimal; a float by its shortest repr), bounded
+    before it is converted, so that "1e999999999" costs nothing to refuse."""
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, str):
+        if len(value) > 40:
+            raise InvalidRequest(f"{where} is not a price", {where: value[:40]})
+        try:
+            value = Decimal(value)
+        except ArithmeticError:
+            raise InvalidRequest(f"{where} is not a decimal amount", {where: value}) from None
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > 15:
+        raise InvalidRequest(f"{where} must be between 0 and {MAX_PRICE}", {where: str(value)[:40]})
+    return check_price(Money.parse(value), where)
+
+
+def check_price(price: Money, where: str = "base_price") -> Money:
+    if price.is_negative() or price > MAX_PRICE:
+        raise InvalidRequest(f"{where} must be between 0 and {MAX_PRICE}", {where: str(price)})
+    return price
+
+
+def check_distance(km: Decimal, where: str = "distance_km") -> Decimal:
+    if not km.is_finite() or km < 0 or km > MAX_DISTANCE_KM:
+        raise InvalidRequest(f"{where} must be between 0 and {MAX_DISTANCE_KM}", {where: str(km)})
+    return km
+
+
 KIND_ORDER: Final = {"local-demand": 0, "bid": 1, "peer-signal": 2}
 
 

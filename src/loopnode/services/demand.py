@@ -19,6 +19,7 @@ from loopnode.domain.errors import Conflict, InvalidRequest, Issue, NotFound, Va
 from loopnode.domain.money import Money
 from loopnode.domain.privacy import find_personal_data
 from loopnode.domain.quantities import Quantity, dimension, quantity_from_json, to_base
+from loopnode.domain.routing import check_price, parse_price
 from loopnode.domain.signals import CATEGORIES
 from loopnode.domain.times import TimestampError, format_timestamp, parse_timestamp
 from loopnode.services.identity import NodeIdentity
@@ -135,9 +136,11 @@ class DemandService:
         lat, lon = self._location(body.get("location"))
         now = self._clock.now()
         valid_until = _future(body["valid_until"], now)
-        max_price = None if body.get("max_price") is None else Money.parse(body["max_price"])
-        if max_price is not None and max_price.is_negative():
-            raise ValidationFailed([Issue("/max_price", "must not be negative")])
+        max_price = (
+            None if body.get("max_price") is None else parse_price(body["max_price"], "max_price")
+        )
+        if max_price is not None:
+            check_price(max_price, "max_price")
         row = DemandRow(
             id=f"DEM-{self._random_hex(12)}",
             node=self._node.node_id,

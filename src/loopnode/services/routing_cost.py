@@ -26,6 +26,13 @@ from loopnode.domain import geo
 from loopnode.domain.cost import CostBreakdown, loop_cost
 from loopnode.domain.errors import InvalidRequest, LoopError
 from loopnode.domain.money import Money
+from loopnode.domain.routing import (
+    Candidate,
+    check_distance,
+    check_price,
+    parse_price,
+    select,
+)
 from loopnode.domain.signals import check_value, signal_for
 from loopnode.domain.times import format_timestamp
 from loopnode.protocol.validation import validate_entity
@@ -77,6 +84,8 @@ class PeerSignalDirectory:
         """Fetch the stale (or, with `force`, all) named approved peers; node -> outcome."""
         wanted = None if node_ids is None else set(node_ids)
         outcomes: dict[str, str] = {}
+        if wanted is not None and not wanted:
+            return outcomes
         for peer in self._peers():
             if wanted is not None and peer.node_id not in wanted:
                 continue
@@ -187,7 +196,7 @@ class LoopCostService:
         origin, destination = _text(body, "origin_node"), _text(body, "destination_node")
         quote = self.price(
             category,
-            Money.parse(_required(body, "base_price")),
+            parse_price(_required(body, "base_price")),
             origin,
             destination,
             origin_signal=_optional_decimal(body, "origin_signal"),
@@ -221,6 +230,9 @@ class LoopCostService:
         destination_signal: Decimal | None = None,
         distance_km: Decimal | None = None,
     ) -> Quote:
+        check_price(base_price)
+        if distance_km is not None:
+            check_distance(distance_km)
         local = origin == destination
         if local:
             o_signal = d_signal = Decimal(0)
@@ -251,6 +263,50 @@ class LoopCostService:
             breakdown,
             self.currency,
         )
+
+    def select(
+        self, category: str, origin: str, candidates: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Price candidate buyers and pick one (§3.3 step 6, §12.1 step 5).
+
+        Each candidate is `{"node", "base_price", "ref"?}` (base price as offered by that
+        buyer); the answer lists every candidate with its LoopCost and breakdown, lowest first
+        (local first on a tie), and the selected one with the reason. For the demo and other
+        callers that hold their candidates already.
+        """
+        priced: list[tuple[Candidate, Quote]] = []
+        for item in candidates:
+            node = str(item["node"])
+            price = item["base_price"]
+            base = price if isinstance(price, Money) else parse_price(price)
+            quote = self.price(category, base, origin, node)
+            ref = None if item.get("ref") is None else str(item["ref"])
+            candidate = Candidate(
+                "local-demand" if quote.local else "bid",
+                node,
+                ref,
+                quote.total.cents,
+                quote.local,
+                True,
+            )
+            priced.append((candidate, quote))
+        chosen = select([c for c, _ in priced])
+        ranked = sorted(priced, key=lambda pair: pair[0].sort_key())
+
+        def wire(candidate: Candidate, quote: Quote) -> dict[str, Any]:
+            return {
+                "node": candidate.node,
+                "ref": candidate.ref,
+                **quote.as_wire(),
+                "loop_cost": str(quote.total),
+            }
+
+        selected = next((wire(c, q) for c, q in ranked if c == chosen.selected), None)
+        return {
+            "candidates": [wire(c, q) for c, q in ranked],
+            "selected": selected,
+            "reason": chosen.reason,
+        }
 
     def record_coster(self) -> Callable[[RecordRow], Money | None]:
         """For search: the LoopCost of bringing a record to this node, None without a price.
@@ -296,7 +352,7 @@ class LoopCostService:
 
     def signal(self, node_id: str, category: str) -> Decimal:
         if node_id == self._node.node_id:
-            return signal_for(self._signals.signals(), category)
+            return signal_for(self._signals.cached_signals(), category)
         table = self._directory.cached(node_id)
         if table is None:
             raise InvalidRequest(
@@ -333,7 +389,7 @@ def _record_price(value: object) -> Money | None:
     if value is None or isinstance(value, bool):
         return None
     try:
-        return Money.parse(value if isinstance(value, str) else exact_decimal(value))
+        return parse_price(value)
     except LoopError:
         return None
 

@@ -110,13 +110,19 @@ class OverflowService:
         with self._uow() as uow:
             waiting = uow.overflow.due("local", FAR_FUTURE, BATCH)
             closing = uow.overflow.due("announced", now, BATCH)
-        for row in waiting:
-            decision = self._local_phase(row)
-            if decision is not None:
-                report["decisions"].append(decision)
-        for row in closing:
-            report["decisions"].append(self._bid_phase(row))
+        errors: list[dict[str, str]] = []
+        for phase, rows in ((self._local_phase, waiting), (self._bid_phase, closing)):
+            for row in rows:
+                try:
+                    decision = phase(row)
+                except LoopError as exc:  # one lot's trouble must not stop the others
+                    errors.append({"material_id": row.material_id, "error": exc.message})
+                    continue
+                if decision is not None:
+                    report["decisions"].append(decision)
         report["bids"] = self.bid_for_remote()
+        if errors:
+            report["errors"] = errors
         return report
 
     def enrol(self) -> int:
@@ -169,6 +175,7 @@ class OverflowService:
     def _decide(self, row: OverflowRow, plan: RoutePlan, state: str) -> dict[str, Any]:
         if not self._settings.auto_select:
             return self._record_decision(row, plan, "proposed", f"proposed-{state}")
+        self._claim(row)
         match_id = self._execute(plan)
         return self._record_decision(row, plan, state, state, extra={"match_id": match_id})
 
@@ -184,6 +191,7 @@ class OverflowService:
         if plan is None or plan.selected is None:
             raise Conflict(f"nothing can take {material_id} any more")
         state = "absorbed" if plan.selected.candidate.local else "routed"
+        self._claim(row)
         match_id = self._execute(plan)
         return self._record_decision(
             row,
@@ -205,6 +213,12 @@ class OverflowService:
         with self._uow() as uow:
             rows = uow.overflow.listing(state, 500)
         return {"results": [render_row(r) for r in rows]}
+
+    def _claim(self, row: OverflowRow) -> None:
+        """Make sure no other worker acts on this decision at the same time."""
+        with self._uow(write=True) as uow:
+            if not uow.overflow.claim(row.material_id, row.state, row.updated, self._clock.now()):
+                raise Conflict(f"{row.material_id} is being decided by another worker")
 
     # -- executing a selection ---------------------------------------------------------------
     def _execute(self, plan: RoutePlan) -> str:

@@ -4,7 +4,8 @@ Candidates for a material of this node:
 * **local demand**: open, unexpired listings of the same category that take the whole lot
   (LoopCost = base price; a listing whose `max_price` is below it is ineligible);
 * **bids**: open, unexpired MaterialOffers peers sent for this material (`POST /federate/offer`),
-  priced as a trade to the bidder's node with its published import signal and the distance;
+  priced as a trade to the bidder's node at the base price the bid offers (§12.1: Vienna offers
+  60 and its LoopCost is 104), with its published import signal and the distance;
 * **peers whose signals show import demand**: approved peers whose published config names the
   category (tentative: nobody there has committed to take it yet).
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from loopnode.domain.errors import InvalidRequest, LoopError, NotFound
 from loopnode.domain.money import Money
-from loopnode.domain.routing import Candidate, Selection, select
+from loopnode.domain.routing import Candidate, Selection, parse_price, select
 from loopnode.domain.times import format_timestamp
 from loopnode.services.demand import DemandService
 from loopnode.services.demand import render as render_demand
@@ -128,7 +129,8 @@ class RouteCalculator:
         found = []
         for bid in bids:
             node = str(bid["bidder_node"])
-            quote, problem = self._try_price(material, base, node)
+            offered = _bid_price(bid)
+            quote, problem = self._try_price(material, offered or base, node)
             candidate = Candidate(
                 "bid",
                 node,
@@ -177,10 +179,10 @@ class RouteCalculator:
     @staticmethod
     def _base_price(material: RecordRow, given: str | None, bids: list[dict[str, Any]]) -> Money:
         if given is not None:
-            return Money.parse(given)
+            return parse_price(given)
         own = material.document.get("base_price")
         if own is not None and not isinstance(own, bool):
-            return Money.parse(own if isinstance(own, str) else exact_decimal(own))
+            return parse_price(own)
         for bid in bids:
             price = bid["offer"].get("base_price")
             if isinstance(price, int | float) and not isinstance(price, bool):
@@ -189,6 +191,17 @@ class RouteCalculator:
             f"{material.id} has no base_price: pass ?base_price=60.00",
             {"material_id": material.id},
         )
+
+
+def _bid_price(bid: dict[str, Any]) -> Money | None:
+    """The base price a bid offers (§12.1: Vienna bids base 60, LoopCost 104), if exact."""
+    price = bid["offer"].get("base_price")
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        return None
+    try:
+        return parse_price(price)
+    except LoopError:
+        return None
 
 
 def render_plan(plan: RoutePlan, currency: str, clock: Clock) -> dict[str, Any]:

@@ -17,6 +17,7 @@ then be checked against existing accounts.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -51,6 +52,7 @@ SCHEMA_VERSION: Final = "0.2.0"
 VOTER_RE: Final = re.compile(r"^(user|business|node):[^@\s]{1,120}@([a-z0-9\-]+\.loop)\Z")
 SEED_SIGNALS: Final = {DEFAULT_KEY: Decimal("0.05")}
 MAX_LIST: Final = 200
+CACHE_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class SignalService:
         self._clock = clock
         self._settings = settings
         self._random_hex = random_hex
+        self._cache: tuple[Signals, float] | None = None
 
     # -- the config in force -----------------------------------------------------------------
     def in_force(self) -> StoredConfig:
@@ -107,6 +110,15 @@ class SignalService:
         if config is not None:
             return config
         return self._seed()
+
+    def cached_signals(self) -> Signals:
+        """The signal table in force, re-read at most every CACHE_S seconds (for pricing many
+        quotes); a publication by this process is seen at once, another worker's within
+        CACHE_S."""
+        now = time.monotonic()
+        if self._cache is None or now - self._cache[1] >= CACHE_S:
+            self._cache = (self.signals(), now)
+        return dict(self._cache[0])
 
     def config(self) -> dict[str, Any]:
         return render_config(self.in_force())
@@ -285,6 +297,7 @@ class SignalService:
             if counted.status == "passed":
                 published = self._publish(config, row, counted, now)
                 uow.signals.insert_config(published, now)
+                self._cache = None
                 uow.evidence.append(_config_evidence(published, proposal_id), now)
         return vote
 

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.signals import (
@@ -99,3 +101,17 @@ def test_quorum_counts_against_the_electorate() -> None:
     assert tally(votes, eligible=11, quorum=D("0.3")).status == "failed"
     counted = tally(votes, eligible=10)
     assert (counted.eligible, counted.voted, counted.votes_for) == (10, 3, 2)
+
+
+@given(st.lists(st.decimals(min_value=-1, max_value=1, places=3), max_size=12))
+def test_accepted_changes_never_move_a_category_more_than_a_tenth(steps: list[Decimal]) -> None:
+    in_force = {"plastic-pet": D("0.5")}
+    accepted: list[list[Change]] = []
+    for step in steps:
+        proposal = [Change("plastic-pet", D("0.5"), D("0.5") + step)]
+        try:
+            check_changes(proposal, in_force, period_usage(accepted))
+        except InvalidRequest:
+            continue
+        accepted.append(proposal)
+    assert sum((abs(p[0].proposed - p[0].current) for p in accepted), D(0)) <= D("0.10")

@@ -408,6 +408,20 @@ class SqlOverflowStore:
         )
         return self._c.execute(statement).rowcount == 1
 
+    def claim(self, material_id: str, state: str, seen: datetime, now: datetime) -> bool:
+        """Take a row as read (same state and version) before acting on it; False if taken."""
+        stamp = max(to_us(now), to_us(seen) + 1)
+        statement = (
+            update(overflow)
+            .where(
+                overflow.c.material_id == material_id,
+                overflow.c.state == state,
+                overflow.c.updated_us == to_us(seen),
+            )
+            .values(updated_us=stamp)
+        )
+        return self._c.execute(statement).rowcount == 1
+
     def note_bid(self, material_id: str, demand_id: str, to: str, now: datetime) -> bool:
         return _insert_unless_present(
             self._c,

@@ -13,10 +13,12 @@ from starlette.responses import Response
 
 from loopnode.bootstrap import Container
 from loopnode.services.apikeys import Principal
+from loopnode.services.routing_batch import allocate
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.concurrency import call, offload
 from loopnode.web.openapi_docs import errors
 from loopnode.web.responses import JSONResponse
+from loopnode.web.routes.routing_bodies import read_exact_object
 
 router = APIRouter(prefix="/api/v1", tags=["Routing"])
 logger = logging.getLogger(__name__)
@@ -105,3 +107,18 @@ async def _loop(services: Container) -> None:
             await offload(overflow.step)
         except Exception:
             logger.exception("overflow step failed")
+
+
+@router.post(
+    "/route/batch",
+    response_class=JSONResponse,
+    summary="Allocate many lots to many demands at the least total LoopCost",
+    description="Input `{nodes, distances, supplies, demands}`; answers `{allocations: [{supply, "
+    "demand, quantity, loop_cost}], total_loop_cost, moved_quantity, local_share, km_moved, "
+    "greedy: {...}}` (docs/routing.md).",
+    responses=errors(400, 401, 403, 413, 415),
+)
+async def batch(request: Request, _p: Annotated[Principal, Depends(writer)]) -> Response:
+    services = container(request)
+    _plain, exact = await read_exact_object(request, services.settings.max_body_bytes)
+    return JSONResponse(await offload(allocate, exact))
