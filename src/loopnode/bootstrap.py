@@ -26,7 +26,6 @@ from loopnode.services.federation.keys import KeyUnavailable, NodeKeys
 from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ledger.service import LedgerService
-from loopnode.services.ledger.settlement import Settler
 from loopnode.services.ledger.wiring import ledger_service
 from loopnode.services.lifecycle import LifecycleService
 from loopnode.services.material_status import MaterialStatusService
@@ -121,8 +120,7 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    ledger = ledger_service(settings, uow, clock)
-    settler = Settler(ledger.config, federation.keys.signing_key)
+    ledger = ledger_service(settings, uow, clock, federation.keys.signing_key)
     routing = build_routing(settings, engine, clock, node, random_hex, federation, lifecycle)
     search.record_cost = routing.cost.record_coster
     return Container(
@@ -149,7 +147,7 @@ def build(
         idempotency=idempotency,
         lifecycle=lifecycle,
         material_status=MaterialStatusService(uow, idempotency, random_hex),
-        transactions=TransactionService(uow, idempotency, settler.on_confirmed),
+        transactions=TransactionService(uow, idempotency, ledger.settler.on_confirmed),
         events=EventHub(uow),
         federation=federation,
         coredp=coredp,

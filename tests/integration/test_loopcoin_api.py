@@ -203,3 +203,20 @@ def test_writes_need_a_key_and_garbage_is_a_400_not_a_500(
     for body in ("{}", '{"to": 5, "from": [], "amount": {}}', "null", '"x"'):
         answer = client.post(f"{API}/{path}", content=body, headers=auth)
         assert answer.status_code == 400, (body, answer.text)
+
+
+def test_absurdly_large_amounts_are_refused_not_overflowed(
+    client: Any, auth: dict[str, str]
+) -> None:
+    maria, brewery = open_account(client, auth), open_account(client, auth, "business")
+    huge = {"to": maria, "amount": "1", "reserve_deposit": 1e300}
+    assert client.post(f"{API}/issue", json=huge, headers=auth).status_code == 400
+    assert pay(client, auth, transfer(maria, brewery, "1e300")).status_code == 400
+    redeem = {"from": maria, "amount": "99999999999999999999"}
+    assert client.post(f"{API}/redeem", json=redeem, headers=auth).status_code == 400
+    assert (
+        client.post(
+            f"{API}/issue", json={"to": maria, "amount": "1", "id": "x"}, headers=auth
+        ).status_code
+        == 400
+    )

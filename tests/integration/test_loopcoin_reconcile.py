@@ -94,3 +94,88 @@ def test_only_the_debtor_node_may_send_and_only_to_us(node: Any, api: Any, clock
     clock.advance(seconds=1)
     garbage = {"@type": "InterNodeSettlement", "transfers": "x"}
     assert post_signed(api, VIENNA, PATH, garbage, clock.now()).status_code == 400
+
+
+def round_result(remaining: list[dict[str, str]], coordinator: str = "vienna.loop") -> Any:
+    return {
+        "@context": CONTEXT_V020,
+        "@type": "InterNodeSettlement",
+        "from_node": "vienna.loop",
+        "to_node": "munich.loop",
+        "transfers": [],
+        "settlement_method": "clearing",
+        "clearing_round": {
+            "id": "round-1",
+            "coordinator": coordinator,
+            "obligations": [
+                {
+                    "id": "vienna.loop:T1",
+                    "debtor": "vienna.loop",
+                    "creditor": "munich.loop",
+                    "amount": "92.00",
+                },
+                {
+                    "id": "munich.loop:T2",
+                    "debtor": "munich.loop",
+                    "creditor": "vienna.loop",
+                    "amount": "65.00",
+                },
+            ],
+            "remaining": remaining,
+        },
+    }
+
+
+def test_a_clearing_result_is_verified_before_it_is_applied(
+    node: Any, api: Any, writer: dict[str, str], clock: Any
+) -> None:
+    add_peer(node, VIENNA)
+    post_signed(
+        api,
+        VIENNA,
+        PATH,
+        inter_node(id="vienna.loop:T1", transfers=[{**inter_node()["transfers"][0]}]),
+        clock.now(),
+    )
+    with node.uow(write=True) as uow:
+        from loopnode.services.ledger.ports import ObligationRow
+
+        uow.ledger.add_obligation(
+            ObligationRow(
+                "munich.loop:T2",
+                "munich.loop",
+                "vienna.loop",
+                6500,
+                "EUR",
+                "created",
+                "open",
+                {},
+                0,
+            )
+        )
+    right = [{"debtor": "vienna.loop", "creditor": "munich.loop", "amount": "27.00"}]
+    wrong = [{"debtor": "vienna.loop", "creditor": "munich.loop", "amount": "20.00"}]
+    result = "/api/v1/federate/clearing/result"
+    clock.advance(seconds=1)
+    assert post_signed(api, VIENNA, result, round_result(wrong), clock.now()).status_code == 400
+    clock.advance(seconds=1)
+    forged = round_result(right, coordinator="berlin.loop")
+    assert post_signed(api, VIENNA, result, forged, clock.now()).status_code == 403
+    clock.advance(seconds=1)
+    applied = post_signed(api, VIENNA, result, round_result(right), clock.now())
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["cleared_obligations"] == 2
+    listed = api.get("/api/v1/loopcoin/obligations", headers=writer).json()["obligations"]
+    assert sorted((o["id"], o["status"], o["amount"]) for o in listed) == [
+        ("munich.loop:T2", "cleared", "65.00"),
+        ("round-1:vienna.loop>munich.loop", "open", "27.00"),
+        ("vienna.loop:T1", "cleared", "92.00"),
+    ]
+
+    clock.advance(seconds=1)
+    again = post_signed(api, VIENNA, result, round_result(right), clock.now())
+    assert again.status_code == 200 and again.json()["new_obligations"] == 0
+    other = round_result(right)
+    other["clearing_round"]["id"] = "round-2"
+    clock.advance(seconds=1)
+    assert post_signed(api, VIENNA, result, other, clock.now()).status_code == 409

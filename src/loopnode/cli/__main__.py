@@ -1,5 +1,5 @@
 """`python -m loopnode.cli` is the `loopnode` command."""
 
-from loopnode.cli.main import main
+from loopnode.cli.entry import main
 
 main()

@@ -20,7 +20,14 @@ from loopnode.domain.clearing import Clearing, Obligation, bilateral_netting, cl
 from loopnode.domain.errors import LoopError
 from loopnode.domain.money import Money
 
-clearing_app = typer.Typer(help="Inter-node clearing of LoopCoin settlement obligations.")
+clearing_app = typer.Typer(
+    help="Inter-node clearing of LoopCoin settlement obligations.", no_args_is_help=True
+)
+
+
+@clearing_app.callback()
+def _group() -> None:
+    """Inter-node clearing of LoopCoin settlement obligations."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -78,6 +85,62 @@ def solve(
     )
     for o in result.remaining:
         typer.echo(f"  {o.debtor} owes {o.creditor} {Money(o.cents)}")
+
+
+@clearing_app.command("run")
+def run(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", envvar="LOOPNODE_DATA_DIR", help="the node's folder")
+    ] = Path("."),
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Run a clearing round with this node's approved peers as coordinator."""
+    import asyncio
+
+    from loopnode.bootstrap import build
+    from loopnode.config import SettingsError, load_settings, read_settings_file
+    from loopnode.services.ledger.clearing_round import run_round
+
+    try:
+        read_settings_file(data_dir)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    container = build(load_settings(data_dir), migrate=False)
+    try:
+        with container.federation.uow() as uow:
+            peers = uow.federation.peers.all("approved")
+
+        async def round_() -> dict[str, Any]:
+            transport = container.federation.transport_factory()
+            try:
+                return await run_round(
+                    container.ledger.rounds,
+                    peers,
+                    transport,
+                    container.clock.now(),
+                    container.settings.federation_timeout_s,
+                )
+            finally:
+                await transport.aclose()
+
+        report = asyncio.run(round_())
+    finally:
+        container.close()
+    if json_output:
+        typer.echo(json.dumps(report))
+    else:
+        typer.echo(
+            f"round {report['round']}: cleared {report['cleared']} of {report['total']} "
+            f"({100 * report['cleared_share']:.1f} %); bilateral netting alone: "
+            f"{report['bilateral_netting']} ({100 * report['bilateral_share']:.1f} %)"
+        )
+        for item in report["remaining"]:
+            typer.echo(f"  {item['debtor']} owes {item['creditor']} {item['amount']}")
+        for node, problem in report["problems"].items():
+            typer.echo(f"  problem with {node}: {problem}")
+    if report["problems"]:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,11 +23,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from loopnode.domain.errors import InvalidRequest
 
 Pair = tuple[str, str]
+MAX_TOTAL = 2**62  # integer cents, summed in 64-bit arithmetic by the solver
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,30 +78,35 @@ def clear(obligations: Iterable[Obligation]) -> Clearing:
     """The maximum multilateral set-off of `obligations`."""
     edges = pairs(obligations)
     total = sum(edges.values())
+    if total > MAX_TOTAL:
+        raise InvalidRequest("the obligations add up to more than the solver takes", {})
     if not edges:
         return Clearing(0, 0, ())
     index: dict[str, int] = {}
     for debtor, creditor in edges:
         index.setdefault(debtor, len(index))
         index.setdefault(creditor, len(index))
+    keys = list(edges)
+    debtors = np.fromiter((index[d] for d, _ in keys), dtype=np.int32, count=len(keys))
+    creditors = np.fromiter((index[c] for _, c in keys), dtype=np.int32, count=len(keys))
+    amounts = np.fromiter(edges.values(), dtype=np.int64, count=len(keys))
+    # Saturated edge debtor → creditor; the reverse arc gives flow back at cost 1.
     solver = min_cost_flow.SimpleMinCostFlow()
-    supply = [0] * len(index)
-    arcs: list[tuple[Pair, int]] = []
-    for (debtor, creditor), cents in edges.items():
-        # Saturated edge debtor → creditor; the reverse arc gives flow back at cost 1.
-        arc = solver.add_arc_with_capacity_and_unit_cost(index[creditor], index[debtor], cents, 1)
-        arcs.append(((debtor, creditor), arc))
-        supply[index[creditor]] += cents
-        supply[index[debtor]] -= cents
-    for node, value in enumerate(supply):
-        solver.set_node_supply(node, value)
+    arcs = solver.add_arcs_with_capacity_and_unit_cost(
+        creditors, debtors, amounts, np.ones(len(keys), dtype=np.int64)
+    )
+    supply = np.zeros(len(index), dtype=np.int64)
+    np.add.at(supply, creditors, amounts)
+    np.subtract.at(supply, debtors, amounts)
+    solver.set_nodes_supplies(np.arange(len(index), dtype=np.int32), supply)
     status = solver.solve()
     if status != solver.OPTIMAL:
         raise RuntimeError(f"the clearing solver failed (status {status})")
+    flows = solver.flows(arcs)
     remaining = tuple(
-        Obligation(debtor, creditor, solver.flow(arc))
-        for (debtor, creditor), arc in arcs
-        if solver.flow(arc) > 0
+        Obligation(debtor, creditor, int(flow))
+        for (debtor, creditor), flow in zip(keys, flows, strict=True)
+        if flow > 0
     )
     uncleared = sum(item.cents for item in remaining)
     return Clearing(total, total - uncleared, remaining)

@@ -31,6 +31,16 @@ COMMUNITY_FUND = "community-fund"
 TRANSPORT = "transport"
 CLEARING = "clearing"
 SYSTEM_ACCOUNTS = (COMMUNITY_FUND, TRANSPORT, CLEARING)
+# The largest amount the ledger takes in one posting: 10 trillion (10^13) in cents, far inside
+# a signed 64-bit column even after summing many postings.
+MAX_CENTS = 10**15
+
+
+def bounded(cents: int, field: str) -> int:
+    """`cents` if the ledger can hold it, else 400 (never a database overflow)."""
+    if abs(cents) > MAX_CENTS:
+        raise InvalidRequest(f"{field} is larger than the ledger accepts", {"field": field})
+    return cents
 
 
 class InsufficientFunds(Conflict):

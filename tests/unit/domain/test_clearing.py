@@ -95,6 +95,11 @@ def test_self_debts_and_non_positive_amounts_are_refused() -> None:
         clear([Obligation("A", "B", 0)])
 
 
+def test_totals_beyond_64_bit_arithmetic_are_refused() -> None:
+    with pytest.raises(InvalidRequest):
+        clear([Obligation("A", "B", 2**61), Obligation("B", "A", 2**61), Obligation("A", "C", 5)])
+
+
 def test_bilateral_netting_nets_each_pair_only() -> None:
     both_ways = [Obligation("A", "B", 100), Obligation("B", "A", 30), Obligation("B", "C", 5)]
     assert bilateral_netting(both_ways) == 60

@@ -67,11 +67,10 @@ class LedgerSchedules(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.state = LedgerState()
         self.clock = FakeClock()
         counter = iter(range(1, 10**6))
         self.ledger = LedgerService(
-            MemoryLedgerUow(self.state),
+            self.unit_of_work(),
             self.clock,
             CONFIG,
             new_id=lambda: str(uuid.UUID(int=next(counter))),
@@ -79,6 +78,27 @@ class LedgerSchedules(RuleBasedStateMachine):
         )
         self.issued = self.redeemed = 0
         self.answers: dict[str, tuple[dict[str, Any], tuple[int, dict[str, Any]]]] = {}
+
+    # What the invariants read, from the store under test.
+    def unit_of_work(self) -> Any:
+        self.state = LedgerState()
+        return MemoryLedgerUow(self.state)
+
+    def entry_count(self) -> int:
+        return len(self.state.entries)
+
+    def balances(self) -> dict[str, int]:
+        return {a: row.balance_cents for a, row in self.state.accounts.items()}
+
+    def lots(self) -> dict[str, list[int]]:
+        return {a: [lot.cents for lot in lots] for a, lots in self.state.lots.items()}
+
+    def posting_sums(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(entry → Σ postings, entry → minted)."""
+        sums: dict[str, int] = {}
+        for posting in self.state.postings:
+            sums[posting.entry_id] = sums.get(posting.entry_id, 0) + posting.cents
+        return sums, {e.id: e.minted_cents for e in self.state.entries.values()}
 
     @rule(target=accounts, kind=st.sampled_from(["user", "business"]))
     def open_account(self, kind: str) -> str:
@@ -125,10 +145,10 @@ class LedgerSchedules(RuleBasedStateMachine):
         if transfer_id not in self.answers:
             return
         body, (_, first) = self.answers[transfer_id]
-        entries = len(self.state.entries)
+        entries = self.entry_count()
         status, again = self.ledger.transfer(body, "operator")
         assert (status, again) == (200, first)
-        assert len(self.state.entries) == entries
+        assert self.entry_count() == entries
 
     @rule(transfer_id=consumes(transfers), delta=st.integers(min_value=1, max_value=100))
     def reuse_with_another_body_is_refused(self, transfer_id: str, delta: int) -> None:
@@ -136,11 +156,11 @@ class LedgerSchedules(RuleBasedStateMachine):
             return
         body, _ = self.answers[transfer_id]
         changed = {**body, "amount": body["amount"] + Money(delta).to_decimal()}
-        entries = len(self.state.entries)
+        entries = self.entry_count()
         try:
             self.ledger.transfer(changed, "operator")
         except Conflict:
-            assert len(self.state.entries) == entries
+            assert self.entry_count() == entries
             return
         raise AssertionError("a reused transfer id with another amount was accepted")
 
@@ -155,23 +175,21 @@ class LedgerSchedules(RuleBasedStateMachine):
         assert cents(supply["redeemed"]) == self.redeemed
         circulating, fund = cents(supply["circulating"]), cents(supply["community_fund"])
         assert circulating + fund == self.issued - self.redeemed
-        stored = sum(row.balance_cents for row in self.state.accounts.values())
-        assert stored == self.issued - self.redeemed
+        assert sum(self.balances().values()) == self.issued - self.redeemed
 
     @invariant()
     def no_balance_or_lot_is_negative(self) -> None:
-        assert all(row.balance_cents >= 0 for row in self.state.accounts.values())
-        for account, lots in self.state.lots.items():
-            assert all(lot.cents > 0 for lot in lots)
-            assert sum(lot.cents for lot in lots) == self.state.accounts[account].balance_cents
+        balances = self.balances()
+        assert all(cents >= 0 for cents in balances.values())
+        for account, lots in self.lots().items():
+            assert all(cents > 0 for cents in lots)
+            assert sum(lots) == balances[account]
 
     @invariant()
     def every_posting_set_balances(self) -> None:
-        sums: dict[str, int] = {}
-        for posting in self.state.postings:
-            sums[posting.entry_id] = sums.get(posting.entry_id, 0) + posting.cents
-        for entry in self.state.entries.values():
-            assert sums.get(entry.id, 0) == entry.minted_cents
+        sums, minted = self.posting_sums()
+        for entry_id, cents in minted.items():
+            assert sums.get(entry_id, 0) == cents
 
     @invariant()
     def a_future_projection_conserves_too(self) -> None:

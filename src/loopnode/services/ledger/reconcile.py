@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from loopnode.domain.errors import Forbidden, InvalidRequest
+from loopnode.domain.ledger import bounded
 from loopnode.domain.money import Money
 from loopnode.domain.times import format_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
@@ -32,7 +33,9 @@ PARTS = ("seller_receives", "seller_community_fund", "buyer_community_fund", "tr
 def _money(value: Any) -> Money:
     if isinstance(value, float):
         value = Decimal(repr(value))
-    return Money.parse(value if value is not None else 0)
+    amount = Money.parse(value if value is not None else 0)
+    bounded(amount.cents, "amount")
+    return amount
 
 
 def _rate(value: Any) -> Decimal:
@@ -57,7 +60,10 @@ class SettlementInbox:
         else:
             raise InvalidRequest("send an InterNodeSettlement or a Settlement", {"@type": kind})
         given = payload.get("id") or payload.get("transaction_id")
-        obligation_id = f"{caller}:{given}" if isinstance(given, str) else sha256_hex(payload)
+        if not isinstance(given, str):
+            given = sha256_hex(payload)
+        # The debtor's own id for it (`<debtor>:<transaction>`), so both sides share one id.
+        obligation_id = given if given.startswith(f"{caller}:") else f"{caller}:{given}"
         now = self._clock.now()
         row = ObligationRow(
             obligation_id[:160],
@@ -93,6 +99,7 @@ class SettlementInbox:
             if seller_side.is_negative():
                 raise InvalidRequest("a transfer's import_penalty exceeds its amount", {})
             owed = owed + seller_side.times(_rate(leg.get("exchange_rate", 1)))
+        bounded(owed.cents, "amount")
         return payload["from_node"], owed
 
     def _settlement(self, caller: str, payload: dict[str, Any]) -> tuple[str, Money]:

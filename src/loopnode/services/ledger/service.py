@@ -21,6 +21,7 @@ from loopnode.domain.errors import Conflict, InvalidRequest, NotFound
 from loopnode.domain.ledger import (
     AccountId,
     Holding,
+    bounded,
     check_issue,
     decayed,
     local_bonus,
@@ -77,6 +78,9 @@ class LedgerService:
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self._token = token or (lambda: secrets.token_hex(6))
         self.inbox = SettlementInbox(uow, clock, config)
+        # Attached by services/ledger/wiring.py (they need the node's signing key).
+        self.settler: Any = None
+        self.rounds: Any = None
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -211,6 +215,7 @@ class LedgerService:
         target = self._local(body["to"], "to")
         amount = _positive(body["amount"], "amount")
         deposit = Money.parse(body.get("reserve_deposit", 0))
+        bounded(deposit.cents, "reserve_deposit")
         if deposit.is_negative():
             raise InvalidRequest("reserve_deposit must not be negative", {})
         entry_id, request_hash = self._entry_id(body), sha256_hex(plain(body))
@@ -377,12 +382,14 @@ class LedgerService:
         return str(parsed)
 
     def _entry_id(self, body: dict[str, Any]) -> str:
+        """The caller's uuid (for idempotent retries), else a fresh one."""
         given = body.get("id")
         if given is None:
             return self._new_id()
-        if not isinstance(given, str) or not 1 <= len(given) <= 120:
-            raise InvalidRequest("id must be a string of 1..120 characters", {})
-        return given
+        try:
+            return str(uuid.UUID(given)) if isinstance(given, str) else _bad_id()
+        except ValueError:
+            return _bad_id()
 
 
 def evidence_draft(entry: EntryRow, actor: str) -> EvidenceDraft:
@@ -404,8 +411,13 @@ def _replay(stored: EntryRow, kind: str, request_hash: str) -> Answer:
     return 200, stored.document
 
 
+def _bad_id() -> str:
+    raise InvalidRequest("id must be a uuid", {})
+
+
 def _positive(value: object, field: str) -> Money:
     amount = Money.parse(value)
+    bounded(amount.cents, field)
     if amount.cents <= 0:
         raise InvalidRequest(f"{field} must be at least 0.01", {field: str(value)})
     return amount

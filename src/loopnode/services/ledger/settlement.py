@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode.domain.errors import Conflict, InvalidRequest
-from loopnode.domain.ledger import CLEARING, TRANSPORT, system_account
+from loopnode.domain.ledger import CLEARING, TRANSPORT, bounded, system_account
 from loopnode.domain.money import Money
 from loopnode.domain.times import format_timestamp, to_us
 from loopnode.protocol import keys
@@ -49,7 +49,9 @@ def offer_parts(offer: dict[str, Any]) -> tuple[Money, Money, Money, Money, Mone
     def money(value: Any, name: str) -> Money:
         if isinstance(value, float):
             value = Decimal(repr(value))
-        return Money.parse(value if value is not None else 0)
+        amount = Money.parse(value if value is not None else 0)
+        bounded(amount.cents, name)
+        return amount
 
     breakdown = offer.get("breakdown") or {}
     base = money(offer.get("base_price"), "base_price")
@@ -132,7 +134,7 @@ class Settler:
         base, export, _import, distance, _cost = parts
         owed = base + export + distance
         backing = owed.times(self.config.exchange_rate)
-        obligation_id = f"obligation-{row.id}"
+        obligation_id = f"{self.config.node_id}:{row.id}"
         document = self.inter_node_settlement(row, payer, parts, obligation_id, backing, now)
         uow.ledger.add_obligation(
             ObligationRow(

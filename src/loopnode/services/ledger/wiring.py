@@ -6,8 +6,10 @@ from typing import Any
 
 from loopnode.config import Settings
 from loopnode.domain.decay import DecayPolicy
+from loopnode.services.ledger.clearing_round import ClearingRounds
 from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.service import LedgerService
+from loopnode.services.ledger.settlement import Settler, SigningKey
 from loopnode.services.ports import Clock
 
 
@@ -24,5 +26,11 @@ def ledger_config(settings: Settings) -> LedgerConfig:
     )
 
 
-def ledger_service(settings: Settings, uow: Any, clock: Clock) -> LedgerService:
-    return LedgerService(uow, clock, ledger_config(settings))
+def ledger_service(
+    settings: Settings, uow: Any, clock: Clock, signing_key: SigningKey | None = None
+) -> LedgerService:
+    """The ledger service with its settlement hook and clearing rounds attached."""
+    ledger = LedgerService(uow, clock, ledger_config(settings))
+    ledger.settler = Settler(ledger.config, signing_key)
+    ledger.rounds = ClearingRounds(uow, clock, ledger.config, ledger.settler.sign)
+    return ledger

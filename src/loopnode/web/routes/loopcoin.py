@@ -206,3 +206,30 @@ async def receive_settlement(
 async def obligations(request: Request, _p: Writer) -> Response:
     inbox = container(request).ledger.inbox
     return JSONResponse({"obligations": await call(request, inbox.obligations)})
+
+
+@federate_router.post(
+    "/federate/clearing/obligations",
+    response_class=JSONResponse,
+    summary="A clearing round gathers this node's open obligations (signed request)",
+    responses=errors(400, 401, 403),
+)
+async def clearing_obligations(
+    request: Request, _signed: Annotated[SignedRequest, Depends(signed_peer)]
+) -> Response:
+    rounds = container(request).ledger.rounds
+    return JSONResponse(await call(request, rounds.open_obligations))
+
+
+@federate_router.post(
+    "/federate/clearing/result",
+    response_class=JSONResponse,
+    summary="A clearing round's signed result: verified, then this node's part applied",
+    responses=errors(400, 401, 403),
+)
+async def clearing_result(
+    request: Request, signed: Annotated[SignedRequest, Depends(signed_peer)]
+) -> Response:
+    rounds = container(request).ledger.rounds
+    answer = await call(request, rounds.apply, signed.node_id, signed.json_object())
+    return JSONResponse(answer)
