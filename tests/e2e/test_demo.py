@@ -3,14 +3,15 @@
 The expected numbers come from the spec, worked by hand, never from the code under test:
 - §12.1 step 3: base 60, Munich's export signal 0.40 (+24), Vienna's import signal 0.20 (+12),
   400 km × 0.02 (+8): Vienna's LoopCost is 104;
-- §12.1 step 5: Berlin's is 103 and the lowest LoopCost is selected (`lowest_loop_cost`);
-- §7.2: a local (same-node) trade pays the base price only: the Munich farm pays 60;
+- §12.1 step 5: Berlin's is 103, the local farm's 50, and the lowest LoopCost is selected
+  (`lowest_loop_cost`): the farm (§7.2: a local trade pays the base price only, Munich's 50);
 - §7.4 / DECISIONS 13: the settlement of the Vienna trade pays 104 = 60 seller + 24 origin fund
   + 12 destination fund + 8 transport;
 - the clearing cycle: Munich owes Berlin 80 + 4 + 10 = 94 (textiles, base 80, both signals
   `default` 0.05, 500 km), Berlin owes Vienna 50 + 2.50 + 13.60 = 66.10 (paper, base 50,
   680 km), Vienna owes Munich 104 − 12 = 92 (what stays with the seller's side); the most a
-  cycle can set off is three times its smallest edge: 198.30 of 252.10.
+  cycle can set off is three times its smallest edge: 198.30 of 252.10; bilateral netting
+  alone clears nothing (no pair owes both ways).
 """
 
 from __future__ import annotations
@@ -47,10 +48,10 @@ def test_demo_once_runs_the_story_and_every_node_agrees_with_its_report(
     selection = report["selection"]
     assert sorted(selection["candidates"], key=lambda c: c["node"]) == [
         {"node": "berlin.loop", "loop_cost": "103.00"},
-        {"node": "munich.loop", "loop_cost": "60.00"},
+        {"node": "munich.loop", "loop_cost": "50.00"},
         {"node": "vienna.loop", "loop_cost": "104.00"},
     ]
-    assert selection["selected"] == {"node": "munich.loop", "loop_cost": "60.00"}
+    assert selection["selected"] == {"node": "munich.loop", "loop_cost": "50.00"}
 
     trades = {(t["origin_node"], t["destination_node"]): t for t in report["trades"]}
     assert len(trades) == len(report["trades"]) == 4
@@ -63,10 +64,10 @@ def test_demo_once_runs_the_story_and_every_node_agrees_with_its_report(
             "settlement",
         }
     local = trades[("munich.loop", "munich.loop")]
-    assert local["loop_cost"] == "60.00"
+    assert local["loop_cost"] == "50.00"
     assert local["settlement"] == {
-        "paid": "60.00",
-        "seller": "60.00",
+        "paid": "50.00",
+        "seller": "50.00",
         "origin_fund": "0.00",
         "destination_fund": "0.00",
         "transport": "0.00",
@@ -92,6 +93,8 @@ def test_demo_once_runs_the_story_and_every_node_agrees_with_its_report(
         ("berlin.loop", "vienna.loop"): "66.10",
     }
     assert (clearing["cleared"], clearing["total"]) == ("198.30", "252.10")
+    assert clearing["bilateral_netting"] == "0.00"
+    assert clearing["participants"] == ["berlin.loop", "munich.loop", "vienna.loop"]
     left = {(o["debtor"], o["creditor"]): o["amount"] for o in clearing["remaining"]}
     assert left == {
         ("vienna.loop", "munich.loop"): "25.90",

@@ -3,20 +3,22 @@
 Every node serves HTTPS (TLS 1.3) with a certificate from a demo CA the three trust, and keeps
 its own SQLite database and keys. Munich–Berlin, Berlin–Vienna and Vienna–Munich peer. The
 signals and distances are §12.1's: Munich exports organic food at 0.40, Vienna imports it at
-0.20 and lies 400 km away, so Vienna's price for 60 LC of spent grain is 104.00; Berlin imports
-at 0.15 over 500 km, 103.00. The story, each step a function of `Story`:
+0.20 and lies 400 km away, so Vienna's offer of 60 LC costs 104.00; Berlin imports at 0.15 over
+500 km, 103.00. The story, each step a function of `Story`:
 
-1. a Munich farm posts a demand listing; Munich registers lot 1 of spent grain (base 60 LC);
-   the announcement floods to Berlin and on to Vienna; both price it with their own node's
-   `POST /loopcost` and bid; Munich's routing calculator ranks the farm (a local trade costs the
-   base price only, §7.2), Berlin and Vienna, and its overflow step gives the lot to the lowest
-   LoopCost: the farm, which pays 60.00 LC to the brewery when the trade is confirmed;
+1. a Munich farm posts a demand listing; Munich registers lot 1 of spent grain at 50 LC; the
+   announcement floods to Berlin and on to Vienna; both price an offer of 60 with their own
+   node's `POST /loopcost` and bid; Munich's routing calculator ranks the farm (a local trade
+   costs the base price only, §7.2: 50.00), Berlin and Vienna, and its overflow step gives the
+   lot to the lowest LoopCost: the farm, which pays 50.00 to the brewery on confirmation;
 2. lot 2 finds no local demand (the farm is served): the overflow step announces it, Vienna
    bids, the step routes it to Vienna; Vienna's buyer pays 104.00 LC-VIE on confirmation
    (12.00 to Vienna's community fund, 92.00 owed to Munich) and the signed InterNodeSettlement
-   reaches Munich; the lot travels offer → match → transfer as core-dp envelopes;
-3. Berlin searches across the federation, and a clearing round nets the obligations the nodes
-   hold (`loopnode clearing solve` over them).
+   reaches Munich;
+3. Munich buys Berlin's textiles and Berlin buys Vienna's paper, so the debts form a cycle;
+   Munich hands Vienna glass cullet as signed core-dp envelopes; Berlin searches across the
+   federation; Munich coordinates a clearing round (`loopnode clearing run`) that every node
+   verifies and applies.
 
 `report()` is what `loopnode demo --once --report FILE` writes and `check()` asks every node
 whether it agrees.
@@ -25,7 +27,6 @@ whether it agrees.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,11 +35,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from loopnode.demo.cluster import LOOPNODE, Federation, Node, NodeSpec
+from loopnode.demo.cluster import Federation, Node, NodeSpec
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
 CATEGORY = "organic-food"
-BASE_PRICE = "60.00"
+BASE_PRICE = "50.00"  # Munich's asking price for a lot of spent grain: what the farm pays
+BID_PRICE = "60.00"  # what Berlin and Vienna offer for it (§12.1 step 4: "base_price": 60)
 # §12.1: Munich's export signal 0.40, Vienna's import signal 0.20, Munich–Vienna 400 km (the
 # great circle is 354 km: a road distance, configured). Berlin: 0.15 over 500 km gives the
 # spec's 103.00 (60 + 24 + 9 + 10). Berlin–Vienna: 680 km by road.
@@ -216,7 +218,7 @@ class Story:
         demand = _ok(self.munich.post("/api/v1/demand", json=listing), 201)
         self.note("munich.loop", f"the farm's demand {demand['id']}: 2 t, at most {BASE_PRICE}")
         self.grain_id = self._register("spent grain from the morning brew")
-        self.note("munich.loop", f"registered {self.grain_id} (2 t spent grain, base 60 LC)")
+        self.note("munich.loop", f"registered {self.grain_id} (2 t spent grain at {BASE_PRICE})")
 
     def _register(
         self,
@@ -266,10 +268,10 @@ class Story:
         self._bids_arrived(self.grain_id, {"berlin.loop", "vienna.loop"})
 
     def _bid(self, node: Node, material_id: str) -> str:
-        """`node` prices the lot with its own LoopCost API and bids that to Munich."""
+        """`node` prices its offer with its own LoopCost API and bids that to Munich."""
         query = {
             "category": CATEGORY,
-            "base_price": BASE_PRICE,
+            "base_price": BID_PRICE,
             "origin_node": "munich.loop",
             "destination_node": node.node_id,
         }
@@ -279,7 +281,7 @@ class Story:
         bid = {
             "to": "munich.loop",
             "material": material_id,
-            "base_price": _number(BASE_PRICE),
+            "base_price": _number(BID_PRICE),
             "loop_cost": _number(total),
             "valid_until": until,
         }
@@ -349,7 +351,7 @@ class Story:
     # -- lot 2: overflow -----------------------------------------------------------------------
     def overflow(self) -> None:
         self.overflow_id = self._register("spent grain from the afternoon brew")
-        self.note("munich.loop", f"registered {self.overflow_id} (2 t spent grain, base 60 LC)")
+        self.note("munich.loop", f"registered {self.overflow_id} (2 t spent grain at {BASE_PRICE})")
         announced = self._step_until(self.overflow_id, {"announced"})
         self.note("munich.loop", f"no local demand takes {self.overflow_id}: announced to peers")
         self._announced(self.vienna, self.overflow_id)
@@ -525,41 +527,33 @@ class Story:
         )
 
     def clear(self) -> None:
-        """Gather every open obligation once (from the node that created it) and clear them."""
-        obligations = []
-        for node in self.fed:
-            for item in self._obligations(node):
-                if item["origin"] == "created" and item["status"] == "open":
-                    obligations.append(
-                        {
-                            "id": item["id"],
-                            "debtor": item["debtor"],
-                            "creditor": item["creditor"],
-                            "amount": item["amount"],
-                        }
-                    )
-        path = self.fed.base_dir / "clearing-round.json"
-        path.write_text(json.dumps({"obligations": obligations}, indent=2), encoding="utf-8")
-        solved = subprocess.run(
-            [*LOOPNODE, "clearing", "solve", str(path), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        _expect(solved.returncode == 0, f"clearing solve failed: {solved.stderr[-400:]}")
-        result = json.loads(solved.stdout)
-        total = sum((Decimal(o["amount"]) for o in obligations), Decimal("0"))
+        """Munich coordinates a clearing round with its peers (`loopnode clearing run`)."""
+        obligations = [
+            {k: item[k] for k in ("id", "debtor", "creditor", "amount")}
+            for node in self.fed
+            for item in self._obligations(node)
+            if item["origin"] == "created" and item["status"] == "open"
+        ]
+        ran = self.munich.cli("clearing", "run", "--json", check=False)
+        try:
+            result = json.loads(ran.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError) as exc:
+            raise StoryFailed(f"clearing run: {ran.stdout[-400:]} {ran.stderr[-400:]}") from exc
+        _expect(not result.get("problems"), f"clearing run: {result.get('problems')}")
         self.clearing = {
             "cleared": result["cleared"],
-            "total": f"{total:.2f}",
-            "obligations": obligations,
+            "total": result["total"],
+            "bilateral_netting": result["bilateral_netting"],
+            "round": result["round"],
+            "participants": result["participants"],
+            "obligations": sorted(obligations, key=lambda o: o["id"]),
             "remaining": result["remaining"],
         }
         self.note(
-            "all",
-            f"clearing round over {len(obligations)} obligation(s) of {total:.2f}: "
-            f"{result['cleared']} cleared, {len(result['remaining'])} left to pay",
+            "munich.loop",
+            f"clearing round over {len(obligations)} obligations of {result['total']}: "
+            f"{result['cleared']} cleared (bilateral netting alone: "
+            f"{result['bilateral_netting']}); applied by {', '.join(result['applied'])}",
         )
 
     @staticmethod
@@ -663,11 +657,30 @@ class Story:
     def _check_clearing(self) -> list[str]:
         if not self.clearing:
             return ["no clearing round ran"]
+        problems = []
         total = Decimal(self.clearing["total"])
         left = sum((Decimal(o["amount"]) for o in self.clearing["remaining"]), Decimal("0"))
         if Decimal(self.clearing["cleared"]) + left != total:
-            return ["the clearing round's cleared and remaining amounts do not add up"]
-        return []
+            problems.append("the clearing round's cleared and remaining amounts do not add up")
+        expected_left = {
+            (o["debtor"], o["creditor"], f"{Decimal(o['amount']):.2f}")
+            for o in self.clearing["remaining"]
+        }
+        for node in self.fed:
+            listed = self._obligations(node)
+            still_open = {
+                (o["debtor"], o["creditor"], f"{Decimal(o['amount']):.2f}")
+                for o in listed
+                if o["status"] == "open"
+            }
+            mine = {o for o in expected_left if node.node_id in o[:2]}
+            if still_open != mine:
+                problems.append(f"{node.node_id} holds open {sorted(still_open)}, not {mine}")
+            inputs = {o["id"] for o in self.clearing["obligations"]}
+            uncleared = [o["id"] for o in listed if o["id"] in inputs and o["status"] != "cleared"]
+            if uncleared:
+                problems.append(f"{node.node_id} did not mark {uncleared} cleared")
+        return problems
 
 
 def _settlement_view(settlement: dict[str, Any]) -> dict[str, str]:
