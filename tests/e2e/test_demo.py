@@ -42,6 +42,7 @@ def test_demo_once_runs_the_story_and_every_node_agrees_with_its_report(
     assert "searched berlin.loop, munich.loop, vienna.loop" in output
     # The dashboards are announced before the story starts.
     assert output.index("dashboard: https://127.0.0.1:") < output.index("peering Munich")
+    assert "first dashboard reachable after" in output
 
     report = json.loads(report_path.read_text())
     assert set(report) == {"selection", "trades", "clearing"}

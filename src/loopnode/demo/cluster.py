@@ -93,6 +93,7 @@ class Node:
     pinned: Path | None = None
     api_key: str = ""
     process: subprocess.Popen[bytes] | None = None
+    up_at: float = 0.0  # time.monotonic() when it last answered after `start`
 
     @property
     def node_id(self) -> str:
@@ -158,6 +159,7 @@ class Node:
                 raise AssertionError(f"{self.node_id} exited: {self.log_tail()}")
             try:
                 if self.get("/api/v1/node/info").status_code == 200:
+                    self.up_at = time.monotonic()
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
