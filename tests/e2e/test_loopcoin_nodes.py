@@ -43,6 +43,8 @@ def test_a_purchase_from_another_node_is_paid_and_owed_on_both_sides(tmp_path: P
         issue = {"to": buyer, "amount": "200.00", "reserve_deposit": "200.00"}
         ok(munich.post("/api/v1/loopcoin/issue", json=issue))
         seller = ok(vienna.post("/api/v1/loopcoin/accounts", json={"kind": "business"}))["id"]
+        prefund = {"to": "node:clearing@vienna.loop", "amount": "100", "reserve_deposit": "100"}
+        ok(vienna.post("/api/v1/loopcoin/issue", json=prefund))
         trade = p.transaction(
             transaction_id="TXN-2026-12-06-001",
             seller="vienna.loop",
@@ -65,6 +67,9 @@ def test_a_purchase_from_another_node_is_paid_and_owed_on_both_sides(tmp_path: P
         assert [(o["debtor"], o["creditor"], o["amount"], o["origin"]) for o in received] == [
             ("munich.loop", "vienna.loop", "92.00", "received")
         ]
+        # Vienna paid its seller in LC-VIE out of its pre-funded clearing account.
+        paid = ok(vienna.get(f"/api/v1/loopcoin/accounts/{seller}"), 200)["balance"]
+        assert paid == "60.00"
 
 
 def buy(buyer_node: Node, seller: str, txn: str, offer: dict[str, Any], amount: str) -> None:

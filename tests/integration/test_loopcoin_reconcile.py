@@ -179,3 +179,37 @@ def test_a_clearing_result_is_verified_before_it_is_applied(
     other["clearing_round"]["id"] = "round-2"
     clock.advance(seconds=1)
     assert post_signed(api, VIENNA, result, other, clock.now()).status_code == 409
+
+
+def test_the_seller_is_paid_in_this_nodes_currency_from_the_clearing_account(
+    node: Any, api: Any, writer: dict[str, str], clock: Any
+) -> None:
+    add_peer(node, VIENNA)
+    loopcoin = "/api/v1/loopcoin"
+    seller = api.post(f"{loopcoin}/accounts", json={"kind": "business"}, headers=writer)
+    seller_id = seller.json()["id"]
+    body = inter_node()
+    body["transfers"][0] = {**body["transfers"][0], "to": seller_id, "exchange_rate": 0.5}
+    first = post_signed(api, VIENNA, PATH, body, clock.now())
+    assert first.json()["payout"]["status"] == "pending"  # nothing to pay with yet
+    clearing = "node:clearing@munich.loop"
+    fund = {"to": clearing, "amount": "200.00", "reserve_deposit": "200.00"}
+    assert api.post(f"{loopcoin}/issue", json=fund, headers=writer).status_code == 201
+    clock.advance(seconds=1)
+    second = post_signed(api, VIENNA, PATH, {**body, "id": "vienna.loop:T9"}, clock.now())
+    assert second.status_code == 202, second.text
+    # 1 LC-VIE = 0.5 EUR, 1 LC-MUC = 1 EUR: base 60 → 30.00, export 24 → 12.00, distance 8 → 4.00
+    assert second.json()["payout"] == {
+        **second.json()["payout"],
+        "status": "paid",
+        "amount": "46.00",
+    }
+    assert second.json()["amount"] == "46.00"
+
+    def balance(account: str) -> str:
+        return str(api.get(f"{loopcoin}/accounts/{account}").json()["balance"])
+
+    assert balance(seller_id) == "30.00"
+    assert balance("node:community-fund@munich.loop") == "12.00"
+    assert balance("node:transport@munich.loop") == "4.00"
+    assert balance(clearing) == "154.00"

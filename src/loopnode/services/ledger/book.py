@@ -18,8 +18,10 @@ from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.ledger import AccountId, Holding, Lot, credit, debit, decayed
 from loopnode.domain.money import Money
 from loopnode.domain.times import to_us
+from loopnode.protocol.canonical import sha256_hex
 from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.ports import EntryRow, LedgerStore
+from loopnode.services.ports import EvidenceDraft
 
 
 class UnknownAccount(InvalidRequest):
@@ -110,3 +112,14 @@ class Book:
 
 def _wire(postings: dict[str, int]) -> dict[str, str]:
     return {account: str(Money(cents)) for account, cents in sorted(postings.items()) if cents}
+
+
+def evidence_draft(entry: EntryRow, actor: str) -> EvidenceDraft:
+    return EvidenceDraft(
+        "ledger.posted",
+        "ledger",
+        entry.id,
+        actor,
+        sha256_hex(entry.document),
+        {"kind": entry.kind},
+    )

@@ -14,15 +14,17 @@ whether the document splits it 36/24/32 (§7.4) or 60/24/8 (DECISIONS 13).
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from loopnode.domain.errors import Forbidden, InvalidRequest
-from loopnode.domain.ledger import bounded
+from loopnode.domain.ledger import CLEARING, TRANSPORT, bounded, system_account
 from loopnode.domain.money import Money
 from loopnode.domain.times import format_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
+from loopnode.services.ledger.book import Book, evidence_draft
 from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.ports import LedgerUowFactory, ObligationRow
 from loopnode.services.ports import Clock
@@ -76,9 +78,13 @@ class SettlementInbox:
             payload,
             to_us(now),
         )
+        payout: dict[str, Any] | None = None
         with self._uow(write=True) as uow:
             new = uow.ledger.add_obligation(row)
+            if new and kind == "InterNodeSettlement":
+                payout = self._pay_out(uow, row.id, payload, now, caller)
         return {
+            "payout": payout,
             "status": "accepted",
             "obligation_id": row.id,
             "debtor": debtor,
@@ -101,6 +107,61 @@ class SettlementInbox:
             owed = owed + seller_side.times(_rate(leg.get("exchange_rate", 1)))
         bounded(owed.cents, "amount")
         return payload["from_node"], owed
+
+    def _pay_out(
+        self, uow: Any, obligation_id: str, payload: dict[str, Any], now: datetime, caller: str
+    ) -> dict[str, Any]:
+        """Pay the seller's side in this node's currency out of its clearing account.
+
+        Each leg's `amount − import − export − distance` goes to the leg's `to` account (when
+        it is an account of this node; else it stays in the clearing account), the export
+        penalty to this node's community fund (the origin fund), the distance cost to its
+        transport account; each converted from the sender's currency through the backing
+        currency (`× sender rate ÷ our rate`, rounded down). The clearing account must hold the
+        total, pre-funded by the operator (`/loopcoin/issue` to `node:clearing@<node>`), which
+        the obligation then reimburses; otherwise the payout waits (`pending`).
+        """
+        node = self._config.node_id
+        if self._config.exchange_rate <= 0:
+            return {"status": "pending", "reason": "this node's exchange_rate is 0"}
+        clearing = system_account(CLEARING, node)
+        transport = system_account(TRANSPORT, node)
+        legs: list[tuple[str, Money]] = []
+        for leg in payload["transfers"]:
+            fees = leg.get("fees") or {}
+            factor = _rate(leg.get("exchange_rate", 1)) / self._config.exchange_rate
+            export = _money(fees.get("export_penalty"))
+            distance = _money(fees.get("distance_cost"))
+            base = _money(leg["amount"]) - _money(fees.get("import_penalty")) - export - distance
+            if base.is_negative():
+                continue
+            target = leg.get("to")
+            local = isinstance(target, str) and target.endswith(f"@{node}")
+            if not local or uow.ledger.account(target) is None:
+                target = clearing
+            for account, amount in (
+                (target, base),
+                (self._config.fund, export),
+                (transport, distance),
+            ):
+                legs.append((account, amount.times(factor, ROUND_DOWN)))
+        total = sum(amount.cents for _, amount in legs)
+        book = Book(uow.ledger, self._config, now, [clearing, *(a for a, _ in legs)])
+        if book.balance(clearing) < total:
+            return {"status": "pending", "reason": "the clearing account holds less"}
+        for account, amount in legs:
+            if amount.cents and account != clearing:
+                book.move(clearing, account, amount.cents)
+        entry_id = f"payout-{obligation_id}"[:160]
+        document = {
+            "kind": "settlement payout",
+            "obligation_id": obligation_id,
+            "paid": {account: str(amount) for account, amount in legs},
+            "currency": self._config.currency_code,
+        }
+        for entry in book.commit(entry_id, "settlement", entry_id, document):
+            uow.evidence.append(evidence_draft(entry, caller), now)
+        return {"status": "paid", "amount": str(Money(total)), "entry": entry_id}
 
     def _settlement(self, caller: str, payload: dict[str, Any]) -> tuple[str, Money]:
         validate_entity(payload, "Settlement")

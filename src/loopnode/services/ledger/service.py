@@ -32,7 +32,7 @@ from loopnode.domain.privacy import find_personal_data
 from loopnode.domain.times import format_timestamp, from_us, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
-from loopnode.services.ledger.book import Book
+from loopnode.services.ledger.book import Book, evidence_draft
 from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.ports import (
     DuplicateEntry,
@@ -42,7 +42,7 @@ from loopnode.services.ledger.ports import (
     Totals,
 )
 from loopnode.services.ledger.reconcile import SettlementInbox
-from loopnode.services.ports import Clock, EvidenceDraft
+from loopnode.services.ports import Clock
 
 __all__ = ["LedgerService", "plain"]
 
@@ -390,17 +390,6 @@ class LedgerService:
             return str(uuid.UUID(given)) if isinstance(given, str) else _bad_id()
         except ValueError:
             return _bad_id()
-
-
-def evidence_draft(entry: EntryRow, actor: str) -> EvidenceDraft:
-    return EvidenceDraft(
-        "ledger.posted",
-        "ledger",
-        entry.id,
-        actor,
-        sha256_hex(entry.document),
-        {"kind": entry.kind},
-    )
 
 
 def _replay(stored: EntryRow, kind: str, request_hash: str) -> Answer:

@@ -33,10 +33,10 @@ from loopnode.protocol import keys
 from loopnode.protocol.canonical import canonical_bytes
 from loopnode.protocol.jsonld import CONTEXT_V020
 from loopnode.services.federation.outbox import dumps, enqueue
-from loopnode.services.ledger.book import Book
+from loopnode.services.ledger.book import Book, evidence_draft
 from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.ports import ObligationRow
-from loopnode.services.ledger.service import evidence_draft, plain
+from loopnode.services.ledger.service import plain
 from loopnode.services.ports import TransactionRow
 
 SETTLEMENT_PATH = "/federate/settlement"
