@@ -261,7 +261,9 @@ class Federation:
         *,
         tls: bool = False,
         settings: dict[str, Any] | None = None,
+        start: bool = False,
     ) -> None:
+        """`start=True` starts each node as soon as it is set up (the next is set up meanwhile)."""
         self.base_dir = base_dir
         self.ca: Path | None = self._make_ca() if tls else None
         self.nodes: dict[str, Node] = {}
@@ -270,8 +272,17 @@ class Federation:
             node = Node(spec, base_dir / spec.name, free_port(), self.ca)
             node.data_dir.mkdir(parents=True, exist_ok=True)
             self.nodes[spec.name] = node
-        # Each node's set-up is a few CLI processes of its own: run the nodes side by side.
-        _each(lambda node: node.init(chosen), list(self))
+
+        def prepare(node: Node) -> None:
+            node.init(chosen)
+            if start:
+                node.start()
+
+        try:
+            _each(prepare, list(self))
+        except BaseException:
+            self.stop()
+            raise
 
     def _make_ca(self) -> Path:
         return tls.create_ca(self.base_dir / "ca").cert

@@ -203,6 +203,13 @@ class Story:
             body = {"to": self.accounts[key], "amount": FUNDING, "reserve_deposit": FUNDING}
             _ok(node.post("/api/v1/loopcoin/issue", json=body), 200, 201)
             self.note(node.node_id, f"issued {FUNDING} to {self.accounts[key]} (reserve-backed)")
+        for node in self.fed:
+            # A seller's node pays its sellers out of its clearing account when a buyer's node
+            # reports a purchase; the obligation reimburses it later (docs/ledger.md).
+            clearing = f"node:clearing@{node.node_id}"
+            body = {"to": clearing, "amount": FUNDING, "reserve_deposit": FUNDING}
+            _ok(node.post("/api/v1/loopcoin/issue", json=body), 200, 201)
+            self.note(node.node_id, f"pre-funded {clearing} with {FUNDING}")
 
     # -- lot 1: local first --------------------------------------------------------------------
     def register_grain(self) -> None:
@@ -636,14 +643,12 @@ class Story:
             problems.append(f"{buyer.node_id}: {trade.buyer_account} did not pay exactly once")
         fund = buyer.get(f"/api/v1/loopcoin/accounts/node:community-fund@{buyer.node_id}").json()
         if trade.origin_node == trade.destination_node:
-            seller = buyer.get(f"/api/v1/loopcoin/accounts/{trade.seller_account}").json()
-            if seller.get("balance") != trade.settlement["seller"]:
-                problems.append(f"{buyer.node_id}: the seller holds {seller.get('balance')}")
-            return problems
+            return problems + self._check_payout(buyer, trade)
         if Decimal(fund.get("balance", "0")) < Decimal(trade.settlement["destination_fund"]):
             problems.append(f"{buyer.node_id}: its community fund lacks the import penalty")
         owed = sum(Decimal(trade.settlement[k]) for k in ("seller", "origin_fund", "transport"))
         seller_node = self.fed[trade.origin_node.removesuffix(".loop")]
+        problems += self._check_payout(seller_node, trade)
         for node, origin in ((buyer, "created"), (seller_node, "received")):
             found = [
                 o
@@ -652,6 +657,24 @@ class Story:
             ]
             if [Decimal(o["amount"]) for o in found] != [owed]:
                 problems.append(f"{node.node_id}: no {origin} obligation of {owed} for the trade")
+        return problems
+
+    def _check_payout(self, node: Node, trade: Trade) -> list[str]:
+        """The seller's node paid the seller, its community fund and its transport account."""
+        problems = []
+        legs = (
+            (trade.seller_account, "seller"),
+            (f"node:community-fund@{node.node_id}", "origin_fund"),
+            (f"node:transport@{node.node_id}", "transport"),
+        )
+        for account, part in legs:
+            expected = Decimal(trade.settlement[part])
+            if not expected:
+                continue
+            entries = node.get(f"/api/v1/loopcoin/accounts/{account}/statement").json()
+            received = [Decimal(str(e["amount"])) for e in entries.get("entries", [])]
+            if expected not in received:
+                problems.append(f"{node.node_id}: {account} did not receive {expected:.2f}")
         return problems
 
     def _check_clearing(self) -> list[str]:
@@ -729,4 +752,4 @@ class StoryFailed(RuntimeError):
 
 
 def federation(base_dir: Path) -> Federation:
-    return Federation(base_dir, CITIES, tls=True, settings=DEMO_SETTINGS)
+    return Federation(base_dir, CITIES, tls=True, settings=DEMO_SETTINGS, start=True)
