@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     overflow_auto_select: bool = True
     overflow_worker: bool = False
     overflow_poll_s: float = Field(default=10.0, gt=0)
+    # A clearing round with the approved peers every N hours (0: never); docs/ledger.md.
+    loopcoin_clearing_interval_h: float = Field(default=24.0, ge=0)
 
     @field_validator("node_id")
     @classmethod

@@ -126,3 +126,21 @@ def test_trades_both_ways_then_a_clearing_round_both_nodes_apply(tmp_path: Path)
         assert ids == {o["id"] for o in obligations(vienna) if o["status"] == "open"}
         again = json.loads(munich.cli("clearing", "run", "--json").stdout)
         assert again["cleared"] == "0.00" and again["total"] == "27.00"
+
+
+def test_the_scheduled_round_clears_without_an_operator(tmp_path: Path) -> None:
+    fast = {"loopcoin_clearing_interval_h": 0.001}  # every 3.6 s
+    munich_spec = NodeSpec("munich", 48.137, 11.575, city="Munich", city_code="MUC", settings=fast)
+    vienna_spec = NodeSpec(
+        "vienna", 48.208, 16.373, city="Vienna", country="AT", city_code="VIE", settings=fast
+    )
+    with Federation(tmp_path, [munich_spec, vienna_spec]) as fed:
+        munich, vienna = fed["munich"], fed["vienna"]
+        fed.peer(munich, vienna)
+        buy(munich, "vienna.loop", "TXN-2026-12-06-001", OFFER, "200.00")
+        back = {"base_price": 50, "loop_cost": 50}
+        buy(vienna, "munich.loop", "TXN-2026-12-06-002", back, "100.00")  # Vienna owes 50
+        settled = [("munich.loop", "vienna.loop", "42.00")]
+        fed.wait_until(
+            lambda: open_pairs(munich) == settled and open_pairs(vienna) == settled, timeout=60
+        )

@@ -94,6 +94,8 @@ DEMO_SETTINGS: dict[str, Any] = {
     "overflow_local_window_s": 0.0,
     "overflow_bid_window_s": 1.0,
     "overflow_worker": False,
+    # The story runs its own clearing round at the end; no scheduled round in between.
+    "loopcoin_clearing_interval_h": 0.0,
 }
 SEED_COUNT = 10
 FUNDING = "500.00"

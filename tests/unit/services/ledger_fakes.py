@@ -32,6 +32,7 @@ class LedgerState:
     totals: Totals = field(default_factory=lambda: Totals(0, 0, 0))
     obligations: dict[str, ObligationRow] = field(default_factory=dict)
     next_lot: int = 1
+    last_round_us: int | None = None
     evidence: list[EvidenceDraft] = field(default_factory=list)
 
 
@@ -94,6 +95,13 @@ class MemoryLedgerStore:
 
     def set_totals(self, totals: Totals) -> None:
         self.s.totals = totals
+
+    def claim_round(self, now_us: int, interval_us: int) -> bool:
+        last = self.s.last_round_us
+        due = last is not None and now_us - last >= interval_us
+        if last is None or due:
+            self.s.last_round_us = now_us
+        return due
 
     def statement(self, account_id: str, after: int, limit: int) -> list[PostingRow]:
         rows = [p for p in self.s.postings if p.account_id == account_id and p.posting_id > after]

@@ -185,6 +185,18 @@ class SqlLedgerStore:
             )
         )
 
+    def claim_round(self, now_us: int, interval_us: int) -> bool:
+        row = self._c.execute(
+            select(ledger_totals.c.last_round_us).where(ledger_totals.c.id == 1).with_for_update()
+        ).one()
+        last = row.last_round_us
+        due = last is not None and now_us - last >= interval_us
+        if last is None or due:
+            self._c.execute(
+                update(ledger_totals).where(ledger_totals.c.id == 1).values(last_round_us=now_us)
+            )
+        return due
+
     def statement(self, account_id: str, after: int, limit: int) -> list[PostingRow]:
         rows = self._c.execute(
             select(ledger_postings, ledger_entries.c.kind)

@@ -99,6 +99,8 @@ ledger_totals = Table(
     Column("issued_cents", BigInteger, nullable=False),
     Column("redeemed_cents", BigInteger, nullable=False),
     Column("reserve_cents", BigInteger, nullable=False),
+    # When the last scheduled clearing round was claimed (services/ledger/clearing_round.py).
+    Column("last_round_us", BigInteger),
     CheckConstraint("id = 1", name="single_row"),
     CheckConstraint("issued_cents >= 0", name="issued_non_negative"),
     CheckConstraint("redeemed_cents >= 0 AND redeemed_cents <= issued_cents", name="redeemed"),

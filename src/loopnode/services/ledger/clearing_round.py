@@ -276,6 +276,8 @@ async def run_round(
     round_ = rounds.plan(reports, now)
     applied: dict[str, Any] = {}
     participants = round_["participants"]
+    if Money.parse(round_["cleared"]).cents == 0:
+        participants = []  # nothing to clear: every obligation stays as it is
     if me in participants:
         # The coordinator applies first: a round it cannot apply is sent to nobody.
         try:
@@ -310,3 +312,41 @@ async def run_round(
         "applied": applied,
         "problems": problems,
     }
+
+
+def coordinates(node_id: str, peer_ids: list[str]) -> bool:
+    """The scheduled round of a group of peers is run by the smallest node id among them, so
+    two nodes do not coordinate overlapping rounds at once (a collision would be refused)."""
+    return all(node_id < peer for peer in peer_ids)
+
+
+async def scheduled_rounds(
+    rounds: ClearingRounds,
+    uow: Any,
+    transport_factory: Callable[[], Any],
+    clock: Clock,
+    interval_s: float,
+    timeout: float,
+    tick_s: float = 60.0,
+    log: Callable[[str], None] = lambda _text: None,
+) -> None:
+    """Forever: every `tick_s`, run a round when one is due (`LedgerStore.claim_round`, so one
+    worker of the node claims it) and this node coordinates its peers (`coordinates`)."""
+    import asyncio
+
+    while True:
+        await asyncio.sleep(tick_s)
+        now = clock.now()
+        with uow(write=True) as unit:
+            peers = unit.federation.peers.all("approved")
+            due = unit.ledger.claim_round(to_us(now), int(interval_s * 1_000_000))
+        if not due or not peers or not coordinates(rounds.node_id, [p.node_id for p in peers]):
+            continue
+        transport = transport_factory()
+        try:
+            report = await run_round(rounds, peers, transport, now, timeout)
+            log(f"clearing round {report['round']}: cleared {report['cleared']}")
+        except Exception as exc:
+            log(f"clearing round failed: {exc}")
+        finally:
+            await transport.aclose()

@@ -101,6 +101,10 @@ class LedgerStore(Protocol):
 
     def set_totals(self, totals: Totals) -> None: ...
 
+    def claim_round(self, now_us: int, interval_us: int) -> bool:
+        """True when a scheduled clearing round is due (and now claimed by the caller): one
+        interval after the last claim; the very first call only starts the clock."""
+
     def statement(self, account_id: str, after: int, limit: int) -> list[PostingRow]: ...
 
     def add_obligation(self, row: ObligationRow) -> bool:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopnode.domain.decay import expiry
 from loopnode.domain.errors import Conflict, InvalidRequest, NotFound
@@ -44,6 +44,10 @@ from loopnode.services.ledger.ports import (
 from loopnode.services.ledger.reconcile import SettlementInbox
 from loopnode.services.ports import Clock
 
+if TYPE_CHECKING:
+    from loopnode.services.ledger.clearing_round import ClearingRounds
+    from loopnode.services.ledger.settlement import Settler
+
 __all__ = ["LedgerService", "plain"]
 
 Answer = tuple[int, dict[str, Any]]
@@ -71,6 +75,8 @@ class LedgerService:
         *,
         new_id: Callable[[], str] | None = None,
         token: Callable[[], str] | None = None,
+        settler: Settler | None = None,
+        rounds: ClearingRounds | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -78,9 +84,21 @@ class LedgerService:
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self._token = token or (lambda: secrets.token_hex(6))
         self.inbox = SettlementInbox(uow, clock, config)
-        # Attached by services/ledger/wiring.py (they need the node's signing key).
-        self.settler: Any = None
-        self.rounds: Any = None
+        # Built by services/ledger/wiring.py (they need the node's signing key).
+        self._settler = settler
+        self._rounds = rounds
+
+    @property
+    def settler(self) -> Settler:
+        if self._settler is None:
+            raise LookupError("this ledger was built without settlement (wiring.py builds it)")
+        return self._settler
+
+    @property
+    def rounds(self) -> ClearingRounds:
+        if self._rounds is None:
+            raise LookupError("this ledger was built without clearing rounds (see wiring.py)")
+        return self._rounds
 
     # --- reads -----------------------------------------------------------------------------
 

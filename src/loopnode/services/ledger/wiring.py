@@ -30,7 +30,7 @@ def ledger_service(
     settings: Settings, uow: Any, clock: Clock, signing_key: SigningKey | None = None
 ) -> LedgerService:
     """The ledger service with its settlement hook and clearing rounds attached."""
-    ledger = LedgerService(uow, clock, ledger_config(settings))
-    ledger.settler = Settler(ledger.config, signing_key)
-    ledger.rounds = ClearingRounds(uow, clock, ledger.config, ledger.settler.sign)
-    return ledger
+    config = ledger_config(settings)
+    settler = Settler(config, signing_key)
+    rounds = ClearingRounds(uow, clock, config, settler.sign)
+    return LedgerService(uow, clock, config, settler=settler, rounds=rounds)

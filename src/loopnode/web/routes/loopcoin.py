@@ -8,7 +8,12 @@ API key until roles exist; so does paying from an account (docs/ledger.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -19,6 +24,7 @@ from starlette.responses import Response
 from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.times import TimestampError, parse_timestamp
 from loopnode.services.apikeys import Principal
+from loopnode.services.ledger.clearing_round import scheduled_rounds
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_body
 from loopnode.web.concurrency import call
@@ -27,6 +33,8 @@ from loopnode.web.openapi_docs import WRITE_ERRORS, errors
 from loopnode.web.responses import JSONResponse, LDJSONResponse
 
 __all__ = ["federate_router", "router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/loopcoin", tags=["LoopCoin"])
 Writer = Annotated[Principal, Depends(writer)]
@@ -177,7 +185,35 @@ async def read_transfer(request: Request, transfer_id: str, _p: Reader) -> Respo
     return LDJSONResponse(await call(request, ledger.transfer_record, transfer_id))
 
 
-federate_router = APIRouter(prefix="/api/v1", tags=["LoopCoin"])
+@asynccontextmanager
+async def clearing_schedule(app: Any) -> AsyncIterator[None]:
+    """The scheduled clearing round (`loopcoin_clearing_interval_h`, daily by default)."""
+    services = app.state.container
+    interval_h = services.settings.loopcoin_clearing_interval_h
+    task = None
+    if interval_h > 0 and services.federation.run_worker:
+        task = asyncio.create_task(
+            scheduled_rounds(
+                services.ledger.rounds,
+                services.uow,
+                services.federation.transport_factory,
+                services.clock,
+                interval_h * 3600,
+                services.settings.federation_timeout_s,
+                tick_s=min(60.0, max(interval_h * 360, 0.5)),
+                log=log.info,
+            )
+        )
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+federate_router = APIRouter(prefix="/api/v1", tags=["LoopCoin"], lifespan=clearing_schedule)
 
 
 @federate_router.post(

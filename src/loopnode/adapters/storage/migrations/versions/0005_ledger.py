@@ -94,6 +94,7 @@ def _totals_and_obligations() -> None:
         sa.Column("issued_cents", sa.BigInteger, nullable=False),
         sa.Column("redeemed_cents", sa.BigInteger, nullable=False),
         sa.Column("reserve_cents", sa.BigInteger, nullable=False),
+        sa.Column("last_round_us", sa.BigInteger),
         sa.PrimaryKeyConstraint("id", name="pk_ledger_totals"),
         sa.CheckConstraint("id = 1", name="ck_ledger_totals_single_row"),
         sa.CheckConstraint("issued_cents >= 0", name="ck_ledger_totals_issued_non_negative"),
