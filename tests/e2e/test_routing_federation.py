@@ -4,6 +4,7 @@ overflow policy, Prague's local demand bids for it, and Munich routes it to Prag
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +91,12 @@ def test_a_surplus_overflows_from_a_to_c_when_a_and_b_have_no_demand(tmp_path: P
         assert routed["decision"] == "routed", routed
         chosen = routed["selected"]
         assert (chosen["kind"], chosen["node"]) == ("bid", "prague.loop")
-        assert chosen["breakdown"]["base"] == "60.00"
-        assert chosen["breakdown"]["export"] == "3.00"  # Munich's default signal 0.05
-        assert chosen["breakdown"]["import"] == "3.00"  # Prague's published default 0.05
+        # Prague offered the highest base price whose LoopCost stays within its max_price
+        # (150.00); Munich prices the bid at that base with both nodes' default signal 0.05
+        breakdown = chosen["breakdown"]
+        assert breakdown["export"] == breakdown["import"]
+        assert Decimal("149.90") <= Decimal(chosen["loop_cost"]) <= Decimal("150.00")
+        assert Decimal(breakdown["base"]) == Decimal(bid["base_price"])
         assert chosen["loop_cost"] == routed["candidates"][0]["loop_cost"]
 
         [match] = a.get("/api/v1/match", params={"material_id": material_id}).json()["results"]

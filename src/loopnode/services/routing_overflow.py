@@ -16,7 +16,8 @@ or a test can run it; nothing sleeps. Each step:
    candidate (a local listing that appeared meanwhile still wins ties) is **routed** (Offer,
    and the bid accepted into a Match). Without any, the deadline moves one window on;
 4. **bids** for remote materials that this node's open demand wants (the buyer's side of §12.1
-   step 4): one MaterialOffer per (material, listing), offering the listing's `max_price`.
+   step 4): one MaterialOffer per (material, listing), offering the highest base price whose
+   LoopCost from the origin stays within the listing's `max_price`.
 
 With `overflow_auto_select = false`, steps 2 and 3 stop at `proposed`: the decision is stored
 and the operator confirms it (`POST /api/v1/material/{id}/routes/confirm`).
@@ -27,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 from loopnode import LOOP_SPEC_VERSION
@@ -36,11 +38,13 @@ from loopnode.domain.times import format_timestamp, from_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock, EvidenceDraft, RecordRow
+from loopnode.services.routing_cost import km_between
 from loopnode.services.routing_ports import DemandRow, OverflowRow, RoutingUowFactory
 from loopnode.services.routing_routes import Priced, RouteCalculator, RoutePlan, render_candidate
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
 BATCH = 100
+PROBE_CENTS = 10**10
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
@@ -305,12 +309,10 @@ class OverflowService:
         material_id = str(remote.get("material"))
         if not self._federation.is_peer(origin):
             return None  # bids go to the node that holds the material (§12.1 step 4)
-        base = Money(listing.max_price_cents or 0)
-        try:
-            quote = self._routes.cost.price(listing.category, base, origin, self._node.node_id)
-            loop_cost = quote.total
-        except LoopError:
-            loop_cost = base
+        offer = self._affordable(listing, origin, _announced_km(remote, self._node))
+        if offer is None:
+            return None
+        base, loop_cost = offer
         until = min(
             listing.valid_until, self._clock.now() + timedelta(days=self._settings.offer_days)
         )
@@ -325,6 +327,40 @@ class OverflowService:
             "base_price": str(base),
             "loop_cost": str(loop_cost),
         }
+
+    def _affordable(
+        self, listing: DemandRow, origin: str, km: Decimal | None
+    ) -> tuple[Money, Money] | None:
+        """The highest base price whose LoopCost from `origin` stays within the listing's
+        `max_price`, with that LoopCost; None when even a zero base is over it or the origin's
+        signals are unknown."""
+        ceiling = listing.max_price_cents or 0
+        here = self._node.node_id
+        if km is None and self._routes.cost.location(origin) is None:
+            return None
+
+        def price(base: Money) -> Money:
+            return self._routes.cost.price(
+                listing.category, base, origin, here, distance_km=km
+            ).total
+
+        try:
+            free = price(Money(0)).cents
+            probe = price(Money(PROBE_CENTS)).cents
+        except LoopError:
+            return None
+        rate = Decimal(probe - free) / PROBE_CENTS  # LoopCost cents per base cent, to 1e-10
+        if free > ceiling:
+            return None
+        cents = int((Decimal(ceiling - free) / rate).to_integral_value(ROUND_FLOOR))
+        for _ in range(100):  # rounding of the parts may cost a few cents more
+            if cents < 0:
+                return None
+            total = price(Money(cents))
+            if total.cents <= ceiling:
+                return Money(cents), total
+            cents -= 1
+        return None
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _plan(self, material_id: str) -> RoutePlan | None:
@@ -391,6 +427,23 @@ class OverflowService:
                 now,
             )
         return record
+
+
+def _announced_km(remote: dict[str, Any], node: NodeIdentity) -> Decimal | None:
+    """Distance to the origin from the announcement's `origin_location`, when it has one
+    (a node that received our handshake may not know our location otherwise)."""
+    where = remote.get("origin_location")
+    if not isinstance(where, dict):
+        return None
+    lat, lon = where.get("lat"), where.get("lon")
+    if isinstance(lat, bool) or isinstance(lon, bool):
+        return None
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    try:
+        return km_between((float(lat), float(lon)), (node.lat, node.lon))
+    except LoopError:
+        return None
 
 
 def render_row(row: OverflowRow) -> dict[str, Any]:
