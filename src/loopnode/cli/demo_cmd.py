@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -34,18 +35,38 @@ def demo(
         bool,
         typer.Option("--keep", help="keep the temp dir (demo CA, node keys, databases) on exit"),
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="write what happened (selection, trades with their settlements, clearing) "
+            "as JSON to this file",
+        ),
+    ] = None,
 ) -> None:
     """Start Munich, Berlin and Vienna over HTTPS and run the spec's §12.1 story."""
+    started = time.monotonic()
     base = _fresh(directory)
     keep = keep or directory is not None
     console.print(f"[bold]LOOP federation demo[/] in {base}")
     try:
         story = Story(federation(base))
         with story.fed:
+            up = time.monotonic() - started
+            first = min(node.up_at for node in story.fed) - started
             _introduce(story)
+            console.print(
+                f"[bold]first dashboard reachable after {first:.1f} s, "
+                f"all three after {up:.1f} s[/]"
+            )
             failure = _run(story)
             _timeline(story)
+            _summary(story)
             problems = [failure] if failure else story.check()
+            if report is not None:
+                report.write_text(json.dumps(story.report(), indent=2) + "\n", encoding="utf-8")
+                console.print(f"report written to {report}")
+            console.print(f"story finished after {time.monotonic() - started:.1f} s")
             if once:
                 _verdict(problems)
                 return
@@ -120,6 +141,48 @@ def _timeline(story: Story) -> None:
     for index, (who, what) in enumerate(story.events, start=1):
         table.add_row(str(index), who, what)
     console.print(table)
+
+
+def _summary(story: Story) -> None:
+    selection = story.selection
+    if selection.get("candidates"):
+        table = Table("candidate", "LoopCost", title=f"Where {story.grain_id} goes")
+        for item in selection["candidates"]:
+            table.add_row(item["node"], item["loop_cost"])
+        console.print(table)
+        chosen = selection.get("selected") or {}
+        console.print(
+            f"selected: {chosen.get('node')} at {chosen.get('loop_cost')} (lowest LoopCost)"
+        )
+    if story.trades:
+        table = Table(
+            "material",
+            "from → to",
+            "paid",
+            "seller",
+            "origin fund",
+            "dest. fund",
+            "transport",
+            title="Trades settled in LoopCoin",
+        )
+        for trade in story.trades:
+            s = trade.settlement
+            table.add_row(
+                trade.material_id,
+                f"{trade.origin_node} → {trade.destination_node}",
+                s["paid"],
+                s["seller"],
+                s["origin_fund"],
+                s["destination_fund"],
+                s["transport"],
+            )
+        console.print(table)
+    if story.clearing:
+        clearing = story.clearing
+        console.print(
+            f"clearing round: {clearing['cleared']} of {clearing['total']} cleared; "
+            f"{len(clearing['remaining'])} obligation(s) left to settle"
+        )
 
 
 def _verdict(problems: list[str]) -> None:
