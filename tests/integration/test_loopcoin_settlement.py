@@ -26,6 +26,12 @@ EXAMPLE_05 = {
 }
 
 
+@pytest.fixture(autouse=True)
+def traded_material(client: Any, auth: dict[str, str]) -> None:
+    """A transaction must name a material registered here (issue 15)."""
+    assert client.post("/api/v1/material", json=p.material(), headers=auth).status_code == 201
+
+
 def balance(client: Any, account: str) -> str:
     return str(client.get(f"{API}/accounts/{account}").json()["balance"])
 
@@ -134,7 +140,7 @@ def test_a_cross_node_purchase_records_a_signed_obligation_for_the_seller_node(
     assert balance(client, "node:clearing@munich.loop") == "92.00"
     with container.uow() as uow:
         (obligation,) = uow.ledger.obligations()
-        queued = uow.federation.outbox.page(None, 0, 10)
+        queued = uow.messaging.outbox.page(None, 0, 10, channel="federation")
     assert (obligation.debtor, obligation.creditor, obligation.amount_cents) == (
         "munich.loop",
         "vienna.loop",
