@@ -234,6 +234,8 @@ def init_node(data_dir: Path, database_url: str | None = None) -> str:
     if database_url:
         argv += ["--database-url", database_url]
     loopnode(*argv)
+    with (data_dir / "loopnode.toml").open("a") as settings:
+        settings.write("rate_limits = false\n")  # measure the node, not its quotas
     return (
         loopnode("apikey", "create", "--data-dir", str(data_dir), "bench").strip().splitlines()[-1]
     )

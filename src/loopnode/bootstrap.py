@@ -12,6 +12,8 @@ from sqlalchemy import Engine
 from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
 from loopnode.adapters.federation.wiring import Federation, build_federation
+from loopnode.adapters.ops_probe import OpsProbe
+from loopnode.adapters.ratelimit_limits import counter_store
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
@@ -31,7 +33,9 @@ from loopnode.services.identity import NodeIdentity
 from loopnode.services.lifecycle import LifecycleService
 from loopnode.services.material_status import MaterialStatusService
 from loopnode.services.node_info import NodeInfoService
+from loopnode.services.ops import OpsService
 from loopnode.services.ports import Clock, UnitOfWorkFactory
+from loopnode.services.ratelimit import Quotas, RateLimitService
 from loopnode.services.registry import RegistryService
 from loopnode.services.search import SearchService
 from loopnode.services.stream import EventHub
@@ -60,6 +64,8 @@ class Container:
     credentials: CredentialService
     epcis: EpcisService
     dpp: DppService
+    rate_limits: RateLimitService
+    ops: OpsService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -157,4 +163,17 @@ def build(
         credentials=credentials,
         epcis=EpcisService(SqlEpcisStore(engine), clock),
         dpp=DppService(registry, lifecycle, credentials, node, base_url=settings.base_url),
+        rate_limits=rate_limits(settings),
+        ops=OpsService(OpsProbe(engine), settings.outbox_stuck_after_s),
     )
+
+
+def rate_limits(settings: Settings) -> RateLimitService:
+    quotas = Quotas(
+        user=settings.rate_limit_user,
+        node=settings.rate_limit_node,
+        search=settings.rate_limit_search,
+        anonymous=settings.rate_limit_anonymous,
+    )
+    store = counter_store(settings.redis_url, settings.rate_limit_key_prefix)
+    return RateLimitService(store, quotas, enabled=settings.rate_limits)

@@ -26,6 +26,7 @@ SETTINGS_FILE = "loopnode.toml"
 PRIVATE_KEY_FILE = "node_ed25519.key"
 PUBLIC_KEY_FILE = "node_ed25519.pub"
 NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,115}\.loop\Z")
+RATE_RE = re.compile(r"[1-9][0-9]{0,8}\s*/\s*(second|minute|hour|day)")
 
 
 class SettingsError(ConfigurationError):
@@ -71,6 +72,30 @@ class Settings(BaseSettings):
     # Dashboard (docs/dashboard.md): map tiles, e.g. https://tile.example/{z}/{x}/{y}.png;
     # empty draws the map on a plain background (nodes run offline).
     dashboard_tile_url: str = ""
+    # Rate limits (§10.4, docs/operations.md): "N/second|minute|hour|day" per identity.
+    rate_limits: bool = True
+    rate_limit_user: str = "100/minute"
+    rate_limit_node: str = "1000/minute"
+    rate_limit_search: str = "10/minute"
+    rate_limit_anonymous: str = "100/minute"
+    rate_limit_key_prefix: str = "loopnode"
+    # Operations and production mode (docs/operations.md).
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    tls_proxy: bool = False
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0)
+    access_log: bool = False
+    log_format: Literal["json", "text"] = "json"
+    outbox_stuck_after_s: float = Field(default=900.0, gt=0)
+
+    @field_validator(
+        "rate_limit_user", "rate_limit_node", "rate_limit_search", "rate_limit_anonymous"
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if not RATE_RE.fullmatch(value.strip()):
+            raise ValueError("a rate limit looks like '100/minute' (second, minute, hour, day)")
+        return value.strip()
 
     @field_validator("node_id")
     @classmethod

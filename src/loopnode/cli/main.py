@@ -17,6 +17,7 @@ from loopnode.cli import (
     federation_cmd,
     lint_cmd,
     node_cmd,
+    ops_cmd,
     validate_cmd,
     vc_cmd,
 )
@@ -76,6 +77,7 @@ for module in (
     demo_cmd,
     vc_cmd,
     lint_cmd,
+    ops_cmd,
 ):
     module.register(app)
 

@@ -114,6 +114,9 @@ def serve(
         typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (TLS 1.3 only) with it"),
     ] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="its PEM private key")] = None,
+    production: Annotated[
+        bool, typer.Option("--production", help="refuse unsafe settings (docs/operations.md)")
+    ] = False,
 ) -> None:
     """Serve the node's HTTP API: plain HTTP, or HTTPS (TLS 1.3 only) given --tls-cert/--tls-key.
 
@@ -123,15 +126,14 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     from loopnode.adapters.federation.tls import uvicorn_context_factory
+    from loopnode.cli.ops_cmd import refuse_unsafe_production
 
     container = _container(data_dir)  # runs migrations once, before any worker starts
     settings = container.settings
     container.close()
-    try:
-        settings.check_production()
-    except SettingsError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from exc
+    if production:
+        settings.environment = "production"
+        os.environ["LOOPNODE_ENVIRONMENT"] = "production"  # the workers' settings too
     # Workers rebuild the settings from the data dir; this is how they learn where it is.
     os.environ["LOOPNODE_DATA_DIR"] = str(data_dir.resolve())
     cert = str(tls_cert or settings.tls_cert or "") or None
@@ -139,6 +141,12 @@ def serve(
     if (cert is None) != (key is None):
         console.print("[red]HTTPS needs both a certificate and its key (--tls-cert, --tls-key)[/]")
         raise typer.Exit(2)
+    refuse_unsafe_production(settings, host=host, https=cert is not None)
+    try:
+        settings.check_production()
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
     config = uvicorn.Config(
         "loopnode.web.asgi:app_factory",
         factory=True,
@@ -155,6 +163,9 @@ def serve(
         ssl_certfile=cert,
         ssl_keyfile=key,
         ssl_context_factory=uvicorn_context_factory if cert else None,
+        # The client address (rate limits, logs) comes from X-Forwarded-For of these only.
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
     )
     sock = _bind(config, host, port)
     scheme = "https" if cert else "http"

@@ -43,6 +43,7 @@ FAST_SETTINGS: dict[str, Any] = {
     "federation_breaker_cooldown_s": 0.5,
     "federation_timeout_s": 3.0,
     "federation_search_timeout_s": 2.0,
+    "rate_limits": False,  # tests poll and race from one address and key
 }
 
 

@@ -32,6 +32,7 @@ DEMO_SETTINGS: dict[str, Any] = {
     "federation_breaker_cooldown_s": 1.0,
     "federation_timeout_s": 5.0,
     "federation_search_timeout_s": 5.0,
+    "rate_limits": False,  # the story polls every node many times a second
 }
 SEED_COUNT = 40
 

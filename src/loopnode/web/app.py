@@ -16,7 +16,8 @@ from loopnode.bootstrap import Container, build
 from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
-from loopnode.web import dashboard, docs_ui, errors
+from loopnode.web import dashboard, docs_ui, errors, ops
+from loopnode.web.middleware_setup import install_middleware
 from loopnode.web.openapi_docs import ERROR_SCHEMA
 from loopnode.web.rdf import RdfNegotiation
 from loopnode.web.routes import (
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         yield
         await coredp.stop(_app, container, coredp_worker)
         await federation.stop(_app, worker)
+        await container.rate_limits.close()
         container.close()
 
     app = FastAPI(
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(did.router)
     app.include_router(epcis.router)
     app.include_router(dpp.router)
+    app.include_router(ops.router)
+    install_middleware(app, container)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from loopnode.bootstrap import build
 from loopnode.config import load_settings
 from loopnode.web.app import create_app
+from loopnode.web.ops_logging import configure_logging
 
 
 def app_factory() -> FastAPI:
     settings = load_settings()
+    configure_logging(settings.log_format, access_log=settings.access_log)
     return create_app(container=build(settings, migrate=False))

@@ -92,6 +92,8 @@ def respond(error: LoopError) -> Response:
     if isinstance(error, StorageUnavailable):  # names nothing internal, as an unexpected error
         return JSONResponse(error_body("INTERNAL_ERROR", _FAILED), status)
     headers = {"WWW-Authenticate": 'Bearer realm="loopnode"'} if status == 401 else None
+    if status == 429 and "retry_after_s" in error.details:
+        headers = {"Retry-After": str(error.details["retry_after_s"])}
     return JSONResponse(error_body(error.code, error.message, error.details), status, headers)
 
 

@@ -21,6 +21,7 @@ from loopnode.services.federation.trust import RawRequest, SignedCaller
 from loopnode.web.auth import container
 from loopnode.web.bodies import parse_json, read_body
 from loopnode.web.concurrency import call
+from loopnode.web.ratelimit import charge_node
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,4 +59,5 @@ async def signed_peer(request: Request) -> SignedRequest:
     """Dependency: an approved peer's correctly signed, never-seen request."""
     raw = await raw_request(request)
     caller = await call(request, container(request).federation.trust.verify, raw)
+    await charge_node(request, caller.node_id)
     return SignedRequest(caller, raw.body)

@@ -1,0 +1,53 @@
+"""The middleware stack, outermost first: request context, CORS, security headers, rate limits.
+
+Request ids, metrics and security headers therefore cover every answer, 429s included; CORS
+answers preflights before they are charged to a quota.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from loopnode.bootstrap import Container
+from loopnode.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from loopnode.web.node_auth import signed_peer
+from loopnode.web.ops import Metrics
+from loopnode.web.ratelimit import RateLimitMiddleware
+
+CORS_HEADERS = ["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID"]
+
+
+def install_middleware(app: FastAPI, container: Container) -> None:
+    settings = container.settings
+    metrics = Metrics(container.ops)
+    app.state.metrics = metrics
+    container.rate_limits.on_refusal(metrics.refused)
+    # Starlette runs the last added middleware first.
+    app.add_middleware(
+        RateLimitMiddleware,
+        limits=container.rate_limits,
+        authenticate=container.api_keys.authenticate,
+        routes=lambda: app.routes,
+        signed_guard=signed_peer,
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_max_age_s=settings.hsts_max_age_s,
+        always_hsts=settings.environment == "production",
+    )
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=metrics,
+        routes=lambda: app.routes,
+        access_log=settings.access_log,
+    )

@@ -1,0 +1,154 @@
+"""Rate limits on HTTP (§10.4): whom each request is charged to, and the 429 answer.
+
+`RateLimitMiddleware` charges every request before routing, except `/health`, `/ready` and
+`/metrics` and requests to node-signed routes:
+- a valid API key (`Authorization: Bearer` or `X-API-Key`) is charged to that credential
+  (`user` quota); the check is the key service's own, remembered for a few seconds;
+- everything else, including a credential that does not verify, is charged to the client
+  address (`anonymous` quota; IPv6 by /64), so inventing credentials buys no extra quota;
+- `POST /api/v1/<kind>/search` is charged again, to the same identity, against `search`.
+Node-signed routes (those guarded by `signed_peer`) are charged in that dependency, after the
+signature verified, to the peer's node id (`node` quota): an unverified claim to be a node
+cannot spend that node's quota. Refusals are answered through `web/errors.py` (429,
+`RATE_LIMITED`, `Retry-After`). Behind a reverse proxy the client address is the one uvicorn
+takes from `X-Forwarded-For` of the `trusted_proxies`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from loopnode.domain.errors import LoopError, RateLimited
+from loopnode.services.ratelimit import RateLimitService, credential_identity
+from loopnode.web import errors
+from loopnode.web.concurrency import offload
+from loopnode.web.middleware import flat_routes
+
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+SEARCH_PATH = re.compile(r"/api/v1/[a-z][a-z-]*/search")
+CREDENTIAL_TTL_S = 30.0
+CREDENTIAL_CACHE_SIZE = 10_000
+
+
+def client_identity(scope: Scope) -> str:
+    """The client address as the anonymous identity; IPv6 clients by their /64 network."""
+    client = scope.get("client")
+    host = client[0] if client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
+
+
+def presented_credential(scope: Scope) -> str | None:
+    authorization = _header(scope, b"authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        return value.strip() or None if scheme.lower() == "bearer" else None
+    return _header(scope, b"x-api-key")
+
+
+def _uses(route: BaseRoute, guard: Callable[..., Any]) -> bool:
+    if not isinstance(route, APIRoute):
+        return False
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is guard:
+            return True
+        pending.extend(dependant.dependencies)
+    return False
+
+
+class RateLimitMiddleware:
+    """Charge each request to its identity before the application sees it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limits: RateLimitService,
+        authenticate: Callable[[str], object],
+        routes: Callable[[], list[BaseRoute]],
+        signed_guard: Callable[..., Any],
+    ) -> None:
+        self.app = app
+        self._limits = limits
+        self._authenticate = authenticate
+        self._routes = routes
+        self._guard = signed_guard
+        self._signed: list[BaseRoute] | None = None
+        self._verified: dict[str, float] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not self._limits.enabled
+            or scope["path"] in EXEMPT_PATHS
+            or self._signed_route(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            scope_name, identity = await self._identity(scope)
+            await self._limits.charge(scope_name, identity)
+            if scope["method"] == "POST" and SEARCH_PATH.fullmatch(scope["path"]):
+                await self._limits.charge("search", f"{scope_name}:{identity}")
+        except RateLimited as exc:
+            await errors.respond(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _signed_route(self, scope: Scope) -> bool:
+        if _header(scope, b"x-node-signature") is None:
+            return False
+        if self._signed is None:
+            self._signed = [r for r in flat_routes(self._routes()) if _uses(r, self._guard)]
+        return any(route.matches(scope)[0] is Match.FULL for route in self._signed)
+
+    async def _identity(self, scope: Scope) -> tuple[Any, str]:
+        secret = presented_credential(scope)
+        if secret is not None:
+            identity = credential_identity(secret)
+            if await self._verify(identity, secret):
+                return "user", identity
+        return "anonymous", client_identity(scope)
+
+    async def _verify(self, identity: str, secret: str) -> bool:
+        now = time.monotonic()
+        if self._verified.get(identity, 0.0) > now:
+            return True
+        try:
+            await offload(self._authenticate, secret)
+        except LoopError:
+            return False
+        if len(self._verified) >= CREDENTIAL_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[identity] = now + CREDENTIAL_TTL_S
+        return True
+
+
+async def charge_node(request: Request, node_id: str) -> None:
+    """Charge a verified node-signed request to the peer (called by `signed_peer`)."""
+    limits: RateLimitService = request.app.state.container.rate_limits
+    await limits.charge("node", node_id)
