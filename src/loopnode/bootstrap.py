@@ -14,7 +14,7 @@ from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
 from loopnode.adapters.federation.wiring import Federation, build_federation
 from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
-from loopnode.adapters.storage.engine import make_engine
+from loopnode.adapters.storage.engine import DatabaseLimits, make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
@@ -102,7 +102,7 @@ def build(
     random_hex: Callable[[int], str] | None = None,
     migrate: bool = True,
 ) -> Container:
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, limits=DatabaseLimits.of(settings))
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
@@ -152,7 +152,7 @@ def build(
             max_ttl_days=settings.api_key_max_ttl_days,
         ),
         evidence=EvidenceService(uow, settings.node_id),
-        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys)),
+        node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys), clock),
         idempotency=idempotency,
         lifecycle=lifecycle,
         material_status=MaterialStatusService(uow, idempotency, random_hex),

@@ -25,6 +25,7 @@ from loopnode.domain.errors import ConfigurationError
 SETTINGS_FILE = "loopnode.toml"
 PRIVATE_KEY_FILE = "node_ed25519.key"
 PUBLIC_KEY_FILE = "node_ed25519.pub"
+TOKEN_KEY_FILE = "token_signing_ed25519.pem"
 NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,115}\.loop\Z")
 RATE_RE = re.compile(r"[1-9][0-9]{0,8}\s*/\s*(second|minute|hour|day)")
 
@@ -50,7 +51,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     public_reads: bool = True
     max_body_bytes: int = 1024 * 1024
-    api_key_default_ttl_days: int = 90
+    api_key_default_ttl_days: int = 30  # issue 15: a leaked key is useful for a month at most
     api_key_max_ttl_days: int = 365
     tls_cert: str = ""
     tls_key: str = ""
@@ -87,6 +88,17 @@ class Settings(BaseSettings):
     access_log: bool = False
     log_format: Literal["json", "text"] = "json"
     outbox_stuck_after_s: float = Field(default=900.0, gt=0)
+    # Database faults (docs/threat-model.md): bound every wait on an unreachable database.
+    database_connect_timeout_s: int = Field(default=5, ge=1)
+    database_statement_timeout_s: float = Field(default=15.0, gt=0)
+    database_pool_timeout_s: float = Field(default=5.0, gt=0)
+    request_deadline_s: float = Field(default=20.0, gt=0)
+    # Authentication (docs/auth.md): OAuth 2.0 bearer JWTs from an OIDC issuer and/or the
+    # built-in issuer (`loopnode token issue`), whose signing key is not the node key.
+    oidc_discovery_url: str = ""
+    token_audience: str = ""  # empty: the node's base_url
+    token_issuer: str = ""  # the built-in issuer's `iss`; empty: the node's base_url
+    jwks_cache_s: float = Field(default=300.0, gt=0)
 
     @field_validator(
         "rate_limit_user", "rate_limit_node", "rate_limit_search", "rate_limit_anonymous"
@@ -147,6 +159,19 @@ class Settings(BaseSettings):
     def api_base(self) -> str:
         """The advertised API root: NodeInfo's `endpoint`."""
         return self.base_url.rstrip("/") + "/api/v1"
+
+    @property
+    def token_key_path(self) -> Path:
+        """The built-in token issuer's Ed25519 signing key (separate from the node key)."""
+        return self.data_dir / TOKEN_KEY_FILE
+
+    @property
+    def audience(self) -> str:
+        return self.token_audience or self.base_url.rstrip("/")
+
+    @property
+    def builtin_issuer(self) -> str:
+        return self.token_issuer or self.base_url.rstrip("/")
 
     @property
     def private_key_path(self) -> Path:

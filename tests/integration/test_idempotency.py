@@ -108,6 +108,7 @@ def test_status_transitions_replay_instead_of_answering_409(
 
 
 def test_transactions_replay(client: Any, auth: dict[str, str]) -> None:
+    post(client, auth, "material", p.material(), "m1")  # a transaction names a known material
     first = post(client, auth, "transaction", p.transaction(), "k1")
     again = post(client, auth, "transaction", p.transaction(), "k1")
     assert first.status_code == again.status_code == 201
@@ -180,10 +181,11 @@ def test_the_key_table_refuses_a_second_row_for_a_key(container: Any) -> None:
 def test_expired_keys_are_purged(
     client: Any, auth: dict[str, str], container: Any, clock: Any
 ) -> None:
+    post(client, auth, "material", p.material(), "m1")  # a transaction names a known material
     post(client, auth, "transaction", p.transaction(), "k1")
     clock.advance(hours=25)
     container.idempotency._last_purge = None  # the purge runs at most every ten minutes
     post(client, auth, "transaction", p.transaction("TXN-2026-06-01-002"), "k2")
     with container.engine.connect() as connection:
         keys = [r[0] for r in connection.execute(text("SELECT key FROM idempotency_keys"))]
-    assert keys == ["k2"]
+    assert keys == ["k2"]  # "m1" expired with "k1"

@@ -159,12 +159,16 @@ def peers_approve(
     fingerprint: Annotated[
         str | None, typer.Option("--fingerprint", help="the certificate you expect it to have")
     ] = None,
+    key_id: Annotated[
+        str | None,
+        typer.Option("--key-id", help="the key id its operator gave you (docs/federation.md)"),
+    ] = None,
 ) -> None:
     """Approve a pending peer (and install a pending key change)."""
     container = _container(data_dir)
     try:
         pin = tls.normalise_fingerprint(fingerprint) if fingerprint else None
-        peer = container.federation.peers.approve(node_id, pin)
+        peer = container.federation.peers.approve(node_id, pin, key_id)
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc
     except LoopError as exc:

@@ -21,6 +21,7 @@ from loopnode.cli import (
     validate_cmd,
     vc_cmd,
 )
+from loopnode.cli.startup import database_errors
 
 app = typer.Typer(
     name="loopnode",
@@ -83,4 +84,5 @@ for module in (
 
 
 def main() -> None:
-    app()
+    with database_errors():
+        app()

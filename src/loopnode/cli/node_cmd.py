@@ -228,12 +228,15 @@ apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_he
 def apikey_create(
     data_dir: DataDir,
     name: Annotated[str, typer.Argument(help="who or what uses the key")],
-    ttl: Annotated[str, typer.Option("--ttl", help="lifetime: 90d, 12h, 1y (max 1 year)")] = "90d",
+    ttl: Annotated[
+        str | None,
+        typer.Option("--ttl", help="lifetime: 30d, 12h, 1y (default: api_key_default_ttl_days)"),
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once, as the last line."""
     container = _container(data_dir)
     try:
-        issued = container.api_keys.create(name, parse_ttl(ttl))
+        issued = container.api_keys.create(name, parse_ttl(ttl) if ttl else None)
     except LoopError as exc:
         console.print(f"[red]{exc.message}[/]")
         raise typer.Exit(2) from exc

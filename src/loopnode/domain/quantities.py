@@ -29,6 +29,8 @@ __all__ = [
     "convert",
     "dimension",
     "quantity_from_json",
+    "require_exchangeable",
+    "require_storable",
     "same_dimension",
     "to_base",
     "to_decimal",
@@ -156,6 +158,41 @@ def total(quantities: Iterable[Quantity], unit: Unit | str) -> Quantity:
     with _exact():
         amount = sum((convert(q, target).value for q in quantities), Decimal(0))
     return Quantity(amount, target)
+
+
+# The smallest amount that can change hands (issue 15, "values accepted without meaning"):
+# a gram or a millilitre, or one whole piece or bundle. Storage counts millionths of the base
+# unit, so every exchangeable amount is stored exactly.
+EXCHANGE_STEP: Final[Mapping[Dimension, Decimal]] = {
+    Dimension.MASS: Decimal("0.001"),
+    Dimension.VOLUME: Decimal("0.001"),
+    Dimension.PIECE: Decimal(1),
+    Dimension.BUNDLE: Decimal(1),
+}
+STORAGE_STEP: Final = Decimal("0.000001")
+
+
+def require_exchangeable(q: Quantity) -> None:
+    """An offered amount must be positive and a whole number of steps (1 g, 1 ml, 1 piece)."""
+    base = to_base(q)
+    step = EXCHANGE_STEP[dimension(base.unit)]
+    smallest = f"{step.normalize()} {base.unit.value}"
+    if base.value <= 0 or base.value % step != 0:
+        raise InvalidRequest(
+            f"quantity must be a positive whole number of {smallest} "
+            f"(got {q.value} {q.unit.value})",
+            {"pointer": "/quantity/value", "step": str(step.normalize()), "unit": base.unit.value},
+        )
+
+
+def require_storable(q: Quantity) -> None:
+    """A registered amount must be a whole number of millionths of its base unit (no rounding)."""
+    if to_base(q).value % STORAGE_STEP != 0:
+        raise InvalidRequest(
+            f"quantity {q.value} {q.unit.value} has more precision than this node stores "
+            "(millionths of a kg, l, piece or bundle)",
+            {"pointer": "/quantity/value"},
+        )
 
 
 def _unit(unit: object) -> Unit:

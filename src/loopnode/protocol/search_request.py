@@ -26,9 +26,22 @@ def _date_time(value: str | None) -> str | None:
     return value
 
 
-class SearchFilters(BaseModel):
+def _refuse_null(value: Any) -> Any:
+    """The schema's optional members are never nullable: `null` is invalid, not absent."""
+    if isinstance(value, dict):
+        nulls = sorted(str(k) for k, v in value.items() if v is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} must not be null (omit the member instead)")
+    return value
+
+
+class _Closed(BaseModel):
     model_config = _CLOSED
 
+    _no_null = model_validator(mode="before")(_refuse_null)
+
+
+class SearchFilters(_Closed):
     category_prefix: Annotated[str, Field(min_length=1)] | None = None
     id_prefix: Annotated[str, Field(min_length=3)] | None = None
     origin_city: Annotated[str, Field(min_length=1)] | None = None
@@ -42,16 +55,12 @@ class SearchFilters(BaseModel):
     _dates = field_validator("available_from_gte", "available_from_lt", "updated_since")(_date_time)
 
 
-class SearchAuth(BaseModel):
-    model_config = _CLOSED
-
+class SearchAuth(_Closed):
     mode: Literal["public-lab", "bearer", "node-signature"]
     subject_node: str | None = None
 
 
-class SearchRequest(BaseModel):
-    model_config = _CLOSED
-
+class SearchRequest(_Closed):
     entity_type: Literal["material", "product"]
     scope: Literal["local", "cross-node"] | None = None
     filters: SearchFilters

@@ -2,8 +2,9 @@
 
 A key is shown once, at creation; the node stores only its SHA-256 (the keys are 256-bit
 random, so a slow password hash would add latency without adding safety). Every key expires:
-90 days by default, never more than a year. `Principal.roles` is where role checks will hook in
-when OAuth and roles arrive; today every valid key carries the `writer` role.
+30 days by default (`api_key_default_ttl_days`), never more than a year. `Principal.roles`
+is where role checks will hook in when OAuth and roles arrive; today every valid key carries
+the `writer` role.
 """
 
 from __future__ import annotations

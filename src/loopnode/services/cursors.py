@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopnode.domain.errors import InvalidRequest
+from loopnode.protocol.input_limits import INT64_MAX
 
 PREFIX = "cur_"
 _SHAPE = re.compile(r"^cur_[A-Za-z0-9_-]{16,200}\Z")
@@ -52,9 +53,17 @@ def decode(cursor: str, bound_to: str) -> Position:
         position = Position(int(updated), record_id, int(snapshot) if snapshot else None)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest("cursor is malformed", {"cursor": cursor[:220]}) from exc
+    if not _storable(position):
+        raise InvalidRequest("cursor is malformed", {"cursor": cursor[:220]})
     if bound != bound_to:
         raise InvalidRequest(
             "cursor belongs to a different query: repeat the filters it was issued for",
             {"cursor": cursor[:220]},
         )
     return position
+
+
+def _storable(position: Position) -> bool:
+    """A forged cursor must not carry what the database cannot compare (issue 15)."""
+    numbers = (position.updated_us, position.snapshot_us or 0)
+    return all(0 <= n <= INT64_MAX for n in numbers) and "\x00" not in position.record_id

@@ -22,7 +22,7 @@ from typing import Any
 
 from loopnode.domain.errors import Conflict, InvalidRequest, NotFound
 from loopnode.domain.lifecycle import MACHINES
-from loopnode.domain.quantities import dimension, quantity_from_json
+from loopnode.domain.quantities import dimension, quantity_from_json, require_exchangeable
 from loopnode.domain.times import TimestampError, format_timestamp, from_us, parse_timestamp, to_us
 from loopnode.services.custody import Custody
 from loopnode.services.journal import Journal
@@ -261,6 +261,7 @@ def _offer_micro(document: dict[str, Any], record: RecordRow) -> int:
             f"counted in ({record.quantity_unit})",
             {"unit": quantity.unit.value, "subject_unit": record.quantity_unit},
         )
+    require_exchangeable(quantity)
     return quantity_micro(document["quantity"]["value"], document["quantity"]["unit"])
 
 

@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from loopnode import LOOP_SPEC_VERSION
+from loopnode.domain.times import to_us
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import UnitOfWorkFactory
+from loopnode.services.ports import Clock, UnitOfWorkFactory
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
 # Only values of the NodeInfo capability enum; the rest is advertised in the handshake.
 CAPABILITIES = ["material-registry"]
+DAY_US = 24 * 3600 * 1_000_000
 
 
 class NodeInfoService:
@@ -20,15 +22,23 @@ class NodeInfoService:
         uow: UnitOfWorkFactory,
         node: NodeIdentity,
         public_key_pem: Callable[[], str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._uow = uow
         self._node = node
+        self._clock = clock
         # Asked on every request: `loopnode keys rotate` in another process changes the key.
         self._public_key_pem = public_key_pem or (lambda: node.public_key_pem)
 
     def node_info(self) -> dict[str, Any]:
+        now_us = to_us(self._clock.now()) if self._clock else None
         with self._uow() as uow:
             materials = uow.records.count_active("material")
+            total = uow.transactions.count()
+            # Live (issue 15): transactions recorded in the last 24 h; users are the API keys
+            # that can act now (the node's only principals until OAuth and roles arrive).
+            daily = uow.transactions.count(now_us - DAY_US) if now_us is not None else 0
+            users = uow.api_keys.count_valid(now_us) if now_us is not None else 0
         info: dict[str, Any] = {
             "@context": CONTEXT,
             "@type": "NodeInfo",
@@ -46,10 +56,10 @@ class NodeInfoService:
             "endpoint": self._node.api_base,
             "statistics": {
                 "materials_active": materials,
-                "transactions_daily": 0,
-                "transactions_total": 0,
+                "transactions_daily": daily,
+                "transactions_total": total,
                 "loopcoin_supply": 0,
-                "users_active": 0,
+                "users_active": users,
                 "businesses_registered": 0,
             },
         }

@@ -74,6 +74,8 @@ class RecordQuery:
     near_min_dot: float | None = None
     after: tuple[int, str] | None = None
     limit: int = 50
+    # Searches leave withdrawn passports out (issue 15); listings keep them for synchronisation.
+    exclude_withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,9 @@ class ApiKeyStore(Protocol):
     def all(self) -> list[ApiKeyRow]: ...
 
     def revoke(self, key_id: str, now_us: int) -> bool: ...
+
+    def count_valid(self, now_us: int) -> int:
+        """Keys neither revoked nor expired at `now_us`."""
 
 
 # -- exchange lifecycle (DECISIONS 7-11) ----------------------------------------------------------
@@ -308,6 +313,8 @@ class TransactionStore(Protocol):
     def update(self, row: TransactionRow) -> None: ...
 
     def page(self, query: ListQuery) -> list[TransactionRow]: ...
+
+    def count(self, created_since_us: int | None = None) -> int: ...
 
 
 class IdempotencyStore(Protocol):

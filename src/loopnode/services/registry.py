@@ -17,13 +17,20 @@ from typing import Any
 from loopnode.domain import geo, ids
 from loopnode.domain.errors import InvalidRequest, Issue, NotFound, ValidationFailed
 from loopnode.domain.privacy import find_personal_data
-from loopnode.domain.quantities import quantity_from_json, to_base
+from loopnode.domain.quantities import quantity_from_json, require_storable, to_base
 from loopnode.domain.times import TimestampError, parse_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.profiles import Finding, lint
 from loopnode.protocol.validation import validate_entity
+from loopnode.services.idempotency import Outcome
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import Clock, EvidenceDraft, RecordRow, UnitOfWorkFactory
+from loopnode.services.ports import (
+    Clock,
+    EvidenceDraft,
+    RecordRow,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 KIND_TYPES = {"material": "MaterialDNA", "product": "ProductDNA"}
 MICRO = Decimal(1_000_000)
@@ -63,6 +70,26 @@ class RegistryService:
 
     def register(self, kind: str, payload: dict[str, Any], actor: str) -> Registered:
         now = self._clock.now()
+        row = self._prepare(kind, payload, now)
+        with self._uow(write=True) as uow:
+            return self._store(uow, kind, row, actor, now)
+
+    def registration(
+        self, kind: str, payload: dict[str, Any], actor: str
+    ) -> Callable[[UnitOfWork, datetime], Outcome]:
+        """The registration as one change for `IdempotencyService.run`: the record, its evidence
+        and the stored response commit together, so no crash can leave a key claimed for a
+        record that exists (a retry would register a minted id twice; issue 15)."""
+
+        def change(uow: UnitOfWork, now: datetime) -> Outcome:
+            row = self._prepare(kind, payload, now)
+            registered = self._store(uow, kind, row, actor, now)
+            location = f"/api/v1/{kind}/{row.id}"
+            return Outcome(201, registered.response(), {"Location": location})
+
+        return change
+
+    def _prepare(self, kind: str, payload: dict[str, Any], now: datetime) -> RecordRow:
         document = dict(payload)
         if "id" not in document:
             document["id"] = self._mint(kind, document, now)
@@ -79,15 +106,18 @@ class RegistryService:
                     )
                 ]
             )
-        row = self.build_row(kind, document, now, source_node=self._node.node_id)
-        with self._uow(write=True) as uow:
-            if kind == "product":
-                self._check_materials_known(uow, document)
-            uow.records.insert(row)
-            uow.evidence.append(
-                EvidenceDraft(f"{kind}.registered", kind, row.id, actor, row.record_hash), now
-            )
-        return Registered(row, lint(document))
+        return self.build_row(kind, document, now, source_node=self._node.node_id)
+
+    def _store(
+        self, uow: UnitOfWork, kind: str, row: RecordRow, actor: str, now: datetime
+    ) -> Registered:
+        if kind == "product":
+            self._check_materials_known(uow, row.document)
+        uow.records.insert(row)
+        uow.evidence.append(
+            EvidenceDraft(f"{kind}.registered", kind, row.id, actor, row.record_hash), now
+        )
+        return Registered(row, lint(row.document))
 
     def get(self, kind: str, record_id: str) -> RecordRow:
         with self._uow() as uow:
@@ -150,8 +180,10 @@ class RegistryService:
 
 
 def quantity_micro(value: float | int, unit: str) -> int:
-    """Integer millionths of the unit's base (kg, l, piece, bundle), rounded down."""
-    base = to_base(quantity_from_json({"value": value, "unit": unit}))
+    """Integer millionths of the unit's base (kg, l, piece, bundle), exactly."""
+    quantity = quantity_from_json({"value": value, "unit": unit})
+    require_storable(quantity)
+    base = to_base(quantity)
     micro = int(base.value * MICRO)
     if micro > MAX_MICRO:
         raise ValidationFailed([Issue("/quantity/value", "quantity is too large for this node")])

@@ -112,7 +112,7 @@ class SearchService:
         self, kind: str, body: dict[str, Any], cursor: str | None, path: str
     ) -> dict[str, Any]:
         _check_protocol_body(body)
-        query = RecordQuery(kind=kind, limit=DEFAULT_LIMIT + 1)
+        query = RecordQuery(kind=kind, limit=DEFAULT_LIMIT + 1, exclude_withdrawn=True)
         category = body.get("category")
         if category is not None and category != "*":
             if category.endswith("*"):
@@ -273,6 +273,7 @@ def _core_dp_query(kind: str, filters: dict[str, Any], strict: bool, limit: int)
     query = RecordQuery(
         kind=kind,
         limit=limit,
+        exclude_withdrawn=True,
         category_prefix=filters.get("category_prefix"),
         id_prefix=filters.get("id_prefix"),
         origin_city=filters.get("origin_city"),

@@ -1,7 +1,8 @@
 """Transactions (spec §1.11, §3.6; SPEC-DIGEST §7 item 9; DECISIONS 8, 13).
 
 `POST /transaction` takes any of the three schema definitions:
-- MaterialTransaction records a transaction (409 if its id is known), in its `status` (default
+- MaterialTransaction records a transaction about a material registered here (404 otherwise;
+  409 if its id is known), in its `status` (default
   `pending`), walking the 7-value TransactionStatus machine from `pending`;
 - Settlement attaches to a known transaction (400 otherwise) with the same material, seller and
   buyer; its distribution must add up to `final_cost` (DECISIONS 13); a second one is 409;
@@ -130,6 +131,12 @@ class TransactionService:
 
 
 def _record(j: Journal, payload: dict[str, Any]) -> TransactionRow:
+    if j.uow.records.get("material", payload["material"]) is None:
+        # A transaction about nothing this node knows means nothing (issue 15).
+        raise NotFound(
+            f"material {payload['material']} is not registered on this node",
+            {"searched_id": payload["material"]},
+        )
     target = payload.get("status", MACHINE.initial)
     path = MACHINE.path(MACHINE.initial, target)
     document = {**payload, "status": MACHINE.initial}

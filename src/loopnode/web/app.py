@@ -18,6 +18,7 @@ from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import dashboard, docs_ui, errors, ops
 from loopnode.web.middleware_setup import install_middleware
+from loopnode.web.guards import RequestGuard
 from loopnode.web.openapi_docs import ERROR_SCHEMA
 from loopnode.web.rdf import RdfNegotiation
 from loopnode.web.routes import (
@@ -73,9 +74,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
+    app.state.request_deadline_s = container.settings.request_deadline_s
     errors.install(app)
     docs_ui.install(app)
     app.add_middleware(RdfNegotiation, base_url=container.settings.base_url)
+    app.add_middleware(RequestGuard)
     app.include_router(registry_router("material"))
     app.include_router(registry_router("product"))
     app.include_router(node.router)

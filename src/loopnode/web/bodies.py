@@ -12,6 +12,7 @@ import orjson
 from starlette.requests import Request
 
 from loopnode.domain.errors import InvalidRequest
+from loopnode.protocol.input_limits import check_json
 from loopnode.web.errors import HTTPProblem
 
 ACCEPTED_TYPES = frozenset({"application/json", "application/ld+json"})
@@ -50,12 +51,15 @@ def _too_large(limit: int) -> HTTPProblem:
 
 
 def parse_json(raw: bytes) -> Any:
+    """Parse a request body and hold it to `protocol.input_limits` (depth, NUL, ranges)."""
     if not raw.strip():
         raise InvalidRequest("the request body is empty: send a JSON object")
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest("the request body is not valid JSON", {"reason": str(exc)}) from exc
+    check_json(document)
+    return document
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:

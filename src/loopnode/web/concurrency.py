@@ -2,7 +2,11 @@
 
 On SQLite a service call is a few hundred microseconds of local work, cheaper to run inline
 than to hand to a thread. On PostgreSQL it waits on the network, so it goes to the threadpool
-where other requests can proceed meanwhile.
+where other requests can proceed meanwhile, under a deadline (`request_deadline_s`): a
+database that accepts connections but never answers costs each request that long, then a 503
+with `Retry-After`, instead of holding it for the whole outage. The abandoned thread ends when
+the driver's own timeouts fire; a write it completes after the 503 is made safe to retry by
+`Idempotency-Key`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+
+from loopnode.web.errors import Unavailable
 
 T = TypeVar("T")
 
@@ -20,7 +28,16 @@ T = TypeVar("T")
 async def call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if request.app.state.inline_calls:
         return fn(*args, **kwargs)
-    return await offload(fn, *args, **kwargs)
+    deadline: float | None = getattr(request.app.state, "request_deadline_s", None)
+    if deadline is None:
+        return await offload(fn, *args, **kwargs)
+    try:
+        with anyio.fail_after(deadline):
+            return await anyio.to_thread.run_sync(
+                partial(fn, *args, **kwargs), abandon_on_cancel=True
+            )
+    except TimeoutError as exc:
+        raise Unavailable("the database did not answer in time; retry later") from exc
 
 
 async def offload(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -13,7 +13,10 @@ from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from loopnode.domain.errors import (
@@ -42,6 +45,7 @@ STATUS: dict[type[LoopError], int] = {
     RateLimited: 429,
 }
 _FAILED = "the node failed to handle the request"
+DATABASE_FAULTS = (OperationalError, InterfaceError, PoolTimeout)
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
 
 # SPEC-DIGEST §2.6: the reference backend's mapping of core-dp error codes to HTTP statuses.
@@ -72,6 +76,17 @@ class HTTPProblem(LoopError):
         self.status = status
 
 
+class Unavailable(HTTPProblem):
+    """The database is unreachable or too slow: 503 with `Retry-After` (DECISIONS: code
+    INTERNAL_ERROR, the nearest §8.3 code)."""
+
+    code = "INTERNAL_ERROR"
+    retry_after_s = 5
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message)
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -94,6 +109,8 @@ def respond(error: LoopError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="loopnode"'} if status == 401 else None
     if status == 429 and "retry_after_s" in error.details:
         headers = {"Retry-After": str(error.details["retry_after_s"])}
+    elif isinstance(error, Unavailable):
+        headers = {"Retry-After": str(error.retry_after_s)}
     return JSONResponse(error_body(error.code, error.message, error.details), status, headers)
 
 
@@ -135,6 +152,18 @@ async def _request_validation(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_down(_request: Request, exc: Exception) -> Response:
+    # One line, not a traceback per request: an outage would otherwise flood the log.
+    log.warning("database unavailable: %s", str(exc).splitlines()[0][:300])
+    return respond(Unavailable("the database is unavailable; retry later"))
+
+
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    # An aborted upload is the client's choice, not our failure: one line, no traceback.
+    log.info("client disconnected before sending the whole request body")
+    return JSONResponse(error_body("INVALID_REQUEST", "the request body was not completed"), 400)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse(error_body("INTERNAL_ERROR", _FAILED), 500)
@@ -144,4 +173,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoopError, _loop_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
+    for fault in DATABASE_FAULTS:
+        app.add_exception_handler(fault, _database_down)
     app.add_exception_handler(Exception, _unexpected)

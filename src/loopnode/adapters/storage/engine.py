@@ -8,6 +8,7 @@ locks (`SELECT ... FOR UPDATE`), which the storage code takes explicitly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -26,15 +27,53 @@ SQLITE_PRAGMAS = (
 )
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+@dataclass(frozen=True, slots=True)
+class DatabaseLimits:
+    """How long the node waits on PostgreSQL before it gives up (issue 15, database faults).
+
+    connect: a new connection (refused or unanswered); statement: any one query on the server;
+    pool: waiting for a free pooled connection; keepalives and `tcp_user_timeout` notice a
+    peer that vanished from the network mid-query. A server that is up but frozen is bounded
+    by the web layer's request deadline instead (`web/concurrency.py`).
+    """
+
+    connect_s: int = 5
+    statement_s: float = 15.0
+    pool_s: float = 5.0
+
+    @classmethod
+    def of(cls, settings: Any) -> DatabaseLimits:
+        return cls(
+            connect_s=settings.database_connect_timeout_s,
+            statement_s=settings.database_statement_timeout_s,
+            pool_s=settings.database_pool_timeout_s,
+        )
+
+    def connect_args(self) -> dict[str, Any]:
+        statement_ms = int(self.statement_s * 1000)
+        return {
+            "connect_timeout": self.connect_s,
+            "options": f"-c statement_timeout={statement_ms}",
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": statement_ms + 5000,
+        }
+
+
+def make_engine(url: str, *, pool_size: int = 10, limits: DatabaseLimits | None = None) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
+    limits = limits or DatabaseLimits()
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_pre_ping=True,
         pool_recycle=1800,
+        pool_timeout=limits.pool_s,
+        connect_args=limits.connect_args(),
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -466,6 +467,12 @@ def _status_update(row: Row[Any]) -> StatusUpdateRow:
 class SqlTransactionStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+
+    def count(self, created_since_us: int | None = None) -> int:
+        statement = select(func.count()).select_from(transactions)
+        if created_since_us is not None:
+            statement = statement.where(transactions.c.created_us >= created_since_us)
+        return int(self._c.execute(statement).scalar_one())
 
     def insert(self, row: TransactionRow) -> None:
         try:

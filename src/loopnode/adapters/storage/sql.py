@@ -229,6 +229,8 @@ def _conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
         c.condition: query.condition,
     }
     conditions.extend(column == value for column, value in simple.items() if value is not None)
+    if query.exclude_withdrawn:
+        conditions.append(c.availability != "withdrawn")
     if query.category_prefix is not None:
         conditions.append(c.category.startswith(query.category_prefix, autoescape=True))
     if query.id_prefix is not None:
@@ -398,6 +400,14 @@ class SqlApiKeyStore:
             .values(revoked_us=now_us)
         )
         return bool(result.rowcount)
+
+    def count_valid(self, now_us: int) -> int:
+        statement = (
+            select(func.count())
+            .select_from(api_keys)
+            .where(api_keys.c.revoked_us.is_(None), api_keys.c.expires_us > now_us)
+        )
+        return int(self._c.execute(statement).scalar_one())
 
 
 def _api_key(row: Row[Any]) -> ApiKeyRow:

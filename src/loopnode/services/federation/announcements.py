@@ -1,11 +1,19 @@
 """MaterialAnnouncements in and out (spec §8.1 `POST /federate/announce`, §9.3; DECISIONS 21).
 
 In: `receive` validates the openapi MaterialAnnouncement and the flooding extension fields,
-drops duplicates (answering the first receipt's id again), checks the origin signature when the
-origin's key is known here, and then, in one transaction: records the receipt, appends a
-`node.federation_received` evidence entry (its sequence is the FederateAcceptedResponse `id`,
-a per-node monotonically increasing integer), stores or refreshes the remote material, and
-queues the forwards that `flooding.plan` chooses in the outbox.
+drops duplicates (answering the first receipt's id again), checks the origin, and then, in one
+transaction: records the receipt, appends a `node.federation_received` evidence entry (its
+sequence is the FederateAcceptedResponse `id`, a per-node monotonically increasing integer),
+stores or refreshes the remote material, and queues the forwards that `flooding.plan` chooses.
+
+Origins (issue 15, unverified overwrites). An announcement is *verified* when its sender is its
+origin (the request signature proves it) or its origin signature verifies against a key this
+node obtained through a trusted path: an approved peer's key, or one the operator imported (a
+pending peer's key is only a claim). A signature that fails against such a key is refused
+(401). Anything else (no signature, an origin or key id we hold no trusted key for) is
+*unverified*: stored as such, never allowed to replace a verified entry, and relayed without
+its origin signature fields, so no node forwards a signature it could not check and honest
+relays are not refused downstream for an attacker's forgery.
 
 Out: `relay` finds local materials whose current version (`record_hash:availability`) has not
 been announced, signs an announcement for each as its origin, and queues it for every approved
@@ -29,6 +37,7 @@ from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.times import format_timestamp, from_us, timestamp_or_none, to_us
 from loopnode.protocol import keys
 from loopnode.protocol.canonical import sha256_hex
+from loopnode.protocol.input_limits import INT64_MAX
 from loopnode.protocol.request_signing import RequestSignatureError
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.federation import flooding
@@ -118,6 +127,8 @@ class AnnouncementService:
             assert found is not None
             return found.event_id
         verified = sender == payload["origin"] or self._origin_verified(uow, payload, fields)
+        if not verified and _verified_entry(uow, payload):
+            return self._record_only(uow, sender, payload, store, key, now)
         summary = {"kind": "announcement", "from": sender, "material": payload["material"]}
         event = uow.evidence.append(
             EvidenceDraft(
@@ -128,21 +139,48 @@ class AnnouncementService:
         store.set_receipt_event(key, event.sequence)
         if payload["origin"] != self._node.node_id:
             self._store_remote(uow, sender, payload, fields, verified, to_us(now))
-            self._forward(uow, sender, payload, fields, key, to_us(now))
+            relayed = payload if verified else _unsigned(payload)
+            self._forward(uow, sender, relayed, fields, key, to_us(now))
+        return event.sequence
+
+    def _record_only(
+        self,
+        uow: FederationUnitOfWork,
+        sender: str,
+        payload: dict[str, Any],
+        store: Any,
+        key: str,
+        now: Any,
+    ) -> int:
+        """An unverified claim about a verified entry: evidence of receipt, no change."""
+        summary = {
+            "kind": "announcement",
+            "from": sender,
+            "material": payload["material"],
+            "ignored": "unverified origin",
+        }
+        event = uow.evidence.append(
+            EvidenceDraft(
+                "node.federation_received", "node", sender, sender, sha256_hex(payload), summary
+            ),
+            now,
+        )
+        store.set_receipt_event(key, event.sequence)
         return event.sequence
 
     def _origin_verified(
         self, uow: FederationUnitOfWork, payload: dict[str, Any], fields: flooding.Flooding
     ) -> bool:
-        if fields.origin_key_id is None or fields.origin_signature is None:
-            return False
-        record = uow.federation.peer_keys.get(payload["origin"], fields.origin_key_id)
-        if record is None:
-            return False  # the origin is not our peer: relayed on the sender's word
+        origin = payload["origin"]
+        peer = uow.federation.peers.get(origin)
+        if peer is not None and not peer.approved:
+            return False  # a pending claim's key is not a trusted path
+        key_id, signature = fields.origin_key_id, fields.origin_signature
+        record = uow.federation.peer_keys.get(origin, key_id) if key_id else None
+        if record is None or signature is None:
+            return False  # no key of ours to check it with: kept on the sender's word
         data = flooding.origin_signing_input(payload)
-        if record.status == "revoked" or not keys.verify(
-            record.public_key, data, fields.origin_signature
-        ):
+        if record.status == "revoked" or not keys.verify(record.public_key, data, signature):
             raise BadOriginSignature(
                 f"origin_signature does not verify with {payload['origin']}'s key "
                 f"{fields.origin_key_id}"
@@ -303,6 +341,16 @@ def remote_view(row: RemoteMaterialRow) -> dict[str, Any]:
     }
 
 
+def _unsigned(payload: dict[str, Any]) -> dict[str, Any]:
+    """An announcement we could not verify travels on without the origin's signature fields."""
+    return {k: v for k, v in payload.items() if k not in ("origin_key_id", "origin_signature")}
+
+
+def _verified_entry(uow: FederationUnitOfWork, payload: dict[str, Any]) -> bool:
+    current = uow.federation.announcements.remote(payload["origin"], payload["material"])
+    return current is not None and current.origin_verified
+
+
 def _newer(stored: object, incoming: object) -> bool:
     """Is the stored `announced_at` strictly later than the incoming one? (Unknown: no.)"""
     old, new = timestamp_or_none(stored), timestamp_or_none(incoming)
@@ -320,6 +368,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str, str]:
     except orjson.JSONDecodeError:
         value = None
     valid = isinstance(value, list) and len(value) == 3 and isinstance(value[0], int)
-    if not valid or not all(isinstance(v, str) for v in value[1:]):  # type: ignore[index]
+    valid = valid and 0 <= value[0] <= INT64_MAX  # type: ignore[index]
+    if not valid or not all(isinstance(v, str) and "\x00" not in v for v in value[1:]):  # type: ignore[index]
         raise InvalidRequest("cursor is not one this node issued", {"cursor": cursor[:100]})
     return int(value[0]), str(value[1]), str(value[2])  # type: ignore[index]

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from loopnode import LOOP_SPEC_VERSION
+from loopnode.domain.bids import check_bid
 from loopnode.domain.errors import Conflict, InvalidRequest, NotFound
 from loopnode.domain.times import format_timestamp, format_utc, from_us, timestamp_or_none, to_us
 from loopnode.protocol.canonical import sha256_hex
@@ -59,6 +60,7 @@ class BidService:
         """Store a peer's bid; returns the accepted event id (the same for a resent bid)."""
         validate_entity(payload, "MaterialOffer")
         assert isinstance(payload, dict)
+        check_bid(payload, sender)
         now = self._clock.now()
         until = timestamp_or_none(payload["valid_until"])
         if until is None or until <= now:
@@ -116,6 +118,7 @@ class BidService:
             "to_city": self._node.city,
         }
         validate_entity(offer, "MaterialOffer")
+        check_bid(offer, self._node.node_id)
         now = self._clock.now()
         body = dumps(offer)
         with self._uow(write=True) as uow:

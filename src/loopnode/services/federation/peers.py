@@ -11,6 +11,13 @@ operator approves it (`loopnode peers approve`), or `peer_allowlist` does. A han
 node we already hold an active key for must be signed by that key (it may then update the
 endpoint, name and capabilities); a handshake from a node whose keys are all revoked is kept
 as a *pending key*, which only an operator can install.
+
+A pending (unapproved) peer's key is a claim, not an identity (issue 15, node-id squatting):
+it authenticates nothing beyond its own later handshakes, and a first handshake for the same
+node id with another key that proves possession and matches its endpoint's NodeInfo replaces
+the claim (mode `reclaim`, recorded in evidence) instead of being refused. So a squatter who
+claims `vienna.loop` first cannot lock the real Vienna out; the operator decides between claims
+by checking the key out of band before `peers approve --key-id` (docs/federation.md).
 """
 
 from __future__ import annotations
@@ -211,7 +218,10 @@ class PeerService:
         key_id = keys.key_id(public, node_id)
         records = self._trust.keys_of(node_id)
         usable = [r for r in records if r.status == "active"]
-        if usable:
+        if usable and key_id not in {r.key_id for r in usable} and self._is_pending(node_id):
+            self._trust.verify_with_key(request, KeyRecord(node_id, key_id, public))
+            mode, records = "reclaim", []
+        elif usable:
             self._trust.verify(request, require_approved=False)
             mode = "update"
         else:
@@ -230,6 +240,11 @@ class PeerService:
             pin = None
         message = self._store_handshake(payload, public, key_id, mode, pin)
         return self.handshake_response("accepted", message)
+
+    def _is_pending(self, node_id: str) -> bool:
+        with self._uow() as uow:
+            peer = uow.federation.peers.get(node_id)
+        return peer is not None and peer.status == "pending"
 
     def _endpoint_changed(self, node_id: str, endpoint: str) -> bool:
         with self._uow() as uow:
@@ -295,11 +310,14 @@ class PeerService:
                 updated_us=to_us(now),
                 last_seen_us=to_us(now),
             )
+            if mode == "reclaim":  # the earlier claim's key and pin go with it
+                store.peer_keys.delete_unrevoked(node_id)
+                row = replace(row, tls_fingerprint=None, tls_cert_pem=None)
             if pin is not None and pin.tls_cert_pem:
                 row = replace(
                     row, tls_fingerprint=pin.tls_fingerprint, tls_cert_pem=pin.tls_cert_pem
                 )
-            if mode == "new":
+            if mode in ("new", "reclaim"):
                 store.peer_keys.put(KeyRecord(node_id, key_id, public), "handshake", to_us(now))
                 if node_id in self._allowlist:
                     row = replace(row, status="approved", approved_us=to_us(now))
@@ -327,13 +345,19 @@ class PeerService:
         }
 
     # -- operators ------------------------------------------------------------------------------
-    def approve(self, node_id: str, fingerprint: str | None = None) -> PeerRow:
+    def approve(
+        self, node_id: str, fingerprint: str | None = None, key_id: str | None = None
+    ) -> PeerRow:
+        """Approve a peer; with `key_id`, only if that is the key it holds or asks for (the key
+        the operator verified out of band, so that a contested claim is not approved blindly)."""
         now = self._clock.now()
         with self._uow(write=True) as uow:
             store = uow.federation
             peer = store.peers.get(node_id, for_update=True)
             if peer is None:
                 raise NotFound(f"no peer {node_id}", {"searched_id": node_id})
+            if key_id is not None:
+                _require_key(uow, peer, key_id)
             if fingerprint is not None and fingerprint != peer.tls_fingerprint:
                 raise InvalidRequest(
                     f"{node_id} presented certificate {peer.tls_fingerprint}, not {fingerprint}"
@@ -436,6 +460,19 @@ def _install_key(
     if existing is not None and existing.status == "revoked":
         raise InvalidRequest(f"key {key_id} of {node_id} is revoked and cannot be reinstated")
     store.put(KeyRecord(node_id, key_id, public), source, now_us)
+
+
+def _require_key(uow: FederationUnitOfWork, peer: PeerRow, key_id: str) -> None:
+    records = uow.federation.peer_keys.for_node(peer.node_id)
+    held = {r.key_id for r in records}
+    active = next((r.key_id for r in records if r.status == "active"), None)
+    candidate = peer.pending_key_id or active
+    if candidate != key_id:
+        raise InvalidRequest(
+            f"{peer.node_id} holds key {candidate}, not {key_id}: do not approve it until the "
+            "key is the one its operator gave you",
+            {"expected": key_id, "held": candidate, "known": sorted(held)},
+        )
 
 
 def _describe(peer: PeerRow, records: list[KeyRecord]) -> dict[str, Any]:

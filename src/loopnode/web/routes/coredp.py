@@ -22,6 +22,8 @@ from starlette.responses import Response
 
 from loopnode.bootstrap import Container
 from loopnode.domain.errors import LoopError, StorageUnavailable
+from loopnode.protocol.coredp.errors import ErrorCode, error_body
+from loopnode.protocol.input_limits import check_json
 from loopnode.services.apikeys import Principal
 from loopnode.services.coredp_delivery import CoreDpWorker
 from loopnode.services.coredp_exchange import view
@@ -97,6 +99,7 @@ async def messages(request: Request) -> Response:
     try:
         raw = await read_body(request, services.settings.max_body_bytes)
         document = orjson.loads(raw)
+        check_json(document)
     except HTTPProblem as exc:
         return coredp_response("invalid_request", exc.message, fallback, exc.status)
     except LoopError as exc:

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from loopnode.services.apikeys import Principal
-from loopnode.services.idempotency import Outcome
 from loopnode.services.search import is_core_dp_request
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call, offload
-from loopnode.web.idempotency import run_once
+from loopnode.web.idempotency import idempotency_request, respond
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
 from loopnode.web.responses import JSONResponse, LDJSONResponse
 
@@ -41,14 +40,16 @@ def registry_router(kind: str) -> APIRouter:
     ) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
-
-        async def action() -> Outcome:
-            registry = services.registry
-            registered = await call(request, registry.register, kind, body, principal.name)
-            location = f"/api/v1/{kind}/{registered.row.id}"
-            return Outcome(201, registered.response(), {"Location": location})
-
-        return await run_once(request, principal, body, action)
+        idem = idempotency_request(request, principal, body)
+        if idem is None:  # validation outside the write transaction: the common, fast path
+            registered = await call(request, services.registry.register, kind, body, principal.name)
+            location = {"Location": f"/api/v1/{kind}/{registered.row.id}"}
+            return LDJSONResponse(registered.response(), 201, location)
+        replayed = await call(request, services.idempotency.replay, idem)
+        if replayed is not None:
+            return respond(replayed)
+        change = services.registry.registration(kind, body, principal.name)
+        return respond(await call(request, services.idempotency.run, idem, change))
 
     @router.get(
         "",
