@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.coredp_wiring import CoreDp, build_coredp
 from loopnode.adapters.federation.wiring import Federation, build_federation
+from loopnode.adapters.jwks import Auth, build_auth
 from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
 from loopnode.adapters.storage.engine import DatabaseLimits, make_engine
@@ -66,6 +67,7 @@ class Container:
     dpp: DppService
     rate_limits: RateLimitService
     ops: OpsService
+    auth: Auth
 
     def close(self) -> None:
         self.engine.dispose()
@@ -129,6 +131,12 @@ def build(
         search=search.core_dp_search,
     )
     registry = RegistryService(uow, clock, node, random_hex)
+    api_keys = ApiKeyService(
+        uow,
+        clock,
+        default_ttl_days=settings.api_key_default_ttl_days,
+        max_ttl_days=settings.api_key_max_ttl_days,
+    )
     credentials = CredentialService(
         registry,
         clock,
@@ -145,12 +153,7 @@ def build(
         uow=uow,
         registry=registry,
         search=search,
-        api_keys=ApiKeyService(
-            uow,
-            clock,
-            default_ttl_days=settings.api_key_default_ttl_days,
-            max_ttl_days=settings.api_key_max_ttl_days,
-        ),
+        api_keys=api_keys,
         evidence=EvidenceService(uow, settings.node_id),
         node_info=NodeInfoService(uow, node, partial(_current_pem, federation.keys), clock),
         idempotency=idempotency,
@@ -165,6 +168,7 @@ def build(
         dpp=DppService(registry, lifecycle, credentials, node, base_url=settings.base_url),
         rate_limits=rate_limits(settings),
         ops=OpsService(OpsProbe(engine), settings.outbox_stuck_after_s),
+        auth=build_auth(settings, clock, api_keys, create=migrate),
     )
 
 

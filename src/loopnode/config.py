@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     # Authentication (docs/auth.md): OAuth 2.0 bearer JWTs from an OIDC issuer and/or the
     # built-in issuer (`loopnode token issue`), whose signing key is not the node key.
     oidc_discovery_url: str = ""
+    oidc_issuer: str = ""  # empty: the discovery URL without /.well-known/openid-configuration
     token_audience: str = ""  # empty: the node's base_url
     token_issuer: str = ""  # the built-in issuer's `iss`; empty: the node's base_url
     jwks_cache_s: float = Field(default=300.0, gt=0)

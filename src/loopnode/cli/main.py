@@ -18,6 +18,7 @@ from loopnode.cli import (
     lint_cmd,
     node_cmd,
     ops_cmd,
+    token_cmd,
     validate_cmd,
     vc_cmd,
 )
@@ -79,6 +80,7 @@ for module in (
     vc_cmd,
     lint_cmd,
     ops_cmd,
+    token_cmd,
 ):
     module.register(app)
 

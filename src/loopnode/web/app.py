@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -16,9 +16,10 @@ from loopnode.bootstrap import Container, build
 from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
-from loopnode.web import dashboard, docs_ui, errors, ops
-from loopnode.web.middleware_setup import install_middleware
+from loopnode.web import auth_routes, dashboard, docs_ui, errors, ops
+from loopnode.web.authz import authorize
 from loopnode.web.guards import RequestGuard
+from loopnode.web.middleware_setup import install_middleware
 from loopnode.web.openapi_docs import ERROR_SCHEMA
 from loopnode.web.rdf import RdfNegotiation
 from loopnode.web.routes import (
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         lifespan=lifespan,
         docs_url=None,  # served from the package's own assets by docs_ui.install
         redoc_url=None,
+        dependencies=[Depends(authorize)],  # every route's access, from web/authz.POLICY
     )
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(epcis.router)
     app.include_router(dpp.router)
     app.include_router(ops.router)
+    app.include_router(auth_routes.router)
     install_middleware(app, container)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

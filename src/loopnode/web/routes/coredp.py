@@ -22,7 +22,6 @@ from starlette.responses import Response
 
 from loopnode.bootstrap import Container
 from loopnode.domain.errors import LoopError, StorageUnavailable
-from loopnode.protocol.coredp.errors import ErrorCode, error_body
 from loopnode.protocol.input_limits import check_json
 from loopnode.services.apikeys import Principal
 from loopnode.services.coredp_delivery import CoreDpWorker
