@@ -177,3 +177,26 @@ def test_token_issue_cli_prints_a_working_token(tmp_path: Any) -> None:
     assert key_file.read_bytes() != (tmp_path / "node_ed25519.key").read_bytes()
     too_long = runner.invoke(app, [*issue[:-4], "--ttl", "2h"])
     assert too_long.exit_code == 2
+
+
+def test_the_evidence_entry_names_the_token_subject_and_organisation(
+    client: Any, container: Any, reference_dir: Any
+) -> None:
+    issued = container.auth.issuer.issue(
+        subject="clerk-7", role="registrar", ttl=timedelta(minutes=5), organisation="acme"
+    )
+    document = json.loads(
+        (reference_dir / "examples" / "01-material-registration.json").read_text()
+    )
+    headers = {"Authorization": f"Bearer {issued.token}", "Content-Type": "application/ld+json"}
+    created = client.post("/api/v1/material", json=document, headers=headers)
+    assert created.status_code == 201, created.text
+    entries = client.get("/api/v1/evidence").json()
+    listed = entries.get("entries") or entries.get("items") or entries
+    assert any(e.get("actor") == "token:clerk-7@acme" for e in listed), listed
+    assert client.get("/api/v1/evidence/verify").json()["intact"] is True
+
+
+def test_an_overlong_subject_is_401_not_a_database_error(client: Any, container: Any) -> None:
+    token = _signed(container, _claims(container, sub="s" * 300))
+    _refused(client, token, "too long")

@@ -30,6 +30,8 @@ from loopnode.services.ports import Clock
 
 MAX_LIFETIME = timedelta(hours=1)
 LEEWAY_S = 30
+MAX_SUBJECT = 100
+MAX_ORGANISATION = 50
 ROLES = KEY_ROLES
 # Asymmetric only: HS* would let anyone holding the (public) JWKS forge tokens.
 ASYMMETRIC = frozenset(
@@ -109,8 +111,10 @@ class TokenIssuer:
         self, *, subject: str, role: str, ttl: timedelta, organisation: str | None = None
     ) -> IssuedToken:
         check_role(role)
-        if not subject.strip() or len(subject) > 200:
-            raise InvalidRequest("a token needs a subject of 1-200 characters")
+        if not subject.strip() or len(subject) > MAX_SUBJECT:
+            raise InvalidRequest(f"a token needs a subject of 1-{MAX_SUBJECT} characters")
+        if organisation is not None and not 0 < len(organisation) <= MAX_ORGANISATION:
+            raise InvalidRequest(f"an organisation has 1-{MAX_ORGANISATION} characters")
         if ttl <= timedelta(0) or ttl > MAX_LIFETIME:
             raise InvalidRequest("a token lives more than 0 seconds and at most one hour (§10.2)")
         now = self._clock.now()
@@ -201,11 +205,17 @@ class TokenVerifier:
             named = [*named, claims["role"]] if isinstance(named, list) else [claims["role"]]
         roles = tuple(r for r in ROLES if isinstance(named, list) and r in named)
         organisation = claims.get("organisation")
+        if not isinstance(organisation, str) or not organisation:
+            organisation = None
+        if not 0 < len(subject) <= MAX_SUBJECT or len(organisation or "") > MAX_ORGANISATION:
+            raise Unauthorized("the bearer token's sub or organisation is too long")
+        # The evidence log's actor: who acted, and for which organisation (≤ 160 characters).
+        name = f"token:{subject}" + (f"@{organisation}" if organisation else "")
         return Principal(
-            name=f"token:{subject}",
+            name=name,
             kind="token",
             roles=roles,
-            organisation=organisation if isinstance(organisation, str) else None,
+            organisation=organisation,
             subject=subject,
         )
 
