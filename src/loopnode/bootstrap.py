@@ -35,6 +35,7 @@ from loopnode.services.lifecycle import LifecycleService
 from loopnode.services.material_status import MaterialStatusService
 from loopnode.services.node_info import NodeInfoService
 from loopnode.services.ops import OpsService
+from loopnode.services.ownership import OwnershipService
 from loopnode.services.ports import Clock, UnitOfWorkFactory
 from loopnode.services.ratelimit import Quotas, RateLimitService
 from loopnode.services.registry import RegistryService
@@ -68,6 +69,7 @@ class Container:
     rate_limits: RateLimitService
     ops: OpsService
     auth: Auth
+    ownership: OwnershipService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -169,6 +171,7 @@ def build(
         rate_limits=rate_limits(settings),
         ops=OpsService(OpsProbe(engine), settings.outbox_stuck_after_s),
         auth=build_auth(settings, clock, api_keys, create=migrate),
+        ownership=OwnershipService(uow, clock),
     )
 
 

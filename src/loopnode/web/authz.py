@@ -202,20 +202,5 @@ async def authorize(request: Request) -> None:
     request.state.principal = principal or ANONYMOUS
 
 
-def ensure_organisation(principal: Principal, record_organisation: str | None) -> None:
-    """A registrar changes only its own organisation's records (operators change any)."""
-    if principal.has("operator"):
-        return
-    if principal.organisation is None or principal.organisation != record_organisation:
-        raise Forbidden("a registrar may change only its own organisation's records")
-
-
-def ensure_holder(principal: Principal, account_holder: str | None) -> None:
-    """A LoopCoin account is paid from only by its holder (operators may act for any account).
-
-    The ledger calls this before debiting: `account_holder` is the subject recorded when the
-    account was opened (`Principal.subject` of its creator)."""
-    if principal.has("operator"):
-        return
-    if account_holder is None or principal.subject != account_holder:
-        raise Forbidden("only the account's holder may pay from it")
+# The ownership rules (a registrar's own organisation, a LoopCoin account's holder) live in
+# services/ownership.py, where services can call them: `ensure_organisation`, `ensure_holder`.

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from loopnode.adapters.storage.auth_tables import SqlOrganisationStore
 from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
 from loopnode.adapters.storage.engine import WRITE
 from loopnode.adapters.storage.federation_sql import SqlFederationStores
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
     transactions: SqlTransactionStore
     idempotency: SqlIdempotencyStore
     coredp: SqlCoreDpStores
+    organisations: SqlOrganisationStore
 
     def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
         self._engine = engine
@@ -87,6 +89,7 @@ class SqlUnitOfWork:
         self.transactions = SqlTransactionStore(connection)
         self.idempotency = SqlIdempotencyStore(connection)
         self.coredp = SqlCoreDpStores(connection)
+        self.organisations = SqlOrganisationStore(connection)
         return self
 
     def __exit__(
