@@ -153,3 +153,24 @@ def test_cors_answers_only_the_allowed_origins(cors_client: TestClient) -> None:
     )
     assert preflight.status_code == 200
     assert "POST" in preflight.headers["access-control-allow-methods"]
+
+
+def test_an_unexpected_error_is_a_500_carrying_its_request_id_into_the_log(
+    container: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(container=container)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaput")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/boom", headers={"X-Request-ID": "trace-500"})
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "INTERNAL_ERROR"
+    assert answer.headers["X-Request-ID"] == "trace-500"
+    [record] = [r for r in caplog.records if r.getMessage() == "unexpected error"]
+    line = orjson.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "trace-500" and "kaput" in line["exception"]
+    metrics = client.get("/metrics").text
+    assert 'loopnode_http_requests_total{method="GET",route="/boom",status="500"} 1.0' in metrics

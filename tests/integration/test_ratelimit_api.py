@@ -114,11 +114,14 @@ def test_searches_have_their_own_smaller_quota(api: TestClient, node: Any) -> No
     assert_refused(api.get("/api/v1/material", headers=headers), "user")
 
 
-def test_health_ready_and_metrics_are_never_limited(api: TestClient) -> None:
+def test_health_ready_metrics_and_static_files_are_never_limited(api: TestClient) -> None:
     for _ in range(6):
         for path in ("/health", "/ready", "/metrics"):
             assert api.get(path).status_code == 200
     assert "loopnode_rate_limit_refusals_total{" not in api.get("/metrics").text
+    for _ in range(4):
+        assert api.get("/docs/assets/swagger-ui.css").status_code != 429
+        assert api.get("/ui/static/dashboard/common.js").status_code != 429
 
 
 def test_a_verified_peer_is_charged_to_its_node_id_not_to_its_address(
@@ -214,3 +217,42 @@ def test_an_unreachable_redis_lets_requests_through(
     with TestClient(create_app(container=built)) as client:
         assert client.get("/api/v1/material").status_code == 200
     built.close()
+
+
+def test_signature_headers_on_a_route_that_checks_none_do_not_escape_the_address_quota(
+    api: TestClient,
+) -> None:
+    disguised = {"X-Node-ID": "berlin.loop", "X-Node-Signature": "AAAA"}
+    statuses = [api.get("/api/v1/material", headers=disguised).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_a_peers_signed_search_is_charged_to_its_node_quota_not_the_search_quota(
+    api: TestClient, node: Any, clock: FakeClock
+) -> None:
+    add_peer(node, BERLIN)
+    answers = []
+    for n in range(3):
+        answers.append(post_signed(api, BERLIN, SEARCH, {"category": f"plastic-{n}"}, clock.now()))
+        clock.advance(seconds=1)
+    # Node quota 2/minute: two searches answered, the third refused as the node's.
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert answers[0].json()["results"] == []  # the buffered body reached the route intact
+    assert_refused(answers[2], "node")
+    # The address's own search quota (2) was not touched by the peer's searches.
+    assert [api.post(SEARCH, json={}).status_code for _ in range(2)] == [200, 200]
+
+
+def test_a_search_with_a_bad_signature_is_charged_as_an_ordinary_search(
+    api: TestClient, node: Any, clock: FakeClock
+) -> None:
+    add_peer(node, BERLIN)
+    raw = b'{"category": "plastic-*"}'
+    headers = BERLIN.headers(SEARCH, raw, clock.now())
+    forged = {**headers, "X-Node-Signature": headers["X-Node-Signature"][:-4] + "AAAA"}
+    statuses = [api.post(SEARCH, content=raw, headers=forged).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    # A valid signature is the peer's (node quota); the same signature replayed is not.
+    good = BERLIN.headers(SEARCH, raw, clock.now())
+    assert api.post(SEARCH, content=raw, headers=good).status_code == 200
+    assert_refused(api.post(SEARCH, content=raw, headers=good), "anonymous")  # 4th of 3

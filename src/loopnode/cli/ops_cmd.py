@@ -116,7 +116,9 @@ def _pg_dump(url: str, target: Path) -> None:
 
 def evidence_export(
     data_dir: DataDir,
-    after: Annotated[int, typer.Option("--after", min=0, help="start after this sequence")] = 0,
+    after: Annotated[
+        int, typer.Option("--after", min=0, max=2**63 - 1, help="start after this sequence")
+    ] = 0,
     fmt: Annotated[str, typer.Option("--format", help="native or core-dp")] = "native",
 ) -> None:
     """Print evidence entries as JSON lines, oldest first (one object per line)."""

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 
-from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,7 +56,7 @@ def _incoming_id(scope: Scope) -> str:
             if REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 class RequestContextMiddleware:
@@ -79,6 +78,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         rid = _incoming_id(scope)
+        raw_id = rid.encode()
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -87,7 +87,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", rid)
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", raw_id)]
             await send(message)
 
         try:
@@ -97,16 +97,15 @@ class RequestContextMiddleware:
             route = route_template(scope, self._routes())
             self._metrics.observe(scope["method"], route, status, elapsed)
             if self._access_log:
-                self._log(scope, route, status, elapsed, rid)
+                self._log(scope, route, status, elapsed)
             request_id.reset(token)
 
     @staticmethod
-    def _log(scope: Scope, route: str, status: int, elapsed: float, rid: str) -> None:
+    def _log(scope: Scope, route: str, status: int, elapsed: float) -> None:
         client = scope.get("client")
         access.info(
             "request",
             extra={
-                "request_id": rid,
                 "fields": {
                     "method": scope["method"],
                     "path": scope["path"],
@@ -122,28 +121,45 @@ class RequestContextMiddleware:
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts_max_age_s: int, always_hsts: bool) -> None:
         self.app = app
-        self._hsts = f"max-age={hsts_max_age_s}; includeSubDomains"
         self._always_hsts = always_hsts
+        self._hsts = (
+            b"strict-transport-security",
+            f"max-age={hsts_max_age_s}; includeSubDomains".encode(),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        https = scope.get("scheme") == "https"
+        hsts = scope.get("scheme") == "https" or self._always_hsts
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Cross-Origin-Resource-Policy", "same-site")
-                if "json" in headers.get("content-type", ""):
-                    headers.setdefault(
-                        "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
-                    )
-                if https or self._always_hsts:
-                    headers.setdefault("Strict-Transport-Security", self._hsts)
+                message["headers"] = _secured(list(message.get("headers", ())), hsts and self._hsts)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+HARDENING = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-site"),
+)
+JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+def _secured(
+    headers: list[tuple[bytes, bytes]], hsts: tuple[bytes, bytes] | bool
+) -> list[tuple[bytes, bytes]]:
+    """Add each hardening header the application did not set itself."""
+    present = {name.lower() for name, _ in headers}
+    content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+    extra = [*HARDENING]
+    if b"json" in content_type:
+        extra.append(JSON_CSP)
+    if isinstance(hsts, tuple):
+        extra.append(hsts)
+    headers.extend(pair for pair in extra if pair[0] not in present)
+    return headers

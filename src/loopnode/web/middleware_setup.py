@@ -1,4 +1,5 @@
-"""The middleware stack, outermost first: request context, CORS, security headers, rate limits.
+"""The middleware stack, outermost first: request context, (Starlette's server-error handler),
+CORS, security headers, rate limits.
 
 Request ids, metrics and security headers therefore cover every answer, 429s included; CORS
 answers preflights before they are charged to a quota.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from loopnode.bootstrap import Container
 from loopnode.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
@@ -30,6 +32,8 @@ def install_middleware(app: FastAPI, container: Container) -> None:
         authenticate=container.auth.authenticator.authenticate,
         routes=lambda: app.routes,
         signed_guard=signed_peer,
+        verify_peer=container.federation.trust.verify,
+        max_body=settings.max_body_bytes,
     )
     app.add_middleware(
         SecurityHeadersMiddleware,
@@ -45,9 +49,16 @@ def install_middleware(app: FastAPI, container: Container) -> None:
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=metrics,
-        routes=lambda: app.routes,
-        access_log=settings.access_log,
-    )
+    # Outside Starlette's ServerErrorMiddleware, so a 500 also carries its X-Request-ID and
+    # the traceback logged for it names the request.
+    build_stack = app.build_middleware_stack
+
+    def outermost() -> ASGIApp:
+        return RequestContextMiddleware(
+            build_stack(),
+            metrics=metrics,
+            routes=lambda: app.routes,
+            access_log=settings.access_log,
+        )
+
+    app.build_middleware_stack = outermost  # type: ignore[method-assign]

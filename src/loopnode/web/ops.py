@@ -69,6 +69,7 @@ class Metrics:
     def __init__(self, ops: OpsService) -> None:
         self.registry = CollectorRegistry()
         self._extra: dict[str, tuple[str, Callable[[], float]]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "loopnode_http_requests",
             "HTTP requests answered",
@@ -91,8 +92,16 @@ class Metrics:
         self.registry.register(_StateCollector(ops, self._extra))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def refused(self, scope: str) -> None:
         self.refusals.labels(scope).inc()

@@ -38,6 +38,24 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+def _stamp_request_ids() -> None:
+    """Give every log record the request id current where it was created (any handler)."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, _INSTALLED, False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = request_id.get()
+        return record
+
+    setattr(factory, _INSTALLED, True)
+    logging.setLogRecordFactory(factory)
+
+
+_stamp_request_ids()
+
+
 class RequestIdFilter(logging.Filter):
     """Stamp each record with the request id current where it was logged."""
 

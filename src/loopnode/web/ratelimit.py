@@ -1,7 +1,7 @@
 """Rate limits on HTTP (§10.4): whom each request is charged to, and the 429 answer.
 
-`RateLimitMiddleware` charges every request before routing, except `/health`, `/ready` and
-`/metrics` and requests to node-signed routes:
+`RateLimitMiddleware` charges every request before routing, except `/health`, `/ready`,
+`/metrics`, static files (`STATIC_PREFIXES`) and requests to node-signed routes:
 - a valid API key (`Authorization: Bearer` or `X-API-Key`) is charged to that credential
   (`user` quota); the check is the key service's own, remembered for a few seconds;
 - everything else, including a credential that does not verify, is charged to the client
@@ -9,9 +9,13 @@
 - `POST /api/v1/<kind>/search` is charged again, to the same identity, against `search`.
 Node-signed routes (those guarded by `signed_peer`) are charged in that dependency, after the
 signature verified, to the peer's node id (`node` quota): an unverified claim to be a node
-cannot spend that node's quota. Refusals are answered through `web/errors.py` (429,
-`RATE_LIMITED`, `Retry-After`). Behind a reverse proxy the client address is the one uvicorn
-takes from `X-Forwarded-For` of the `trusted_proxies`.
+cannot spend that node's quota. A peer's signed cross-node search goes to a public route that
+checks no signature, so the middleware verifies it itself (signature, key, approval, replay
+cache: `PeerTrust.verify`) and charges the peer's node quota instead of the search quota; a
+search whose signature does not verify is charged like any other request. Refusals are
+answered through `web/errors.py` (429, `RATE_LIMITED`, `Retry-After`). Behind a reverse
+proxy the client address is the one uvicorn takes from `X-Forwarded-For` of the
+`trusted_proxies`.
 """
 
 from __future__ import annotations
@@ -25,15 +29,18 @@ from typing import Any
 from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopnode.domain.errors import LoopError, RateLimited
+from loopnode.services.federation.trust import RawRequest, SignedCaller
 from loopnode.services.ratelimit import RateLimitService, credential_identity
 from loopnode.web import errors
 from loopnode.web.concurrency import offload
 from loopnode.web.middleware import flat_routes
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+# Static files of the dashboard and of /docs: one page load fetches many, each costs nothing.
+STATIC_PREFIXES = ("/ui/static/", "/docs/assets/")
 SEARCH_PATH = re.compile(r"/api/v1/[a-z][a-z-]*/search")
 CREDENTIAL_TTL_S = 30.0
 CREDENTIAL_CACHE_SIZE = 10_000
@@ -50,6 +57,13 @@ def client_identity(scope: Scope) -> str:
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+def _target(scope: Scope) -> str:
+    """Path and query exactly as sent: what a node signature covers (as `signed_peer` reads)."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string") or b""
+    return (raw + (b"?" + query if query else b"")).decode("latin-1")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -91,8 +105,12 @@ class RateLimitMiddleware:
         authenticate: Callable[[str], object],
         routes: Callable[[], list[BaseRoute]],
         signed_guard: Callable[..., Any],
+        verify_peer: Callable[[RawRequest], SignedCaller] | None = None,
+        max_body: int = 1024 * 1024,
     ) -> None:
         self.app = app
+        self._verify_peer = verify_peer
+        self._max_body = max_body
         self._limits = limits
         self._authenticate = authenticate
         self._routes = routes
@@ -105,19 +123,47 @@ class RateLimitMiddleware:
             scope["type"] != "http"
             or not self._limits.enabled
             or scope["path"] in EXEMPT_PATHS
+            or (scope["method"] in ("GET", "HEAD") and scope["path"].startswith(STATIC_PREFIXES))
             or self._signed_route(scope)
         ):
             await self.app(scope, receive, send)
             return
+        search = scope["method"] == "POST" and SEARCH_PATH.fullmatch(scope["path"]) is not None
         try:
-            scope_name, identity = await self._identity(scope)
-            await self._limits.charge(scope_name, identity)
-            if scope["method"] == "POST" and SEARCH_PATH.fullmatch(scope["path"]):
-                await self._limits.charge("search", f"{scope_name}:{identity}")
+            peer = None
+            if search and _header(scope, b"x-node-signature") is not None:
+                peer, receive = await self._signed_search(scope, receive)
+            if peer is not None:
+                await self._limits.charge("node", peer)
+            else:
+                scope_name, identity = await self._identity(scope)
+                await self._limits.charge(scope_name, identity)
+                if search:
+                    await self._limits.charge("search", f"{scope_name}:{identity}")
         except RateLimited as exc:
             await errors.respond(exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _signed_search(self, scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+        """A peer's signed cross-node search: verify it (once; the route does not) to charge
+        the peer's node quota. Any failure just means "not a verified peer"."""
+        if self._verify_peer is None:
+            return None, receive
+        body, replay = await _buffer(receive, self._max_body)
+        if body is None:
+            return None, replay
+        raw = RawRequest(
+            {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+            scope["method"],
+            _target(scope),
+            body,
+        )
+        try:
+            caller = await offload(self._verify_peer, raw)
+        except LoopError:
+            return None, replay
+        return caller.node_id, replay
 
     def _signed_route(self, scope: Scope) -> bool:
         if _header(scope, b"x-node-signature") is None:
@@ -146,6 +192,29 @@ class RateLimitMiddleware:
             self._verified.clear()
         self._verified[identity] = now + CREDENTIAL_TTL_S
         return True
+
+
+async def _buffer(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
+    """Read the body (None when it exceeds `limit`) and a `receive` that replays it."""
+    messages: list[Message] = []
+    size = 0
+    more = True
+    while more and size <= limit:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    complete = not more and size <= limit and messages[-1]["type"] == "http.request"
+    body = b"".join(m.get("body", b"") for m in messages) if complete else None
+
+    async def replay() -> Message:
+        if messages:
+            return messages.pop(0)
+        return await receive()
+
+    return body, replay
 
 
 async def charge_node(request: Request, node_id: str) -> None:
