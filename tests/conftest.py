@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,8 @@ def client(container: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def api_key(container: Any) -> str:
-    issued = container.api_keys.create("tests")
+    # A year, not the 30-day default: tests move the fake clock by weeks.
+    issued = container.api_keys.create("tests", timedelta(days=365))
     secret: str = issued.secret
     return secret
 

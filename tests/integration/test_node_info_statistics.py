@@ -15,9 +15,10 @@ def statistics(client: Any) -> dict[str, int]:
 def test_transaction_and_user_counters_follow_the_data(
     client: Any, auth: dict[str, str], container: Any, clock: Any
 ) -> None:
-    assert statistics(client)["users_active"] == 1  # the `auth` key
+    assert statistics(client)["users_active"] == 1  # the `auth` key (a year)
     other = container.api_keys.create("second")
-    assert statistics(client)["users_active"] == 2
+    container.api_keys.create("third")  # the 30-day default
+    assert statistics(client)["users_active"] == 3
     container.api_keys.revoke(other.key_id)
     assert client.post("/api/v1/material", json=p.material(), headers=auth).status_code == 201
     for number in ("001", "002"):
@@ -25,9 +26,9 @@ def test_transaction_and_user_counters_follow_the_data(
         assert client.post("/api/v1/transaction", json=body, headers=auth).status_code == 201
     counters = statistics(client)
     assert (counters["transactions_total"], counters["transactions_daily"]) == (2, 2)
-    assert counters["users_active"] == 1
+    assert counters["users_active"] == 2
     clock.advance(hours=25)
     counters = statistics(client)
     assert (counters["transactions_total"], counters["transactions_daily"]) == (2, 0)
     clock.advance(days=30)
-    assert statistics(client)["users_active"] == 0  # the key expired
+    assert statistics(client)["users_active"] == 1  # the 30-day key expired

@@ -1,8 +1,9 @@
 """The `Idempotency-Key` header on POST routes (semantics in `services/idempotency.py`).
 
 Routes whose service runs the change in one unit of work pass the request on, and the service
-stores the response in that same transaction. Routes whose service opens its own transactions
-(the registry) go through `run_once`, which claims the key before and stores the response after.
+stores the response in that same transaction (the registry too: `RegistryService.registration`).
+`run_once` is for actions that must open their own transactions: it claims the key before and
+stores the response after, so a crash in between leaves a pending key for five minutes.
 Replayed responses carry `Idempotent-Replayed: true`.
 """
 
