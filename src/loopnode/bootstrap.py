@@ -15,7 +15,7 @@ from loopnode.adapters.federation.wiring import Federation, build_federation
 from loopnode.adapters.jwks import Auth, build_auth
 from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
-from loopnode.adapters.storage.engine import DatabaseLimits, make_engine
+from loopnode.adapters.storage.engine import DATABASE_FAULTS, DatabaseLimits, make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql import SqlUnitOfWork
@@ -42,6 +42,8 @@ from loopnode.services.registry import RegistryService
 from loopnode.services.search import SearchService
 from loopnode.services.stream import EventHub
 from loopnode.services.transactions import TransactionService
+
+__all__ = ["DATABASE_FAULTS", "Container", "build"]  # web/errors maps DATABASE_FAULTS to 503
 
 
 @dataclass

@@ -13,12 +13,11 @@ from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from loopnode.bootstrap import DATABASE_FAULTS
 from loopnode.domain.errors import (
     Conflict,
     Forbidden,
@@ -45,7 +44,6 @@ STATUS: dict[type[LoopError], int] = {
     RateLimited: 429,
 }
 _FAILED = "the node failed to handle the request"
-DATABASE_FAULTS = (OperationalError, InterfaceError, PoolTimeout)
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
 
 # SPEC-DIGEST §2.6: the reference backend's mapping of core-dp error codes to HTTP statuses.

@@ -13,7 +13,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool
+
+# Exceptions that mean "the database is unreachable or too slow" (web/errors.py: 503).
+DATABASE_FAULTS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
 WRITE = "loopnode_write"
 # mmap_size: reads come from a shared memory map instead of a read() per page into each
