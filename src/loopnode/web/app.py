@@ -16,7 +16,7 @@ from loopnode.bootstrap import Container, build
 from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
-from loopnode.web import auth_routes, dashboard, docs_ui, errors, ops
+from loopnode.web import auth_routes, dashboard, docs_ui, errors, openapi_contract, ops
 from loopnode.web.authz import authorize
 from loopnode.web.guards import RequestGuard
 from loopnode.web.middleware_setup import install_middleware
@@ -120,6 +120,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         "BearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key"},
         "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }
+    openapi_contract.complete(schema, _model_schema)
     app.openapi_schema = schema
     return schema
 
