@@ -17,7 +17,7 @@ from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
 from loopnode.web import auth_routes, dashboard, docs_ui, errors, openapi_contract, ops
-from loopnode.web.authz import authorize
+from loopnode.web.authz import access_for, authorize
 from loopnode.web.guards import RequestGuard
 from loopnode.web.middleware_setup import install_middleware
 from loopnode.web.openapi_docs import ERROR_SCHEMA
@@ -121,6 +121,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }
     openapi_contract.complete(schema, _model_schema)
+    openapi_contract.document_answers(schema, access_for)
     app.openapi_schema = schema
     return schema
 

@@ -60,3 +60,71 @@ def complete(document: dict[str, Any], model_schema: Callable[[Any, dict[str, An
             content = answer.setdefault("content", {})
             for media in [m for m in content if "json" in m] or ["application/json"]:
                 content[media] = {"schema": {"$ref": REF + response}}
+
+
+OBJECT: dict[str, Any] = {"type": "object"}
+PAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["results", "next_cursor"],
+    "properties": {
+        "results": {"type": "array", "items": {"type": "object"}},
+        "next_cursor": {"type": ["string", "null"]},
+    },
+}
+ERROR_REF = {"$ref": REF + "ErrorResponse"}
+# Answers any route may give, whatever it does: the edge guard (400), quotas (429) and an
+# unreachable database (503); 413/415 where a body is read.
+EDGE = {"400": "Invalid request", "429": "Too many requests", "503": "Database unavailable"}
+
+
+def document_answers(document: dict[str, Any], access: Callable[[str, str], object]) -> None:
+    """Give every operation the schemas and status codes it can really answer with.
+
+    FastAPI documents routes that return a Response as `{"type": "string"}`; JSON answers are
+    objects, and the paginated lists have a fixed shape. Error statuses that the middleware,
+    the access table (401/403) or a path parameter (404) can produce are documented with the
+    §8.3 body."""
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status, answer in responses.items():
+                if not status.startswith("2"):
+                    continue
+                for media, body in answer.get("content", {}).items():
+                    if "json" in media and body.get("schema") == {"type": "string"}:
+                        body["schema"] = _shape(method, path)
+            errors = dict(EDGE)
+            if "{" in path:
+                errors["404"] = "Not found"
+            granted = access(method.upper(), path)
+            if granted not in ("public", None):
+                errors |= {"401": "Unauthorized", "403": "Forbidden"}
+            if "requestBody" in operation or method == "post":
+                errors |= {"413": "Body too large", "415": "Unsupported media type"}
+            for status, description in errors.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": ERROR_REF}},
+                    },
+                )
+
+
+def _shape(method: str, path: str) -> dict[str, Any]:
+    listing = method == "get" and path.startswith(V1) and "{" not in path
+    paged = (
+        "offer",
+        "match",
+        "transfer",
+        "material-status",
+        "transaction",
+        "material",
+        "product",
+        "federation/materials",
+    )
+    if listing and path.removeprefix(V1 + "/") in paged:
+        return PAGE
+    return OBJECT
