@@ -233,3 +233,8 @@ def test_core_dp_search_with_a_null_filter_is_400(hostile_client: Any, name: str
     response = hostile_client.post("/api/v1/product/search", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_every_operation_documents_the_guards_400_and_the_503(hostile_client: Any) -> None:
+    for method, path, operation in operations(hostile_client):
+        assert {"400", "503"} <= set(operation["responses"]), (method, path)

@@ -15,7 +15,7 @@ def statistics(client: Any) -> dict[str, int]:
 def test_transaction_and_user_counters_follow_the_data(
     client: Any, auth: dict[str, str], container: Any, clock: Any
 ) -> None:
-    assert statistics(client)["users_active"] == 1  # the `auth` key (a year)
+    assert statistics(client)["users_active"] == 1  # the `auth` key (60 days)
     other = container.api_keys.create("second")
     container.api_keys.create("third")  # the 30-day default
     assert statistics(client)["users_active"] == 3

@@ -20,7 +20,7 @@ from loopnode.web import auth_routes, dashboard, docs_ui, errors, openapi_contra
 from loopnode.web.authz import access_for, authorize
 from loopnode.web.guards import RequestGuard
 from loopnode.web.middleware_setup import install_middleware
-from loopnode.web.openapi_docs import ERROR_SCHEMA
+from loopnode.web.openapi_docs import ERROR_SCHEMA, document_guard
 from loopnode.web.rdf import RdfNegotiation
 from loopnode.web.routes import (
     coredp,
@@ -109,6 +109,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorResponse"] = ERROR_SCHEMA
+    document_guard(schema)
     for name in ("MaterialDNA", "ProductDNA", *LIFECYCLE_SCHEMAS):
         components[name] = _model_schema(ENTITY_MODELS[name], components)
     components["MaterialSearchRequest"] = {
@@ -117,7 +118,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components["ProductSearchRequest"] = components["MaterialSearchRequest"]
     components["SearchContractRequest"] = _model_schema(SearchRequest, components)
     schema["components"]["securitySchemes"] = {
-        "BearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key"},
+        "BearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key or a JWT"},
         "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }
     openapi_contract.complete(schema, _model_schema)

@@ -40,7 +40,10 @@ _DESCRIPTIONS = {
     413: "Body larger than the node accepts",
     415: "Body is not application/json or application/ld+json",
     429: "Rate limited",
+    503: "The database is unavailable: retry after `Retry-After` seconds",
 }
+# Every operation may answer these: the request guard (400) and database faults (503).
+GUARD_STATUSES = (400, 503)
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -53,6 +56,15 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def document_guard(schema: dict[str, Any]) -> None:
+    """Add the guard's 400 and the 503 of database faults to every documented operation."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                for status, response in errors(*GUARD_STATUSES).items():
+                    operation["responses"].setdefault(str(status), response)
 
 
 def json_body(schema_ref: str, description: str) -> dict[str, Any]:
