@@ -28,18 +28,18 @@ EXAMPLES = 12
 SKIP = {"/api/v1/stream"}  # server-sent events: an answer that never ends
 
 
-@pytest.fixture(scope="module")
-def fuzzed_app(
-    tmp_path_factory: pytest.TempPathFactory, reference_dir: Path
-) -> Iterator[tuple[Any, str]]:
-    data_dir: Path = tmp_path_factory.mktemp("fuzz-node")
+@pytest.fixture
+def fuzzed_app(tmp_path: Path, reference_dir: Path, database_url: str) -> Iterator[tuple[Any, str]]:
+    data_dir = tmp_path / "fuzz-node"
     init = ["init", "--data-dir", str(data_dir), "--node-id", "munich.loop", "--name", "Munich"]
     init += ["--country", "DE", "--city-code", "MUC", "--city", "Munich"]
     init += ["--lat", "48.1", "--lon", "11.5", "--base-url", "https://munich.example"]
     assert CliRunner().invoke(cli, init).exit_code == 0
     from loopnode.config import load_settings
 
-    settings = load_settings(data_dir, rate_limits=False, federation_worker=False)
+    settings = load_settings(
+        data_dir, database_url=database_url, rate_limits=False, federation_worker=False
+    )
     application = create_app(settings)
     container = application.state.container
     key = container.api_keys.create("fuzz").secret
