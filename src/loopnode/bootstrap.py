@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.federation.keyfile import KeyFile
+from loopnode.adapters.jwks import Auth, build_auth
 from loopnode.adapters.messaging.http import HttpTransport
 from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
@@ -63,12 +64,15 @@ from loopnode.services.messaging.ports import Transport
 from loopnode.services.messaging.resilience import RetryPolicy
 from loopnode.services.node_info import NodeInfoService
 from loopnode.services.ops import OpsService
+from loopnode.services.ownership import OwnershipService
 from loopnode.services.ports import Clock, UnitOfWorkFactory
 from loopnode.services.ratelimit import Quotas, RateLimitService
 from loopnode.services.registry import RegistryService
 from loopnode.services.search import SearchService
 from loopnode.services.stream import EventHub
 from loopnode.services.transactions import TransactionService
+
+__all__ = ["DATABASE_FAULTS", "Container", "build"]  # web/errors maps DATABASE_FAULTS to 503
 
 
 def database_faults() -> tuple[type[Exception], ...]:
@@ -103,6 +107,8 @@ class Container:
     ops: OpsService
     routing: Routing
     ledger: LedgerService
+    auth: Auth
+    ownership: OwnershipService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -164,6 +170,12 @@ def build(
         search=search.core_dp_search,
     )
     registry = RegistryService(uow, clock, node, random_hex)
+    api_keys = ApiKeyService(
+        uow,
+        clock,
+        default_ttl_days=settings.api_key_default_ttl_days,
+        max_ttl_days=settings.api_key_max_ttl_days,
+    )
     credentials = CredentialService(
         registry,
         clock,
@@ -185,12 +197,7 @@ def build(
         uow=uow,
         registry=registry,
         search=search,
-        api_keys=ApiKeyService(
-            uow,
-            clock,
-            default_ttl_days=settings.api_key_default_ttl_days,
-            max_ttl_days=settings.api_key_max_ttl_days,
-        ),
+        api_keys=api_keys,
         evidence=EvidenceService(uow, settings.node_id),
         node_info=NodeInfoService(
             uow,
@@ -214,6 +221,8 @@ def build(
         ops=OpsService(OpsProbe(engine), settings.outbox_stuck_after_s),
         routing=routing,
         ledger=ledger,
+        auth=build_auth(settings, clock, api_keys, create=migrate),
+        ownership=OwnershipService(uow, clock),
     )
 
 

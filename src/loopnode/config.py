@@ -26,6 +26,7 @@ from loopnode.domain.errors import ConfigurationError
 SETTINGS_FILE = "loopnode.toml"
 PRIVATE_KEY_FILE = "node_ed25519.key"
 PUBLIC_KEY_FILE = "node_ed25519.pub"
+TOKEN_KEY_FILE = "token_signing_ed25519.pem"
 NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,115}\.loop\Z")
 RATE_RE = re.compile(r"[1-9][0-9]{0,8}\s*/\s*(second|minute|hour|day)")
 
@@ -88,6 +89,18 @@ class Settings(BaseSettings):
     access_log: bool = False
     log_format: Literal["json", "text"] = "json"
     outbox_stuck_after_s: float = Field(default=900.0, gt=0)
+    # Database faults (docs/threat-model.md): bound every wait on an unreachable database.
+    database_connect_timeout_s: int = Field(default=5, ge=1)
+    database_statement_timeout_s: float = Field(default=15.0, gt=0)
+    database_pool_timeout_s: float = Field(default=5.0, gt=0)
+    request_deadline_s: float = Field(default=20.0, gt=0)
+    # Authentication (docs/auth.md): OAuth 2.0 bearer JWTs from an OIDC issuer and/or the
+    # built-in issuer (`loopnode token issue`), whose signing key is not the node key.
+    oidc_discovery_url: str = ""
+    oidc_issuer: str = ""  # empty: the discovery URL without /.well-known/openid-configuration
+    token_audience: str = ""  # empty: the node's base_url
+    token_issuer: str = ""  # the built-in issuer's `iss`; empty: the node's base_url
+    jwks_cache_s: float = Field(default=300.0, gt=0)
 
     @field_validator(
         "rate_limit_user", "rate_limit_node", "rate_limit_search", "rate_limit_anonymous"
@@ -98,11 +111,6 @@ class Settings(BaseSettings):
             raise ValueError("a rate limit looks like '100/minute' (second, minute, hour, day)")
         return value.strip()
 
-    # Database faults (docs/threat-model.md): bound every wait on an unreachable database.
-    database_connect_timeout_s: int = Field(default=5, ge=1)
-    database_statement_timeout_s: float = Field(default=15.0, gt=0)
-    database_pool_timeout_s: float = Field(default=5.0, gt=0)
-    request_deadline_s: float = Field(default=20.0, gt=0)
     # Routing (docs/routing.md): signals, LoopCost, overflow.
     signals: dict[str, Decimal] = Field(default_factory=dict)
     signal_quorum: Decimal | None = Field(default=None, ge=0, le=1)
@@ -189,6 +197,19 @@ class Settings(BaseSettings):
     def api_base(self) -> str:
         """The advertised API root: NodeInfo's `endpoint`."""
         return self.base_url.rstrip("/") + "/api/v1"
+
+    @property
+    def token_key_path(self) -> Path:
+        """The built-in token issuer's Ed25519 signing key (separate from the node key)."""
+        return self.data_dir / TOKEN_KEY_FILE
+
+    @property
+    def audience(self) -> str:
+        return self.token_audience or self.base_url.rstrip("/")
+
+    @property
+    def builtin_issuer(self) -> str:
+        return self.token_issuer or self.base_url.rstrip("/")
 
     @property
     def private_key_path(self) -> Path:

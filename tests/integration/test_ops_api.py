@@ -157,8 +157,11 @@ def test_cors_answers_only_the_allowed_origins(cors_client: TestClient) -> None:
 
 
 def test_an_unexpected_error_is_a_500_carrying_its_request_id_into_the_log(
-    container: Any, caplog: pytest.LogCaptureFixture
+    container: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from loopnode.web import authz
+
+    monkeypatch.setitem(authz.POLICY, ("GET", "/boom"), authz.PUBLIC)  # routes need a row
     app = create_app(container=container)
 
     @app.get("/boom")

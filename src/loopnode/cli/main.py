@@ -20,6 +20,7 @@ from loopnode.cli import (
     node_cmd,
     ops_cmd,
     route_cmd,
+    token_cmd,
     validate_cmd,
     vc_cmd,
 )
@@ -82,6 +83,7 @@ for module in (
     lint_cmd,
     ops_cmd,
     route_cmd,
+    token_cmd,
 ):
     module.register(app)
 clearing_cmd.register(app)

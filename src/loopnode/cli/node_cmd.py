@@ -234,17 +234,22 @@ def apikey_create(
         str | None,
         typer.Option("--ttl", help="lifetime: 30d, 12h, 1y (default: api_key_default_ttl_days)"),
     ] = None,
+    role: Annotated[
+        str, typer.Option("--role", help="operator, registrar, trader, voter or auditor")
+    ] = "operator",
 ) -> None:
     """Create an API key; it is printed once, as the last line."""
     container = _container(data_dir)
     try:
-        issued = container.api_keys.create(name, parse_ttl(ttl) if ttl else None)
+        issued = container.api_keys.create(name, parse_ttl(ttl) if ttl else None, role=role)
     except LoopError as exc:
         console.print(f"[red]{exc.message}[/]")
         raise typer.Exit(2) from exc
     finally:
         container.close()
-    console.print(f"API key {issued.key_id} ({issued.name}) expires {issued.expires_at}")
+    console.print(
+        f"API key {issued.key_id} ({issued.name}, role {role}) expires {issued.expires_at}"
+    )
     console.print("Store it now: the node keeps only its hash.")
     typer.echo(issued.secret)
 

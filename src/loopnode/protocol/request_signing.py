@@ -213,7 +213,10 @@ def verify_request(
         )
     except CanonicalizationFailed as exc:
         raise BadSignature("the request has no canonical signing input") from exc
-    if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), input_sha256.lower()):
+    # compare_digest raises TypeError on non-ASCII str: a hostile header must be a refusal.
+    if not input_sha256.isascii() or not hmac.compare_digest(
+        hashlib.sha256(data).hexdigest(), input_sha256.lower()
+    ):
         raise DigestMismatch(f"{H_INPUT_SHA256} does not match the request")
     if not keys.verify(record.public_key, data, signature):
         raise BadSignature(f"{H_SIGNATURE} does not verify")

@@ -3,8 +3,8 @@
 A key is shown once, at creation; the node stores only its SHA-256 (the keys are 256-bit
 random, so a slow password hash would add latency without adding safety). Every key expires:
 30 days by default (`api_key_default_ttl_days`), never more than a year. `Principal.roles`
-is where role checks will hook in when OAuth and roles arrive; today every valid key carries
-the `writer` role.
+names what the key may do (one of `tokens.ROLES`, `operator` by default); keys created
+before roles existed carry `writer`, which counts as `operator`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from loopnode.domain.times import from_us, to_us
 from loopnode.services.ports import ApiKeyRow, Clock, UnitOfWorkFactory
 
 KEY_PREFIX = "lnk_"
+KEY_ROLES = ("operator", "registrar", "trader", "voter", "auditor")
 _TTL = re.compile(r"^([1-9][0-9]{0,5})([smhdwy])\Z")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
@@ -31,6 +32,11 @@ class Principal:
     name: str
     kind: str
     roles: tuple[str, ...]
+    organisation: str | None = None
+    subject: str | None = None
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +68,19 @@ class ApiKeyService:
         self._default = timedelta(days=default_ttl_days)
         self._max = timedelta(days=max_ttl_days)
 
-    def create(self, name: str, ttl: timedelta | None = None) -> IssuedKey:
+    def create(self, name: str, ttl: timedelta | None = None, role: str = "operator") -> IssuedKey:
         lifetime = ttl or self._default
         if lifetime > self._max:
             raise InvalidRequest(f"an API key may live at most {self._max.days} days")
         if not name.strip() or len(name) > 120:
             raise InvalidRequest("an API key needs a name of 1-120 characters")
+        if role not in KEY_ROLES:
+            raise InvalidRequest(f"unknown role {role!r}; roles are {', '.join(KEY_ROLES)}")
         now = self._clock.now()
         key_id = secrets.token_hex(6)
         secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         expires = now + lifetime
-        row = ApiKeyRow(key_id, name, secret_hash(secret), ("writer",), to_us(now), to_us(expires))
+        row = ApiKeyRow(key_id, name, secret_hash(secret), (role,), to_us(now), to_us(expires))
         with self._uow(write=True) as uow:
             uow.api_keys.insert(row)
         return IssuedKey(key_id, name, secret, expires.isoformat())
@@ -88,7 +96,10 @@ class ApiKeyService:
             raise Unauthorized("the API key has been revoked")
         if to_us(self._clock.now()) >= row.expires_us:
             raise Unauthorized(f"the API key expired at {from_us(row.expires_us).isoformat()}")
-        return Principal(name=f"apikey:{row.name}", kind="api-key", roles=row.roles)
+        roles = tuple("operator" if r == "writer" else r for r in row.roles)
+        return Principal(
+            name=f"apikey:{row.name}", kind="api-key", roles=roles, subject=f"apikey:{row.key_id}"
+        )
 
     def list(self) -> list[ApiKeyRow]:
         with self._uow() as uow:

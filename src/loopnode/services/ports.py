@@ -342,6 +342,14 @@ class IdempotencyStore(Protocol):
     def purge(self, now_us: int) -> int: ...
 
 
+class OrganisationStore(Protocol):
+    """The organisation that registered a record (`services/ownership.py`)."""
+
+    def set(self, kind: str, record_id: str, organisation: str) -> None: ...
+
+    def get(self, kind: str, record_id: str) -> str | None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block commits; an exception rolls back."""
 
@@ -351,6 +359,9 @@ class UnitOfWork(Protocol):
 
     @property
     def evidence(self) -> EvidenceLog: ...
+
+    @property
+    def organisations(self) -> OrganisationStore: ...
 
     @property
     def api_keys(self) -> ApiKeyStore: ...

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -16,7 +16,8 @@ from loopnode.bootstrap import Container, build, database_faults
 from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
-from loopnode.web import dashboard, docs_ui, errors, ops
+from loopnode.web import auth_routes, dashboard, docs_ui, errors, openapi_contract, ops
+from loopnode.web.authz import access_for, authorize
 from loopnode.web.guards import RequestGuard
 from loopnode.web.middleware_setup import install_middleware
 from loopnode.web.openapi_docs import ERROR_SCHEMA, document_guard
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         lifespan=lifespan,
         docs_url=None,  # served from the package's own assets by docs_ui.install
         redoc_url=None,
+        dependencies=[Depends(authorize)],  # every route's access, from web/authz.POLICY
     )
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(epcis.router)
     app.include_router(dpp.router)
     app.include_router(ops.router)
+    app.include_router(auth_routes.router)
     install_middleware(app, container)
     app.include_router(signals.router)
     app.include_router(loopcost.router)
@@ -131,9 +134,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components["ProductSearchRequest"] = components["MaterialSearchRequest"]
     components["SearchContractRequest"] = _model_schema(SearchRequest, components)
     schema["components"]["securitySchemes"] = {
-        "BearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key"},
+        "BearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key or a JWT"},
         "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }
+    openapi_contract.complete(schema, _model_schema)
+    openapi_contract.document_answers(schema, access_for)
     app.openapi_schema = schema
     return schema
 

@@ -1,8 +1,9 @@
-"""Credentials on HTTP: `Authorization: Bearer KEY` or the `X-API-Key: KEY` alias (DECISIONS 25).
+"""Credentials on HTTP: `Authorization: Bearer CREDENTIAL` or the `X-API-Key: KEY` alias.
 
-`writer` guards every write; `reader` guards passport and node-info reads, which are public
-unless the operator sets `public_reads = false`. Roles are carried on the Principal so that
-role checks (and OAuth bearer tokens) can be added here without touching the routes.
+A credential is an API key (`lnk_…`) or an OAuth 2.0 bearer JWT (`services/tokens.py`). Which
+role may call which route is decided once, by `web/authz.authorize` from its table; `writer`
+and `reader` hand the route the principal that check established (and still authenticate on
+their own where a route is used without it, e.g. in a bare test app).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _credential(request: Request) -> str | None:
     if header is not None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise Unauthorized("use 'Authorization: Bearer <API key>'")
+            raise Unauthorized("use 'Authorization: Bearer <API key or token>'")
         return value.strip()
     return request.headers.get("x-api-key")
 
@@ -35,17 +36,27 @@ def authenticate(request: Request) -> Principal:
     secret = _credential(request)
     if secret is None:
         raise Unauthorized("this request needs an API key (Authorization: Bearer <key>)")
-    return container(request).api_keys.authenticate(secret)
+    return container(request).auth.authenticator.authenticate(secret)
+
+
+def _checked(request: Request) -> Principal | None:
+    found = getattr(request.state, "principal", None)
+    return found if isinstance(found, Principal) else None
 
 
 async def writer(request: Request) -> Principal:
-    principal = authenticate(request)
-    if "writer" not in principal.roles:
-        raise Forbidden("this API key may not write")
+    principal = _checked(request)
+    if principal is None or principal is ANONYMOUS:
+        principal = authenticate(request)
+    if not principal.roles:
+        raise Forbidden("this credential carries no role")
     return principal
 
 
 async def reader(request: Request) -> Principal:
+    principal = _checked(request)
+    if principal is not None:
+        return principal
     if container(request).settings.public_reads:
         return ANONYMOUS
     return authenticate(request)

@@ -29,7 +29,7 @@ def install_middleware(app: FastAPI, container: Container) -> None:
     app.add_middleware(
         RateLimitMiddleware,
         limits=container.rate_limits,
-        authenticate=container.api_keys.authenticate,
+        authenticate=container.auth.authenticator.authenticate,
         routes=lambda: app.routes,
         signed_guard=signed_peer,
         verify_peer=container.federation.trust.verify,

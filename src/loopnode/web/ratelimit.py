@@ -116,7 +116,7 @@ class RateLimitMiddleware:
         self._routes = routes
         self._guard = signed_guard
         self._signed: list[BaseRoute] | None = None
-        self._verified: dict[str, float] = {}
+        self._verified: dict[str, tuple[float, str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -175,23 +175,30 @@ class RateLimitMiddleware:
     async def _identity(self, scope: Scope) -> tuple[Any, str]:
         secret = presented_credential(scope)
         if secret is not None:
-            identity = credential_identity(secret)
-            if await self._verify(identity, secret):
-                return "user", identity
+            user = await self._verify(credential_identity(secret), secret)
+            if user is not None:
+                return "user", user
         return "anonymous", client_identity(scope)
 
-    async def _verify(self, identity: str, secret: str) -> bool:
+    async def _verify(self, identity: str, secret: str) -> str | None:
+        """The user a valid credential belongs to (None if invalid), cached briefly.
+
+        Bearer tokens of one subject share one quota: a fresh token is not a fresh quota."""
         now = time.monotonic()
-        if self._verified.get(identity, 0.0) > now:
-            return True
+        cached = self._verified.get(identity)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         try:
-            await offload(self._authenticate, secret)
+            principal = await offload(self._authenticate, secret)
         except LoopError:
-            return False
+            return None
+        subject = getattr(principal, "subject", None)
+        kind = getattr(principal, "kind", "")
+        user = credential_identity(f"{kind}:{subject}") if subject else identity
         if len(self._verified) >= CREDENTIAL_CACHE_SIZE:
             self._verified.clear()
-        self._verified[identity] = now + CREDENTIAL_TTL_S
-        return True
+        self._verified[identity] = (now + CREDENTIAL_TTL_S, user)
+        return user
 
 
 async def _buffer(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:

@@ -17,6 +17,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool
 
+# Exceptions that mean "the database is unreachable or too slow" (web/errors.py: 503).
+DATABASE_FAULTS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+
 WRITE = "loopnode_write"
 # mmap_size: reads come from a shared memory map instead of a read() per page into each
 # connection's small page cache (halves the search query time over 100k records).
@@ -107,8 +110,3 @@ def _sqlite_engine(url: str) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
-
-
-# The driver's exceptions for an unreachable or stalled database that escape a unit of work
-# (a pool timeout while checking out, a connection refused while reading); web answers them 503.
-DATABASE_FAULTS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from loopnode.adapters.storage.auth_tables import SqlOrganisationStore
 from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
 from loopnode.adapters.storage.engine import WRITE
 from loopnode.adapters.storage.federation_sql import SqlFederationStores
@@ -66,6 +67,7 @@ class SqlUnitOfWork:
     coredp: SqlCoreDpStores
     messaging: SqlMessagingStores
     ledger: SqlLedgerStore
+    organisations: SqlOrganisationStore
 
     def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
         self._engine = engine
@@ -93,6 +95,7 @@ class SqlUnitOfWork:
         self.coredp = SqlCoreDpStores(connection)
         self.messaging = SqlMessagingStores(connection)
         self.ledger = SqlLedgerStore(connection)
+        self.organisations = SqlOrganisationStore(connection)
         return self
 
     def __exit__(

@@ -186,6 +186,9 @@ def _status_update_routes(router: APIRouter) -> None:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
         idem = idempotency_request(request, principal, body)
+        await call(
+            request, services.ownership.check, principal, "material", body.get("material_id")
+        )
         service = services.material_status
         return respond(await call(request, service.record, body, principal.name, idem))
 

@@ -41,6 +41,11 @@ def registry_router(kind: str) -> APIRouter:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
         idem = idempotency_request(request, principal, body)
+        change = services.ownership.owned(
+            services.registry.registration(kind, body, principal.name), kind, principal
+        )
+        if idem is None and principal.organisation is not None:  # record the registrant's
+            return respond(await call(request, services.ownership.register, change))
         if idem is None:  # validation outside the write transaction: the common, fast path
             registered = await call(request, services.registry.register, kind, body, principal.name)
             location = {"Location": f"/api/v1/{kind}/{registered.row.id}"}
@@ -48,7 +53,6 @@ def registry_router(kind: str) -> APIRouter:
         replayed = await call(request, services.idempotency.replay, idem)
         if replayed is not None:
             return respond(replayed)
-        change = services.registry.registration(kind, body, principal.name)
         return respond(await call(request, services.idempotency.run, idem, change))
 
     @router.get(

@@ -1,0 +1,68 @@
+"""Whose records are whose (issue 15 item 2): a registrar changes only its own organisation's
+records, and a LoopCoin account is paid from only by its holder.
+
+The organisation comes from the principal's `organisation` claim and is recorded, in the same
+transaction as the registration, in `record_organisations`; operators act for everyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from loopnode.domain.errors import Forbidden
+from loopnode.services.apikeys import Principal
+from loopnode.services.idempotency import Outcome
+from loopnode.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+Change = Callable[[UnitOfWork, datetime], Outcome]
+
+
+def ensure_organisation(principal: Principal, record_organisation: str | None) -> None:
+    """A registrar changes only its own organisation's records (operators change any)."""
+    if principal.has("operator"):
+        return
+    if principal.organisation is None or principal.organisation != record_organisation:
+        raise Forbidden("a registrar may change only its own organisation's records")
+
+
+def ensure_holder(principal: Principal, account_holder: str | None) -> None:
+    """A LoopCoin account is paid from only by its holder (operators may act for any account).
+
+    For the ledger to call before a debit: `account_holder` is the `Principal.subject` recorded
+    when the account was opened."""
+    if principal.has("operator"):
+        return
+    if account_holder is None or principal.subject != account_holder:
+        raise Forbidden("only the account's holder may pay from it")
+
+
+class OwnershipService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def owned(self, change: Change, kind: str, principal: Principal) -> Change:
+        """`change` (a registration) that also records the registrant's organisation."""
+
+        def recorded(uow: UnitOfWork, now: datetime) -> Outcome:
+            outcome = change(uow, now)
+            if principal.organisation is not None and outcome.status == 201:
+                uow.organisations.set(kind, str(outcome.body["id"]), principal.organisation)
+            return outcome
+
+        return recorded
+
+    def register(self, change: Change) -> Outcome:
+        """Run a registration from `owned` in a transaction of its own."""
+        with self._uow(write=True) as uow:
+            return change(uow, self._clock.now())
+
+    def check(self, principal: Principal, kind: str, record_id: Any) -> None:
+        """Refuse a registrar's change to a record of another organisation (or of none)."""
+        if principal.has("operator") or not principal.has("registrar"):
+            return
+        with self._uow() as uow:
+            owner = uow.organisations.get(kind, str(record_id)) if record_id else None
+        ensure_organisation(principal, owner)
