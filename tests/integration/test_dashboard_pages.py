@@ -63,7 +63,7 @@ def test_the_node_config_reaches_the_page(client: Any) -> None:
     assert (config["node_id"], config["city"], config["lat"]) == ("munich.loop", "Munich", 48.137)
     assert config["tile_url"] == ""
     assert config["features"]["evidence_verify"] is True
-    assert config["features"]["loopcoin"] is False  # issue 10 not merged into this app
+    assert config["features"]["loopcoin"] is True  # the ledger (issue 10) is served
 
 
 def test_a_node_name_cannot_inject_markup(node_settings: Any, clock: Any) -> None:

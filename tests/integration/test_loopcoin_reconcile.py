@@ -207,7 +207,7 @@ def test_the_seller_is_paid_in_this_nodes_currency_from_the_clearing_account(
     assert second.json()["amount"] == "46.00"
 
     def balance(account: str) -> str:
-        return str(api.get(f"{loopcoin}/accounts/{account}").json()["balance"])
+        return str(api.get(f"{loopcoin}/accounts/{account}", headers=writer).json()["balance"])
 
     assert balance(seller_id) == "30.00"
     assert balance("node:community-fund@munich.loop") == "12.00"

@@ -26,14 +26,20 @@ EXAMPLE_05 = {
 }
 
 
+_READER: dict[str, str] = {}
+
+
 @pytest.fixture(autouse=True)
 def traded_material(client: Any, auth: dict[str, str]) -> None:
     """A transaction must name a material registered here (issue 15)."""
+    _READER.clear()
+    _READER["Authorization"] = auth["Authorization"]
     assert client.post("/api/v1/material", json=p.material(), headers=auth).status_code == 201
 
 
 def balance(client: Any, account: str) -> str:
-    return str(client.get(f"{API}/accounts/{account}").json()["balance"])
+    """Account reads need a trader's or auditor's credential (web/authz.POLICY)."""
+    return str(client.get(f"{API}/accounts/{account}", headers=_READER).json()["balance"])
 
 
 def confirm(client: Any, auth: dict[str, str], transaction_id: str) -> Any:

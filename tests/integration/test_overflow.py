@@ -154,7 +154,7 @@ def test_local_demand_absorbs_and_only_a_short_lot_overflows(
     assert remote_match["to_city"] == "Vienna" and remote_match["id"] == routed["match_id"]
     states = {
         r["material_id"]: r["state"]
-        for r in client.get("/api/v1/routing/overflow").json()["results"]
+        for r in client.get("/api/v1/routing/overflow", headers=auth).json()["results"]
     }
     assert states == {LOCAL: "absorbed", SURPLUS: "routed"}
     entries = client.get("/api/v1/evidence", params={"limit": 500}).json()["entries"]

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from loopnode.adapters.routing_federation import FederationBridge
-from loopnode.adapters.storage.routing_sql import SqlRoutingUnitOfWork
 from loopnode.adapters.storage.sql import SqlUnitOfWork
 from loopnode.config import Settings
 from loopnode.domain.errors import InvalidRequest
@@ -55,7 +54,7 @@ def build_routing(
     federation: Federation,
     lifecycle: Any,
 ) -> Routing:
-    uow: RoutingUowFactory = partial(SqlRoutingUnitOfWork, engine, settings.node_id)
+    uow: RoutingUowFactory = partial(SqlUnitOfWork, engine, settings.node_id)
     signal_settings = SignalSettings(
         node_id=settings.node_id,
         initial=dict(settings.signals),

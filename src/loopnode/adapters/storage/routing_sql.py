@@ -1,7 +1,7 @@
 """SQLAlchemy Core implementations of the routing stores, identical on SQLite and PostgreSQL.
 
-`SqlRoutingUnitOfWork` opens one transaction (a write transaction, `BEGIN IMMEDIATE` on SQLite,
-when asked) holding the routing stores and the evidence log. Locks: `latest_config(for_update)`
+The stores live on the node's one unit of work (`sql.SqlUnitOfWork`: `signals`, `demand`,
+`overflow`) and share its transaction with the evidence log. Locks: `latest_config(for_update)`
 and `proposal(for_update)` take row locks on PostgreSQL (`FOR UPDATE`); SQLite's single writer
 serialises write transactions already. A second ballot by the same voter violates the UNIQUE
 constraint; it is caught inside a savepoint so that the transaction stays usable.
@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from loopnode.adapters.storage.engine import WRITE
 from loopnode.adapters.storage.routing_tables import (
     bids_sent,
     demand,
@@ -29,7 +27,6 @@ from loopnode.adapters.storage.routing_tables import (
     signal_configs,
     signal_proposals,
 )
-from loopnode.adapters.storage.sql import SqlEvidenceLog
 from loopnode.domain.signals import Change
 from loopnode.domain.times import from_us, to_us
 from loopnode.services.routing_ports import (
@@ -40,7 +37,7 @@ from loopnode.services.routing_ports import (
     StoredConfig,
 )
 
-__all__ = ["SqlRoutingUnitOfWork"]
+__all__ = ["SqlDemandStore", "SqlOverflowStore", "SqlSignalStore"]
 
 
 def _dumps(value: Any) -> str:
@@ -64,48 +61,6 @@ def _insert_unless_present(c: Connection, statement: Any, values: dict[str, Any]
         return False
     savepoint.commit()
     return True
-
-
-class SqlRoutingUnitOfWork:
-    signals: SqlSignalStore
-    demand: SqlDemandStore
-    overflow: SqlOverflowStore
-    evidence: SqlEvidenceLog
-
-    def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
-        self._engine = engine
-        self._node_id = node_id
-        self._write = write
-        self._connection: Connection | None = None
-
-    def __enter__(self) -> SqlRoutingUnitOfWork:
-        connection = self._engine.connect()
-        if self._write:
-            connection = connection.execution_options(**{WRITE: True})
-        connection.begin()
-        self._connection = connection
-        self.signals = SqlSignalStore(connection)
-        self.demand = SqlDemandStore(connection)
-        self.overflow = SqlOverflowStore(connection)
-        self.evidence = SqlEvidenceLog(connection, self._node_id)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        connection = self._connection
-        assert connection is not None
-        try:
-            if exc_type is None:
-                connection.commit()
-            else:
-                connection.rollback()
-        finally:
-            connection.close()
-            self._connection = None
 
 
 # -- signals ---------------------------------------------------------------------------------

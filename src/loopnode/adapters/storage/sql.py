@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import orjson
 from sqlalchemy import (
@@ -38,6 +38,7 @@ from loopnode.adapters.storage.lifecycle_sql import (
     SqlTransactionStore,
 )
 from loopnode.adapters.storage.messaging_sql import SqlMessagingStores
+from loopnode.adapters.storage.routing_sql import SqlDemandStore, SqlOverflowStore, SqlSignalStore
 from loopnode.adapters.storage.tables import api_keys, evidence, evidence_head, records
 from loopnode.domain.errors import Conflict, StorageUnavailable
 from loopnode.domain.evidence import EvidenceEvent, chain_next, entry_hash
@@ -48,77 +49,6 @@ from loopnode.services.ports import (
     RecordQuery,
     RecordRow,
 )
-
-
-class SqlUnitOfWork:
-    """One transaction on one connection; the stores below share it."""
-
-    records: SqlRecordStore
-    evidence: SqlEvidenceLog
-    api_keys: SqlApiKeyStore
-    federation: SqlFederationStores
-    exchange: SqlExchangeStore
-    subjects: SqlSubjectLedger
-    custody: SqlCustodyLog
-    history: SqlStatusHistory
-    status_updates: SqlStatusUpdateStore
-    transactions: SqlTransactionStore
-    idempotency: SqlIdempotencyStore
-    coredp: SqlCoreDpStores
-    messaging: SqlMessagingStores
-    ledger: SqlLedgerStore
-    organisations: SqlOrganisationStore
-
-    def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
-        self._engine = engine
-        self._write = write
-        self._node_id = node_id
-        self._connection: Connection | None = None
-
-    def __enter__(self) -> SqlUnitOfWork:
-        connection = self._engine.connect()
-        if self._write:
-            connection = connection.execution_options(**{WRITE: True})
-        connection.begin()
-        self._connection = connection
-        self.records = SqlRecordStore(connection)
-        self.evidence = SqlEvidenceLog(connection, self._node_id)
-        self.api_keys = SqlApiKeyStore(connection)
-        self.federation = SqlFederationStores(connection)
-        self.exchange = SqlExchangeStore(connection)
-        self.subjects = SqlSubjectLedger(connection)
-        self.custody = SqlCustodyLog(connection)
-        self.history = SqlStatusHistory(connection)
-        self.status_updates = SqlStatusUpdateStore(connection)
-        self.transactions = SqlTransactionStore(connection)
-        self.idempotency = SqlIdempotencyStore(connection)
-        self.coredp = SqlCoreDpStores(connection)
-        self.messaging = SqlMessagingStores(connection)
-        self.ledger = SqlLedgerStore(connection)
-        self.organisations = SqlOrganisationStore(connection)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Commit or roll back; a database that cannot complete now is `StorageUnavailable`."""
-        connection = self._connection
-        assert connection is not None
-        try:
-            if exc_type is None:
-                connection.commit()
-            else:
-                connection.rollback()
-        except OperationalError as failure:
-            raise _unavailable(failure) from failure
-        finally:
-            connection.close()
-            self._connection = None
-        if isinstance(exc, OperationalError):
-            raise _unavailable(exc) from exc
 
 
 def _unavailable(failure: OperationalError) -> StorageUnavailable:
@@ -430,3 +360,101 @@ def _api_key(row: Row[Any]) -> ApiKeyRow:
         expires_us=int(m["expires_us"]),
         revoked_us=m["revoked_us"],
     )
+
+
+# -- the unit of work: built after the stores it holds -----------------------------------------
+S = TypeVar("S")
+
+
+class _Store(Generic[S]):
+    """A repository built on first use in one unit of work: most requests touch two or three of
+    the stores, so the rest are never built (a non-data descriptor: the instance caches it)."""
+
+    def __init__(self, factory: Callable[..., S], *, per_node: bool = False) -> None:
+        self._factory = factory
+        self._per_node = per_node
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, uow: None, owner: type) -> _Store[S]: ...
+    @overload
+    def __get__(self, uow: SqlUnitOfWork, owner: type) -> S: ...
+    def __get__(self, uow: SqlUnitOfWork | None, owner: type) -> S | _Store[S]:
+        if uow is None:
+            return self
+        connection = uow._live()
+        store = (
+            self._factory(connection, uow._node_id) if self._per_node else self._factory(connection)
+        )
+        uow.__dict__[self._name] = store
+        return store
+
+
+class SqlUnitOfWork:
+    """One transaction on one connection; the stores below share it."""
+
+    records = _Store(SqlRecordStore)
+    evidence = _Store(SqlEvidenceLog, per_node=True)
+    api_keys = _Store(SqlApiKeyStore)
+    federation = _Store(SqlFederationStores)
+    exchange = _Store(SqlExchangeStore)
+    subjects = _Store(SqlSubjectLedger)
+    custody = _Store(SqlCustodyLog)
+    history = _Store(SqlStatusHistory)
+    status_updates = _Store(SqlStatusUpdateStore)
+    transactions = _Store(SqlTransactionStore)
+    idempotency = _Store(SqlIdempotencyStore)
+    coredp = _Store(SqlCoreDpStores)
+    messaging = _Store(SqlMessagingStores)
+    ledger = _Store(SqlLedgerStore)
+    organisations = _Store(SqlOrganisationStore)
+    signals = _Store(SqlSignalStore)
+    demand = _Store(SqlDemandStore)
+    overflow = _Store(SqlOverflowStore)
+
+    def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
+        self._engine = engine
+        self._write = write
+        self._node_id = node_id
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        for name, value in vars(SqlUnitOfWork).items():  # a reused instance starts afresh
+            if isinstance(value, _Store):
+                self.__dict__.pop(name, None)
+        connection = self._engine.connect()
+        if self._write:
+            connection = connection.execution_options(**{WRITE: True})
+        connection.begin()
+        self._connection = connection
+        return self
+
+    def _live(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("a store was used outside its unit of work")
+        return self._connection
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Commit or roll back; a database that cannot complete now is `StorageUnavailable`."""
+        connection = self._connection
+        assert connection is not None
+        try:
+            if exc_type is None:
+                connection.commit()
+            else:
+                connection.rollback()
+        except OperationalError as failure:
+            raise _unavailable(failure) from failure
+        finally:
+            connection.close()
+            self._connection = None
+        if isinstance(exc, OperationalError):
+            raise _unavailable(exc) from exc
