@@ -90,6 +90,24 @@ def test_an_api_key_shows_the_whole_passport(client, passports, auth):
     assert "BATCH-2026-W11-PET-001" in page or "are restricted" not in page
 
 
+def test_restricted_fields_follow_the_role_not_just_a_credential(client, passports, container):
+    """ESPR's differentiated access: an auditor (authorities, recyclers) sees the restricted
+    tiers; a trader's valid credential still gets the public view."""
+    from datetime import timedelta
+
+    material = passports["material"]
+    public = client.get(f"/dpp/{material['id']}", headers={"Accept": "application/ld+json"}).json()
+    assert public != material  # the fixture passport has restricted fields
+
+    def view(role):
+        token = container.auth.issuer.issue(subject="t", role=role, ttl=timedelta(minutes=5)).token
+        headers = {"Accept": "application/ld+json", "Authorization": f"Bearer {token}"}
+        return client.get(f"/dpp/{material['id']}", headers=headers).json()
+
+    assert view("auditor") == material
+    assert view("trader") == public
+
+
 def test_a_wrong_key_is_401_not_the_public_view(client, passports):
     response = client.get(
         f"/dpp/{passports['material']['id']}", headers={"Authorization": "Bearer nope"}

@@ -37,11 +37,17 @@ PNG_TYPE = "image/png"
 SVG_TYPE = "image/svg+xml"
 
 
+# ESPR's differentiated access: the restricted tiers are for the node's operators and for
+# authorities and recyclers, who act under the `auditor` role (docs/auth.md).
+RESTRICTED_READERS = ("operator", "auditor")
+
+
 async def _full_access(request: Request) -> bool:
-    """True with a valid key; False for anonymous readers (401 when reads are not public)."""
+    """True for an operator or auditor credential; False for anonymous readers and the other
+    roles (401 for a bad credential, or when reads are not public)."""
     if "authorization" in request.headers or "x-api-key" in request.headers:
-        authenticate(request)
-        return True
+        principal = authenticate(request)
+        return any(principal.has(role) for role in RESTRICTED_READERS)
     await reader(request)
     return False
 
@@ -50,7 +56,7 @@ async def _full_access(request: Request) -> bool:
     "/{record_id}",
     summary="A passport for people (HTML) or machines (JSON-LD)",
     description="Browsers (Accept: text/html) get the passport page; other clients the "
-    "passport as application/ld+json. Restricted fields need an API key.",
+    "passport as application/ld+json. Restricted fields need an operator or auditor credential.",
     responses={200: {"content": {"text/html": {}, "application/ld+json": {}}}, **errors(401, 404)},
 )
 async def resolve(request: Request, record_id: str) -> Response:
