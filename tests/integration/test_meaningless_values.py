@@ -34,6 +34,35 @@ def registered(client: Any, auth: dict[str, str]) -> Any:
     return client
 
 
+def test_a_buyer_node_may_record_a_trade_in_a_material_its_seller_announced(
+    client: Any, auth: dict[str, str], container: Any
+) -> None:
+    """The cross-node case (issue 10, the demo): Berlin buys Munich's material, which Berlin
+    knows only from Munich's announcement."""
+    from loopnode.services.federation.ports import RemoteMaterialRow
+
+    with container.uow(write=True) as uow:
+        uow.federation.announcements.put_remote(
+            RemoteMaterialRow(
+                origin="munich.loop",
+                material=MAT,
+                received_from="munich.loop",
+                available=True,
+                category="plastic-pet",
+                announcement_id="a-1",
+                origin_verified=True,
+                hop_count=0,
+                document={},
+                received_us=0,
+                updated_us=0,
+            )
+        )
+    response = client.post("/api/v1/transaction", json=p.transaction(material_id=MAT), headers=auth)
+    assert response.status_code == 201, response.text
+    foreign = p.transaction("TXN-2026-06-01-002", material_id=MAT, seller="vienna.loop")
+    assert client.post("/api/v1/transaction", json=foreign, headers=auth).status_code == 404
+
+
 @pytest.mark.parametrize(
     ("value", "unit"),
     [(0, "kg"), (1e-7, "kg"), (0.0001, "kg"), (0.5, "g"), (1e-9, "t"), (0.0, "t")],

@@ -141,11 +141,16 @@ class TransactionService:
 
 
 def _record(j: Journal, payload: dict[str, Any], hook: SettleHook | None) -> TransactionRow:
-    if j.uow.records.get("material", payload["material"]) is None:
+    material = payload["material"]
+    known = j.uow.records.get("material", material) is not None or (
+        # A buyer's node knows a seller's material from the seller's own announcement.
+        j.uow.federation.announcements.remote(payload["seller"], material) is not None
+    )
+    if not known:
         # A transaction about nothing this node knows means nothing (issue 15).
         raise NotFound(
-            f"material {payload['material']} is not registered on this node",
-            {"searched_id": payload["material"]},
+            f"material {material} is neither registered on this node nor announced by its seller",
+            {"searched_id": material},
         )
     target = payload.get("status", MACHINE.initial)
     path = MACHINE.path(MACHINE.initial, target)
