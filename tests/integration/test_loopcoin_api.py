@@ -70,7 +70,7 @@ def test_accounts_are_pseudonymous_and_personal_data_is_refused(
     assert refused.json()["error"]["code"] == "INVALID_REQUEST"
     assert client.post(f"{API}/accounts", json={"kind": "robot"}, headers=auth).status_code == 400
     assert client.post(f"{API}/accounts", json={"kind": "user"}).status_code == 401
-    shown = client.get(f"{API}/accounts/{user}").json()
+    shown = client.get(f"{API}/accounts/{user}", headers=auth).json()
     assert shown == {
         "id": user,
         "kind": "user",
@@ -79,7 +79,7 @@ def test_accounts_are_pseudonymous_and_personal_data_is_refused(
         "balance": "0.00",
         "lots": [],
     }
-    assert client.get(f"{API}/accounts/user:u-nobody@munich.loop").status_code == 404
+    assert client.get(f"{API}/accounts/user:u-nobody@munich.loop", headers=auth).status_code == 404
 
 
 def test_issuance_is_capped_by_reserve_and_a_refusal_posts_nothing(
@@ -91,7 +91,7 @@ def test_issuance_is_capped_by_reserve_and_a_refusal_posts_nothing(
     )
     assert short.status_code == 409
     assert short.json()["error"]["code"] == "CONFLICT"
-    supply = client.get(f"{API}/supply").json()
+    supply = client.get(f"{API}/supply", headers=auth).json()
     assert supply["issued"] == "0.00" and supply["reserve"] == "0.00"
     assert issue(client, auth, account, "100").status_code == 201
     over = client.post(
@@ -114,8 +114,8 @@ def test_a_transfer_pays_answers_idempotently_and_refuses_bad_amounts(
     assert schema_errors(reference_dir, "loopcoin.schema.json", stored) == []
     again = pay(client, auth, body)
     assert again.status_code == 200 and again.json() == stored
-    assert client.get(first.headers["Location"]).json() == stored
-    assert client.get(f"{API}/transfer/{uuid.uuid4()}").status_code == 404
+    assert client.get(first.headers["Location"], headers=auth).json() == stored
+    assert client.get(f"{API}/transfer/{uuid.uuid4()}", headers=auth).status_code == 404
     reused = pay(client, auth, body.replace('"amount": 9.01', '"amount": 9.02'))
     assert reused.status_code == 409
     for amount in ("0.001", "-1", "0", "9.015", "0.009"):
@@ -124,9 +124,9 @@ def test_a_transfer_pays_answers_idempotently_and_refuses_bad_amounts(
         assert refused.json()["error"]["code"] == "INVALID_REQUEST"
     broke = pay(client, auth, transfer(maria, brewery, "1000.00"))
     assert broke.status_code == 409 and broke.json()["error"]["code"] == "CONFLICT"
-    assert client.get(f"{API}/accounts/{maria}").json()["balance"] == "90.99"
-    assert client.get(f"{API}/accounts/{brewery}").json()["balance"] == "9.01"
-    entries = client.get(f"{API}/accounts/{maria}/statement").json()["entries"]
+    assert client.get(f"{API}/accounts/{maria}", headers=auth).json()["balance"] == "90.99"
+    assert client.get(f"{API}/accounts/{brewery}", headers=auth).json()["balance"] == "9.01"
+    entries = client.get(f"{API}/accounts/{maria}/statement", headers=auth).json()["entries"]
     assert [(e["kind"], e["amount"]) for e in entries] == [
         ("issue", "100.00"),
         ("transfer", "-9.01"),
@@ -153,20 +153,23 @@ def test_decay_moves_value_to_the_community_fund_and_local_bonus_comes_back_from
     issue(client, auth, maria, "1000.00")
     received = clock.now()
     at = format_timestamp(add_months(received, 6))
-    projected = client.get(f"{API}/accounts/{maria}", params={"at": at}).json()
+    projected = client.get(f"{API}/accounts/{maria}", params={"at": at}, headers=auth).json()
     assert projected["balance"] == "950.00"
-    later = client.get(f"{API}/supply", params={"at": at}).json()
+    later = client.get(f"{API}/supply", params={"at": at}, headers=auth).json()
     assert (later["circulating"], later["community_fund"]) == ("950.00", "50.00")
-    assert client.get(f"{API}/accounts/{maria}").json()["balance"] == "1000.00"
-    assert client.get(f"{API}/supply", params={"at": "2000-01-01T00:00:00Z"}).status_code == 400
-    assert client.get(f"{API}/supply", params={"at": "yesterday"}).status_code == 400
+    assert client.get(f"{API}/accounts/{maria}", headers=auth).json()["balance"] == "1000.00"
+    assert (
+        client.get(f"{API}/supply", params={"at": "2000-01-01T00:00:00Z"}, headers=auth).status_code
+        == 400
+    )
+    assert client.get(f"{API}/supply", params={"at": "yesterday"}, headers=auth).status_code == 400
     clock.current = add_months(received, 7)
     auth = {**auth, "Authorization": f"Bearer {container.api_keys.create('later').secret}"}
-    assert client.get(f"{API}/accounts/{maria}").json()["balance"] == "902.50"
+    assert client.get(f"{API}/accounts/{maria}", headers=auth).json()["balance"] == "902.50"
     # Paying materialises the decay (97.50 to the fund) and earns 5 % back from the fund.
     assert pay(client, auth, transfer(maria, brewery, "100.00")).status_code == 201
-    assert client.get(f"{API}/accounts/{maria}").json()["balance"] == "807.50"
-    supply = client.get(f"{API}/supply").json()
+    assert client.get(f"{API}/accounts/{maria}", headers=auth).json()["balance"] == "807.50"
+    supply = client.get(f"{API}/supply", headers=auth).json()
     assert supply == {
         **supply,
         "issued": "1000.00",
@@ -174,7 +177,10 @@ def test_decay_moves_value_to_the_community_fund_and_local_bonus_comes_back_from
         "circulating": "907.50",
         "community_fund": "92.50",
     }
-    kinds = [e["kind"] for e in client.get(f"{API}/accounts/{maria}/statement").json()["entries"]]
+    kinds = [
+        e["kind"]
+        for e in client.get(f"{API}/accounts/{maria}/statement", headers=auth).json()["entries"]
+    ]
     assert kinds == ["issue", "decay", "transfer"]
 
 
@@ -186,7 +192,7 @@ def test_redemption_burns_coins_and_releases_reserve(client: Any, auth: dict[str
     assert answer.json()["reserve_released"] == "20.00"
     too_much = client.post(f"{API}/redeem", json={"from": maria, "amount": "31"}, headers=auth)
     assert too_much.status_code == 409
-    supply = client.get(f"{API}/supply").json()
+    supply = client.get(f"{API}/supply", headers=auth).json()
     assert (supply["issued"], supply["redeemed"], supply["circulating"], supply["reserve"]) == (
         "50.00",
         "20.00",

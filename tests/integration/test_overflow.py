@@ -10,10 +10,17 @@ from typing import Any
 import pytest
 
 from loopnode.protocol.canonical import sha256_hex
+from tests.accounts import open_accounts
 from tests.routing_helpers import CONTEXT, VIENNA, add_peer, install
 
 LOCAL = "MAT-DE-MUC-2026-ORGANIC-A00001"
 SURPLUS = "MAT-DE-MUC-2026-ORGANIC-A00002"
+
+
+@pytest.fixture(autouse=True)
+def farm_account(container: Any) -> None:
+    """Ballots and listings name existing LoopCoin accounts (services/ownership.py)."""
+    open_accounts(container, "business:b-farm@munich.loop")
 
 
 @pytest.fixture
@@ -154,7 +161,7 @@ def test_local_demand_absorbs_and_only_a_short_lot_overflows(
     assert remote_match["to_city"] == "Vienna" and remote_match["id"] == routed["match_id"]
     states = {
         r["material_id"]: r["state"]
-        for r in client.get("/api/v1/routing/overflow").json()["results"]
+        for r in client.get("/api/v1/routing/overflow", headers=auth).json()["results"]
     }
     assert states == {LOCAL: "absorbed", SURPLUS: "routed"}
     entries = client.get("/api/v1/evidence", params={"limit": 500}).json()["entries"]

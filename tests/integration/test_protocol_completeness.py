@@ -33,9 +33,7 @@ def _operations(document: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def test_every_upstream_operation_is_served(
-    client: Any, reference_dir: Path
-) -> None:
+def test_every_upstream_operation_is_served(client: Any, reference_dir: Path) -> None:
     ours = client.get("/openapi.json").json()
     upstream = {(m, _ours(p)) for m, p in _operations(_upstream(reference_dir))}
     assert len(upstream) == 11

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.engine import WRITE
+from loopnode.adapters.storage.ledger_sql import SqlLedgerStore
 from loopnode.adapters.storage.routing_tables import (
     bids_sent,
     demand,
@@ -71,6 +72,7 @@ class SqlRoutingUnitOfWork:
     demand: SqlDemandStore
     overflow: SqlOverflowStore
     evidence: SqlEvidenceLog
+    accounts: SqlLedgerStore
 
     def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
         self._engine = engine
@@ -88,6 +90,7 @@ class SqlRoutingUnitOfWork:
         self.demand = SqlDemandStore(connection)
         self.overflow = SqlOverflowStore(connection)
         self.evidence = SqlEvidenceLog(connection, self._node_id)
+        self.accounts = SqlLedgerStore(connection)
         return self
 
     def __exit__(
