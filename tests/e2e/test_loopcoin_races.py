@@ -23,34 +23,50 @@ pytestmark = pytest.mark.slow
 
 
 class Ledger:
-    def __init__(self, base: str, key: str) -> None:
+    def __init__(self, base: str, key: str, data_dir: str = "") -> None:
         self.api = f"{base}/api/v1/loopcoin"
         self.headers = {"Authorization": f"Bearer {key}"}
+        self.data_dir = data_dir
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer = httpx.post(f"{self.api}/{path}", json=body, headers=self.headers)
+    def trader(self, subject: str) -> dict[str, str]:
+        """A trader's bearer token from `loopnode token issue`."""
+        issued = run(
+            "token", "issue", "--data-dir", self.data_dir, "--role", "trader", "--subject", subject
+        )
+        return {"Authorization": f"Bearer {issued.strip().splitlines()[-1]}"}
+
+    def post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        answer = httpx.post(f"{self.api}/{path}", json=body, headers=headers or self.headers)
         assert answer.status_code == 201, answer.text
         document: dict[str, Any] = answer.json()
         return document
 
     def balance(self, account: str) -> str:
-        return str(httpx.get(f"{self.api}/accounts/{account}").json()["balance"])
+        answer = httpx.get(f"{self.api}/accounts/{account}", headers=self.headers)
+        return str(answer.json()["balance"])
 
-    def race(self, bodies: list[dict[str, Any]]) -> Counter[int]:
+    def race(
+        self, bodies: list[dict[str, Any]], headers: list[dict[str, str]] | None = None
+    ) -> Counter[int]:
+        callers = headers or [self.headers] * len(bodies)
+
         async def all_at_once() -> list[httpx.Response]:
             limits = httpx.Limits(max_connections=len(bodies))
             async with httpx.AsyncClient(timeout=60, limits=limits) as client:
                 return await asyncio.gather(
                     *(
-                        client.post(f"{self.api}/transfer", json=b, headers=self.headers)
-                        for b in bodies
+                        client.post(f"{self.api}/transfer", json=b, headers=h)
+                        for b, h in zip(bodies, callers, strict=True)
                     )
                 )
 
         responses = asyncio.run(all_at_once())
         for response in responses:
-            if response.status_code == 409:
-                assert response.json()["error"]["code"] == "CONFLICT"
+            if response.status_code in (403, 409):
+                code = response.json()["error"]["code"]
+                assert code == ("CONFLICT" if response.status_code == 409 else "FORBIDDEN")
         return Counter(r.status_code for r in responses)
 
 
@@ -79,7 +95,7 @@ def ledger(
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base)
-        yield Ledger(base, key)
+        yield Ledger(base, key, str(data_dir))
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -117,3 +133,15 @@ def test_twenty_copies_of_one_transfer_post_it_once(ledger: Ledger) -> None:
     counts = ledger.race([body] * 20)
     assert counts[201] == 1 and counts[200] == 19
     assert (ledger.balance(payer), ledger.balance(payee)) == ("45.00", "5.00")
+
+
+def test_only_the_holder_pays_while_another_trader_races_it(ledger: Ledger) -> None:
+    alice, mallory = ledger.trader("alice"), ledger.trader("mallory")
+    payer = ledger.post("accounts", {"kind": "user"}, alice)["id"]
+    payee = ledger.post("accounts", {"kind": "business"}, mallory)["id"]
+    ledger.post("issue", {"to": payer, "amount": "90.00", "reserve_deposit": "90.00"})
+    bodies = [transfer(payer, payee, 9.00, str(uuid.uuid4())) for _ in range(30)]
+    callers = [alice, mallory] * 15
+    counts = ledger.race(bodies, callers)
+    assert counts == Counter({201: 10, 409: 5, 403: 15})
+    assert (ledger.balance(payer), ledger.balance(payee)) == ("0.00", "90.00")

@@ -61,6 +61,8 @@ def test_a_surplus_overflows_from_a_to_c_when_a_and_b_have_no_demand(tmp_path: P
         a, b, c = fed["munich"], fed["vienna"], fed["prague"]
         fed.peer(a, b)
         fed.peer(a, c)
+        mill = c.post("/api/v1/loopcoin/accounts", json={"kind": "business"})
+        assert mill.status_code == 201, mill.text  # listings name an existing account
         wanted = c.post(
             "/api/v1/demand",
             json={
@@ -68,7 +70,7 @@ def test_a_surplus_overflows_from_a_to_c_when_a_and_b_have_no_demand(tmp_path: P
                 "quantity": {"value": 500, "unit": "kg"},
                 "max_price": "150.00",
                 "valid_until": "2099-01-01T00:00:00Z",
-                "requester": "business:b-mill@prague.loop",
+                "requester": mill.json()["id"],
             },
         )
         assert wanted.status_code == 201, wanted.text

@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
+from tests.accounts import open_accounts
+
 FARM = "business:b-farm@munich.loop"
+
+
+@pytest.fixture(autouse=True)
+def farm_account(container: Any) -> None:
+    """Ballots and listings name existing LoopCoin accounts (services/ownership.py)."""
+    open_accounts(container, FARM)
 
 
 def listing(**changes: Any) -> dict[str, Any]:

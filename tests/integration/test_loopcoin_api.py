@@ -91,7 +91,7 @@ def test_issuance_is_capped_by_reserve_and_a_refusal_posts_nothing(
     )
     assert short.status_code == 409
     assert short.json()["error"]["code"] == "CONFLICT"
-    supply = client.get(f"{API}/supply").json()
+    supply = client.get(f"{API}/supply", headers=auth).json()
     assert supply["issued"] == "0.00" and supply["reserve"] == "0.00"
     assert issue(client, auth, account, "100").status_code == 201
     over = client.post(
@@ -155,18 +155,21 @@ def test_decay_moves_value_to_the_community_fund_and_local_bonus_comes_back_from
     at = format_timestamp(add_months(received, 6))
     projected = client.get(f"{API}/accounts/{maria}", params={"at": at}, headers=auth).json()
     assert projected["balance"] == "950.00"
-    later = client.get(f"{API}/supply", params={"at": at}).json()
+    later = client.get(f"{API}/supply", params={"at": at}, headers=auth).json()
     assert (later["circulating"], later["community_fund"]) == ("950.00", "50.00")
     assert client.get(f"{API}/accounts/{maria}", headers=auth).json()["balance"] == "1000.00"
-    assert client.get(f"{API}/supply", params={"at": "2000-01-01T00:00:00Z"}).status_code == 400
-    assert client.get(f"{API}/supply", params={"at": "yesterday"}).status_code == 400
+    assert (
+        client.get(f"{API}/supply", params={"at": "2000-01-01T00:00:00Z"}, headers=auth).status_code
+        == 400
+    )
+    assert client.get(f"{API}/supply", params={"at": "yesterday"}, headers=auth).status_code == 400
     clock.current = add_months(received, 7)
     auth = {**auth, "Authorization": f"Bearer {container.api_keys.create('later').secret}"}
     assert client.get(f"{API}/accounts/{maria}", headers=auth).json()["balance"] == "902.50"
     # Paying materialises the decay (97.50 to the fund) and earns 5 % back from the fund.
     assert pay(client, auth, transfer(maria, brewery, "100.00")).status_code == 201
     assert client.get(f"{API}/accounts/{maria}", headers=auth).json()["balance"] == "807.50"
-    supply = client.get(f"{API}/supply").json()
+    supply = client.get(f"{API}/supply", headers=auth).json()
     assert supply == {
         **supply,
         "issued": "1000.00",
@@ -189,7 +192,7 @@ def test_redemption_burns_coins_and_releases_reserve(client: Any, auth: dict[str
     assert answer.json()["reserve_released"] == "20.00"
     too_much = client.post(f"{API}/redeem", json={"from": maria, "amount": "31"}, headers=auth)
     assert too_much.status_code == 409
-    supply = client.get(f"{API}/supply").json()
+    supply = client.get(f"{API}/supply", headers=auth).json()
     assert (supply["issued"], supply["redeemed"], supply["circulating"], supply["reserve"]) == (
         "50.00",
         "20.00",

@@ -26,20 +26,14 @@ EXAMPLE_05 = {
 }
 
 
-_READER: dict[str, str] = {}
-
-
 @pytest.fixture(autouse=True)
 def traded_material(client: Any, auth: dict[str, str]) -> None:
     """A transaction must name a material registered here (issue 15)."""
-    _READER.clear()
-    _READER["Authorization"] = auth["Authorization"]
     assert client.post("/api/v1/material", json=p.material(), headers=auth).status_code == 201
 
 
-def balance(client: Any, account: str) -> str:
-    """Account reads need a trader's or auditor's credential (web/authz.POLICY)."""
-    return str(client.get(f"{API}/accounts/{account}", headers=_READER).json()["balance"])
+def balance(client: Any, auth: dict[str, str], account: str) -> str:
+    return str(client.get(f"{API}/accounts/{account}", headers=auth).json()["balance"])
 
 
 def confirm(client: Any, auth: dict[str, str], transaction_id: str) -> Any:
@@ -61,12 +55,12 @@ def test_a_local_trade_pays_base_to_the_seller_and_penalties_to_the_funds(
         seller_account=brewery,
     )
     assert client.post("/api/v1/transaction", json=trade, headers=auth).status_code == 201
-    assert balance(client, maria) == "200.00"  # pending: nothing paid yet
+    assert balance(client, auth, maria) == "200.00"  # pending: nothing paid yet
     assert confirm(client, auth, trade["id"]).status_code == 200
-    assert (balance(client, maria), balance(client, brewery)) == ("96.00", "60.00")
-    assert balance(client, "node:community-fund@munich.loop") == "36.00"
-    assert balance(client, "node:transport@munich.loop") == "8.00"
-    stored = client.get(f"/api/v1/transaction/{trade['id']}").json()["settlement"]
+    assert (balance(client, auth, maria), balance(client, auth, brewery)) == ("96.00", "60.00")
+    assert balance(client, auth, "node:community-fund@munich.loop") == "36.00"
+    assert balance(client, auth, "node:transport@munich.loop") == "8.00"
+    stored = client.get(f"/api/v1/transaction/{trade['id']}", headers=auth).json()["settlement"]
     assert schema_errors(reference_dir, "transaction.schema.json", stored) == []
     parts = stored["distribution"]
     assert sum(parts.values()) == stored["final_cost"] == 104
@@ -77,7 +71,7 @@ def test_a_local_trade_pays_base_to_the_seller_and_penalties_to_the_funds(
         headers=auth,
     )
     assert again.status_code in (400, 409)
-    supply = client.get(f"{API}/supply").json()
+    supply = client.get(f"{API}/supply", headers=auth).json()
     assert (supply["circulating"], supply["community_fund"]) == ("164.00", "36.00")
 
 
@@ -90,8 +84,10 @@ def test_a_buyer_without_the_money_cannot_confirm(client: Any, auth: dict[str, s
     client.post("/api/v1/transaction", json=trade, headers=auth)
     refused = confirm(client, auth, trade["id"])
     assert refused.status_code == 409
-    assert client.get(f"/api/v1/transaction/{trade['id']}").json()["status"] == "pending"
-    assert balance(client, maria) == "50.00"
+    assert (
+        client.get(f"/api/v1/transaction/{trade['id']}", headers=auth).json()["status"] == "pending"
+    )
+    assert balance(client, auth, maria) == "50.00"
 
 
 def test_a_breakdown_that_does_not_add_up_is_not_settled(client: Any, auth: dict[str, str]) -> None:
@@ -103,7 +99,7 @@ def test_a_breakdown_that_does_not_add_up_is_not_settled(client: Any, auth: dict
     )
     client.post("/api/v1/transaction", json=trade, headers=auth)
     assert confirm(client, auth, trade["id"]).status_code == 409
-    assert balance(client, maria) == "500.00"
+    assert balance(client, auth, maria) == "500.00"
 
 
 def test_a_transaction_without_accounts_confirms_as_before(
@@ -112,7 +108,9 @@ def test_a_transaction_without_accounts_confirms_as_before(
     trade = p.transaction()
     client.post("/api/v1/transaction", json=trade, headers=auth)
     assert confirm(client, auth, trade["id"]).status_code == 200
-    assert client.get(f"/api/v1/transaction/{trade['id']}").json()["settlement"] is None
+    assert (
+        client.get(f"/api/v1/transaction/{trade['id']}", headers=auth).json()["settlement"] is None
+    )
 
 
 @pytest.fixture
@@ -141,9 +139,9 @@ def test_a_cross_node_purchase_records_a_signed_obligation_for_the_seller_node(
     )
     client.post("/api/v1/transaction", json=trade, headers=auth)
     assert confirm(client, auth, trade["id"]).status_code == 200
-    assert balance(client, maria) == "96.00"
-    assert balance(client, "node:community-fund@munich.loop") == "12.00"
-    assert balance(client, "node:clearing@munich.loop") == "92.00"
+    assert balance(client, auth, maria) == "96.00"
+    assert balance(client, auth, "node:community-fund@munich.loop") == "12.00"
+    assert balance(client, auth, "node:clearing@munich.loop") == "92.00"
     with container.uow() as uow:
         (obligation,) = uow.ledger.obligations()
         queued = uow.messaging.outbox.page(None, 0, 10, channel="federation")

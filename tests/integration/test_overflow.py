@@ -10,10 +10,17 @@ from typing import Any
 import pytest
 
 from loopnode.protocol.canonical import sha256_hex
+from tests.accounts import open_accounts
 from tests.routing_helpers import CONTEXT, VIENNA, add_peer, install
 
 LOCAL = "MAT-DE-MUC-2026-ORGANIC-A00001"
 SURPLUS = "MAT-DE-MUC-2026-ORGANIC-A00002"
+
+
+@pytest.fixture(autouse=True)
+def farm_account(container: Any) -> None:
+    """Ballots and listings name existing LoopCoin accounts (services/ownership.py)."""
+    open_accounts(container, "business:b-farm@munich.loop")
 
 
 @pytest.fixture

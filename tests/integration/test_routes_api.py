@@ -9,11 +9,18 @@ from typing import Any
 
 import pytest
 
+from tests.accounts import open_accounts
 from tests.routing_helpers import CONTEXT, VIENNA, add_peer, install
 
 MATERIAL = "MAT-DE-MUC-2026-ORGANIC-A00001"
 ZURICH = ("zurich.loop", 47.377, 8.541)
 BERLIN = ("berlin.loop", 52.52, 13.405)
+
+
+@pytest.fixture(autouse=True)
+def farm_account(container: Any) -> None:
+    """Ballots and listings name existing LoopCoin accounts (services/ownership.py)."""
+    open_accounts(container, "business:b-farm@munich.loop")
 
 
 @pytest.fixture

@@ -10,9 +10,16 @@ import pytest
 
 from loopnode.domain.errors import Conflict
 from tests import official
+from tests.accounts import open_accounts
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
 VOTER = "user:u-0001@munich.loop"
+
+
+@pytest.fixture(autouse=True)
+def voter_accounts(container: Any) -> None:
+    """Ballots and listings name existing LoopCoin accounts (services/ownership.py)."""
+    open_accounts(container, VOTER, *(f"user:u-{n}@munich.loop" for n in range(3)))
 
 
 def proposal(*changes: tuple[str, float, float], closes: str = "2026-06-07T23:59:59Z") -> Any:

@@ -5,7 +5,9 @@ with its unit, an optional maximum price (the most it would pay in LoopCost for 
 quantity), where (default: this node's location) and until when. Listings are stored, searched
 by category (`*` suffix wildcard) and state, and take part in the lifecycle: routing selects
 one for a material and marks it `matched` with the Match id; the requester may withdraw it.
-Personal data is refused like everywhere else (DECISIONS 5).
+Personal data is refused like everywhere else (DECISIONS 5). The requester must be an existing
+LoopCoin account of this node (400 otherwise), and only its holder (or an operator) may list
+for it or withdraw its listing (403; services/ownership.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from loopnode.domain.quantities import Quantity, dimension, quantity_from_json, 
 from loopnode.domain.routing import check_price, parse_price
 from loopnode.domain.signals import CATEGORIES
 from loopnode.domain.times import TimestampError, format_timestamp, parse_timestamp
+from loopnode.services.apikeys import Principal
 from loopnode.services.identity import NodeIdentity
+from loopnode.services.ownership import ensure_account_holder, ensure_holder
 from loopnode.services.ports import Clock
 from loopnode.services.routing_ports import DemandRow, RoutingUowFactory
 
@@ -49,9 +53,13 @@ class DemandService:
         self._node = node
         self._random_hex = random_hex
 
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, body: dict[str, Any], principal: Principal | None = None) -> dict[str, Any]:
+        """Store a listing; `principal` (the caller, always passed by the web route) must hold
+        the requester's account unless an operator; None is an in-process caller the node trusts."""
         row = self._row(body)
         with self._uow(write=True) as uow:
+            account = uow.ledger.account(row.requester)
+            ensure_account_holder(principal, account, "requester", row.requester)
             uow.demand.insert(row)
         return render(row)
 
@@ -87,10 +95,19 @@ class DemandService:
             if dimension(row.quantity_unit) == wanted and row.quantity_micro >= quantity_micro
         ]
 
-    def set_status(self, demand_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def set_status(
+        self, demand_id: str, body: dict[str, Any], principal: Principal | None = None
+    ) -> dict[str, Any]:
         status = body.get("status")
         if status != "withdrawn":
             raise InvalidRequest("a listing can only be withdrawn here (routing matches it)")
+        if principal is not None and not principal.has("operator"):
+            # The requester of a stored listing never changes, nor does its account's holder.
+            with self._uow() as uow:
+                row = uow.demand.get(demand_id)
+                account = None if row is None else uow.ledger.account(row.requester)
+            if row is not None:
+                ensure_holder(principal, None if account is None else account.holder)
         return self.transition(demand_id, "withdrawn")
 
     def transition(

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from loopnode.domain.errors import Forbidden
+from loopnode.domain.errors import Forbidden, InvalidRequest
 from loopnode.services.apikeys import Principal
 from loopnode.services.idempotency import Outcome
+from loopnode.services.ledger.ports import AccountRow
 from loopnode.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 Change = Callable[[UnitOfWork, datetime], Outcome]
@@ -36,6 +37,22 @@ def ensure_holder(principal: Principal, account_holder: str | None) -> None:
         return
     if account_holder is None or principal.subject != account_holder:
         raise Forbidden("only the account's holder may pay from it")
+
+
+def ensure_account_holder(
+    principal: Principal | None, account: AccountRow | None, field: str, account_id: str
+) -> None:
+    """`account_id`, named in a body's `field` (a ballot's voter, a listing's requester), is an
+    existing LoopCoin account of this node (400 otherwise) held by the caller (403 otherwise;
+    operators act for any account). `principal` None is an in-process caller the node trusts."""
+    if account is None:
+        raise InvalidRequest(
+            f"/{field} must be an existing LoopCoin account of this node: open one with "
+            "POST /api/v1/loopcoin/accounts",
+            {field: account_id},
+        )
+    if principal is not None:
+        ensure_holder(principal, account.holder)
 
 
 class OwnershipService:

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from loopnode.domain.signals import Change
+from loopnode.services.ledger.ports import AccountRow
 from loopnode.services.ports import EvidenceLog
 
 Signals = dict[str, Decimal]
@@ -125,9 +126,17 @@ class OverflowStore(Protocol):
     ) -> bool: ...
 
 
+class AccountLookup(Protocol):
+    """The LoopCoin accounts of this node, read in the routing transaction (ballots, demand)."""
+
+    def account(self, account_id: str) -> AccountRow | None: ...
+
+
 class RoutingUnitOfWork(Protocol):
     @property
     def signals(self) -> SignalStore: ...
+    @property
+    def ledger(self) -> AccountLookup: ...
     @property
     def demand(self) -> DemandStore: ...
     @property

@@ -9,9 +9,9 @@ The rules are `domain/signals.py`; this module runs them inside database transac
 * Closing happens once (a conditional update from `open`); a passed proposal publishes a new
   config version (the old ones stay as history) and both land in the evidence log.
 
-Voters are LoopCoin account ids of this node's community (`user:u-…@munich.loop`). Until the
-LoopCoin ledger is merged, any well-formed pseudonymous id of this node is accepted; ballots will
-then be checked against existing accounts.
+Voters are LoopCoin account ids of this node's community (`user:u-…@munich.loop`): a ballot's
+voter must be an existing account of this node (400 otherwise) and the caller its holder, unless
+an operator (403; services/ownership.py), checked in the transaction that stores the ballot.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from loopnode.domain.times import format_timestamp, parse_timestamp
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.jsonld import CONTEXT_V020
 from loopnode.protocol.validation import validate_entity
+from loopnode.services.apikeys import Principal
+from loopnode.services.ownership import ensure_account_holder
 from loopnode.services.ports import Clock, EvidenceDraft
 from loopnode.services.routing_ports import (
     ProposalRow,
@@ -215,7 +217,11 @@ class SignalService:
         }
 
     # -- ballots -----------------------------------------------------------------------------
-    def ballot(self, proposal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def ballot(
+        self, proposal_id: str, body: dict[str, Any], principal: Principal | None = None
+    ) -> dict[str, Any]:
+        """Store one ballot; `principal` (the caller, always passed by the web route) must hold
+        the voter's account unless an operator; None is an in-process caller the node trusts."""
         voter, choice = self._ballot_fields(body)
         now = self._clock.now()
         with self._uow(write=True) as uow:
@@ -231,6 +237,7 @@ class SignalService:
                         "now": format_timestamp(now),
                     },
                 )
+            ensure_account_holder(principal, uow.ledger.account(voter), "voter", voter)
             if not uow.signals.add_ballot(proposal_id, voter, choice, now):
                 raise Conflict(f"{voter} has already voted on {proposal_id}", {"voter": voter})
             uow.evidence.append(

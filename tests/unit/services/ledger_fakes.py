@@ -40,10 +40,12 @@ class MemoryLedgerStore:
     def __init__(self, state: LedgerState) -> None:
         self.s = state
 
-    def create_account(self, account_id: str, kind: str, now_us: int) -> bool:
+    def create_account(
+        self, account_id: str, kind: str, now_us: int, holder: str | None = None
+    ) -> bool:
         if account_id in self.s.accounts:
             return False
-        self.s.accounts[account_id] = AccountRow(account_id, kind, 0, now_us)
+        self.s.accounts[account_id] = AccountRow(account_id, kind, 0, now_us, holder)
         self.s.lots[account_id] = []
         return True
 

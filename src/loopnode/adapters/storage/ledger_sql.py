@@ -44,19 +44,21 @@ def _lot(row: Any) -> Lot:
 
 
 def _account(row: Any) -> AccountRow:
-    return AccountRow(row.id, row.kind, row.balance_cents, row.created_us)
+    return AccountRow(row.id, row.kind, row.balance_cents, row.created_us, row.holder)
 
 
 class SqlLedgerStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def create_account(self, account_id: str, kind: str, now_us: int) -> bool:
+    def create_account(
+        self, account_id: str, kind: str, now_us: int, holder: str | None = None
+    ) -> bool:
         savepoint = self._c.begin_nested()
         try:
             self._c.execute(
                 insert(ledger_accounts).values(
-                    id=account_id, kind=kind, balance_cents=0, created_us=now_us
+                    id=account_id, kind=kind, balance_cents=0, created_us=now_us, holder=holder
                 )
             )
         except IntegrityError:

@@ -35,6 +35,9 @@ ledger_accounts = Table(
     Column("kind", String(16), nullable=False),
     Column("balance_cents", BigInteger, nullable=False),
     Column("created_us", BigInteger, nullable=False),
+    # The opening credential's pseudonymous subject (services/ownership.ensure_holder); NULL
+    # for the node's own accounts, which only operators pay from.
+    Column("holder", String(200)),
     CheckConstraint("balance_cents >= 0", name="balance_non_negative"),
     CheckConstraint("kind IN ('user', 'business', 'node')", name="kind"),
 )

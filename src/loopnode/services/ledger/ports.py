@@ -25,6 +25,8 @@ class AccountRow:
     kind: str
     balance_cents: int
     created_us: int
+    # The opening credential's `Principal.subject` (None for the node's own accounts).
+    holder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,10 @@ class ObligationRow:
 
 
 class LedgerStore(Protocol):
-    def create_account(self, account_id: str, kind: str, now_us: int) -> bool:
-        """Create the account; False (and nothing changed) when it exists already."""
+    def create_account(
+        self, account_id: str, kind: str, now_us: int, holder: str | None = None
+    ) -> bool:
+        """Create the account (held by `holder`); False (and nothing changed) when it exists."""
 
     def account(self, account_id: str) -> AccountRow | None: ...
 

@@ -32,6 +32,7 @@ from loopnode.domain.privacy import find_personal_data
 from loopnode.domain.times import format_timestamp, from_us, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
+from loopnode.services.apikeys import Principal
 from loopnode.services.ledger.book import Book, evidence_draft
 from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.ports import (
@@ -42,6 +43,7 @@ from loopnode.services.ledger.ports import (
     Totals,
 )
 from loopnode.services.ledger.reconcile import SettlementInbox
+from loopnode.services.ownership import ensure_holder
 from loopnode.services.ports import Clock
 
 if TYPE_CHECKING:
@@ -199,8 +201,9 @@ class LedgerService:
 
     # --- writes ----------------------------------------------------------------------------
 
-    def open_account(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A new pseudonymous account `user:u-<random>@<node>` (DECISIONS 5)."""
+    def open_account(self, body: dict[str, Any], holder: str | None = None) -> dict[str, Any]:
+        """A new pseudonymous account `user:u-<random>@<node>` (DECISIONS 5), held by `holder`
+        (the opening credential's pseudonymous subject; never answered, never a name)."""
         issues = find_personal_data(body)
         if issues:
             raise InvalidRequest(
@@ -217,7 +220,7 @@ class LedgerService:
         for _ in range(5):
             account_id = f"{kind}:{ACCOUNT_KINDS[kind]}-{self._token()}@{self.config.node_id}"
             with self._uow(write=True) as uow:
-                if uow.ledger.create_account(account_id, kind, to_us(now)):
+                if uow.ledger.create_account(account_id, kind, to_us(now), holder):
                     return {
                         "id": account_id,
                         "kind": kind,
@@ -296,8 +299,14 @@ class LedgerService:
 
         return self._write(entry_id, "redeem", request_hash, change)
 
-    def transfer(self, payload: dict[str, Any], actor: str) -> Answer:
-        """A LoopCoinTransfer between two accounts of this node, local bonus included."""
+    def transfer(
+        self, payload: dict[str, Any], actor: str, payer: Principal | None = None
+    ) -> Answer:
+        """A LoopCoinTransfer between two accounts of this node, local bonus included.
+
+        `payer` is the calling principal (the web route always passes it): only the paying
+        account's holder, or an operator, may pay from it (403 otherwise, nothing posted).
+        None is an in-process caller the node trusts (demo, benchmarks)."""
         wire = plain(payload)
         validate_entity(wire, "LoopCoinTransfer")
         amount = _positive(payload["amount"], "amount")
@@ -314,6 +323,10 @@ class LedgerService:
 
         def change(uow: LedgerUnitOfWork, now: datetime) -> Answer:
             book = Book(uow.ledger, self.config, now, [source, target])
+            if payer is not None:
+                # The Book has locked the paying account: its holder cannot change under us.
+                paying = uow.ledger.account(source)
+                ensure_holder(payer, paying.holder if paying is not None else None)
             book.move(source, target, amount.cents)
             bonus = 0
             if self.config.fund not in (source, target):

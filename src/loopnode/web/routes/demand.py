@@ -61,10 +61,11 @@ DEMAND_BODY = {
     responses=errors(*WRITE_ERRORS),
     openapi_extra=DEMAND_BODY,
 )
-async def create(request: Request, _p: Writer) -> Response:
+async def create(request: Request, principal: Writer) -> Response:
     services = container(request)
     _plain, exact = await read_exact_object(request, services.settings.max_body_bytes)
-    return JSONResponse(await call(request, services.routing.demand.create, exact), 201)
+    created = await call(request, services.routing.demand.create, exact, principal)
+    return JSONResponse(created, 201)
 
 
 @router.get(
@@ -102,7 +103,8 @@ async def one(request: Request, demand_id: str, _p: Reader) -> Response:
     summary='Withdraw a listing: {"status": "withdrawn"}',
     responses=errors(400, 401, 403, 404, 409),
 )
-async def status(request: Request, demand_id: str, _p: Writer) -> Response:
+async def status(request: Request, demand_id: str, principal: Writer) -> Response:
     services = container(request)
     body = await read_json_object(request, services.settings.max_body_bytes)
-    return JSONResponse(await call(request, services.routing.demand.set_status, demand_id, body))
+    service = services.routing.demand
+    return JSONResponse(await call(request, service.set_status, demand_id, body, principal))

@@ -60,6 +60,11 @@ async def exact_json_object(request: Request) -> dict[str, Any]:
     return document
 
 
+def holder_of(principal: Principal) -> str | None:
+    """Who holds an account this principal opens: its credential's pseudonymous subject."""
+    return principal.subject
+
+
 def _at(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -96,9 +101,10 @@ async def supply(request: Request, _p: Reader, at: At = None) -> Response:
     summary='Open a pseudonymous account: {"kind": "user"|"business"}',
     responses=errors(*WRITE_ERRORS),
 )
-async def open_account(request: Request, _p: Writer) -> Response:
+async def open_account(request: Request, principal: Writer) -> Response:
     body = await exact_json_object(request)
-    answer = await call(request, container(request).ledger.open_account, body)
+    ledger = container(request).ledger
+    answer = await call(request, ledger.open_account, body, holder_of(principal))
     location = f"/api/v1/loopcoin/accounts/{answer['id']}"
     return JSONResponse(answer, status_code=201, headers={"Location": location})
 
@@ -169,7 +175,7 @@ async def redeem(request: Request, principal: Writer) -> Response:
 async def transfer(request: Request, principal: Writer) -> Response:
     body = await exact_json_object(request)
     ledger = container(request).ledger
-    status, answer = await call(request, ledger.transfer, body, principal.name)
+    status, answer = await call(request, ledger.transfer, body, principal.name, principal)
     headers = {"Location": f"/api/v1/loopcoin/transfer/{answer['id']}"}
     return LDJSONResponse(answer, status_code=status, headers=headers)
 

@@ -110,10 +110,10 @@ async def proposal(request: Request, proposal_id: str) -> Response:
     responses=errors(*WRITE_ERRORS, 404),
     openapi_extra=BALLOT_BODY,
 )
-async def ballot(request: Request, proposal_id: str, _p: Writer) -> Response:
+async def ballot(request: Request, proposal_id: str, principal: Writer) -> Response:
     services = container(request)
     body = await read_json_object(request, services.settings.max_body_bytes)
-    cast = await call(request, services.routing.signals.ballot, proposal_id, body)
+    cast = await call(request, services.routing.signals.ballot, proposal_id, body, principal)
     return JSONResponse(cast, status_code=201)
 
 

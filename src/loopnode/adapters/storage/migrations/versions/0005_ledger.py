@@ -32,6 +32,7 @@ def _accounts() -> None:
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("balance_cents", sa.BigInteger, nullable=False),
         sa.Column("created_us", sa.BigInteger, nullable=False),
+        sa.Column("holder", sa.String(200)),
         sa.PrimaryKeyConstraint("id", name="pk_ledger_accounts"),
         sa.CheckConstraint("balance_cents >= 0", name="ck_ledger_accounts_balance_non_negative"),
         sa.CheckConstraint("kind IN ('user', 'business', 'node')", name="ck_ledger_accounts_kind"),
