@@ -122,6 +122,7 @@ async function account(event) {
 
 async function clearing() {
   if (absent("clearing-status", "clearing")) return;
+  if (!signedIn()) return say("clearing-status", "Sign in with an operator or auditor API key to see the clearing rounds.", "warn");
   const answer = await api("clearing/rounds");
   if (!answer.ok) return explain("clearing-status", answer);
   const rounds = listOf(answer.data, "rounds", "results");
