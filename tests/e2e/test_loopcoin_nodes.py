@@ -30,6 +30,12 @@ def ok(response: Any, status: int = 201) -> Any:
     return response.json()
 
 
+def register_material(node: Node) -> None:
+    """A transaction must name a material registered on the node recording it (issue 15)."""
+    answer = node.post("/api/v1/material", json=p.material())
+    assert answer.status_code in (200, 201, 409), answer.text
+
+
 def obligations(node: Node) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = ok(node.get("/api/v1/loopcoin/obligations"), 200)["obligations"]
     return listed
@@ -54,6 +60,7 @@ def test_a_purchase_from_another_node_is_paid_and_owed_on_both_sides(tmp_path: P
             seller_account=seller,
             seller_currency="LC-VIE",
         )
+        register_material(munich)
         ok(munich.post("/api/v1/transaction", json=trade))
         status = {"status": "confirmed"}
         ok(munich.post(f"/api/v1/transaction/{trade['id']}/status", json=status), 200)
@@ -83,6 +90,7 @@ def buy(buyer_node: Node, seller: str, txn: str, offer: dict[str, Any], amount: 
         offer=offer,
         buyer_account=account,
     )
+    register_material(buyer_node)
     ok(buyer_node.post("/api/v1/transaction", json=trade))
     status = {"status": "confirmed"}
     ok(buyer_node.post(f"/api/v1/transaction/{txn}/status", json=status), 200)
@@ -124,8 +132,18 @@ def test_trades_both_ways_then_a_clearing_round_both_nodes_apply(tmp_path: Path)
         assert open_pairs(munich) == open_pairs(vienna) == [("munich.loop", "vienna.loop", "27.00")]
         ids = {o["id"] for o in obligations(munich) if o["status"] == "open"}
         assert ids == {o["id"] for o in obligations(vienna) if o["status"] == "open"}
+        # Both nodes recorded the round they applied (docs/clearing-rounds.md).
+        for node in (munich, vienna):
+            (record,) = ok(node.get("/api/v1/clearing/rounds"), 200)["rounds"]
+            assert record["id"] == report["round"] and record["coordinator"] == "munich.loop"
+            assert (record["total"], record["cleared"], record["bilateral_netting"]) == (
+                "157.00",
+                "130.00",
+                "130.00",
+            )
         again = json.loads(munich.cli("clearing", "run", "--json").stdout)
         assert again["cleared"] == "0.00" and again["total"] == "27.00"
+        assert len(ok(munich.get("/api/v1/clearing/rounds"), 200)["rounds"]) == 1
 
 
 def test_the_scheduled_round_clears_without_an_operator(tmp_path: Path) -> None:

@@ -76,6 +76,7 @@ EVENT_TYPES: Final[Mapping[str, str]] = {
     "transaction.status_changed": "transaction",
     "settlement.recorded": "settlement",
     "ledger.posted": "ledger",
+    "clearing.applied": "ledger",  # subject: the round id (services/ledger/clearing_round.py)
     "signal.config_published": "signal",
     "signal.proposal_decided": "signal",
     "signal.vote_recorded": "signal",

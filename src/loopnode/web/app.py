@@ -38,6 +38,7 @@ from loopnode.web.routes import (
     ui_evidence,
 )
 from loopnode.web.routes.lifecycle import lifecycle_router
+from loopnode.web.routes.loopcoin import clearing_router
 from loopnode.web.routes.loopcoin import federate_router as settlement_router
 from loopnode.web.routes.loopcoin import router as loopcoin_router
 from loopnode.web.routes.registry import registry_router
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(demand.router)
     app.include_router(routes.router)
     app.include_router(loopcoin_router)
+    app.include_router(clearing_router)
     app.include_router(settlement_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -133,6 +133,8 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("POST", f"{V1}/loopcoin/transfer"): TRADE,
     ("GET", f"{V1}/loopcoin/transfer/{{transfer_id}}"): roles("trader", "auditor"),
     ("GET", f"{V1}/loopcoin/obligations"): AUDIT,
+    ("GET", f"{V1}/clearing/rounds"): AUDIT,  # who settled with whom: operator reads
+    ("GET", f"{V1}/clearing/rounds/{{round_id}}"): AUDIT,
     ("POST", f"{V1}/federate/settlement"): PEER,
     ("POST", f"{V1}/federate/clearing/obligations"): PEER,
     ("POST", f"{V1}/federate/clearing/result"): PEER,

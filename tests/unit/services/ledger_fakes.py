@@ -18,6 +18,7 @@ from loopnode.services.ledger.ports import (
     EntryRow,
     ObligationRow,
     PostingRow,
+    RoundRow,
     Totals,
 )
 from loopnode.services.ports import EvidenceDraft
@@ -31,6 +32,7 @@ class LedgerState:
     postings: list[PostingRow] = field(default_factory=list)
     totals: Totals = field(default_factory=lambda: Totals(0, 0, 0))
     obligations: dict[str, ObligationRow] = field(default_factory=dict)
+    rounds: dict[str, RoundRow] = field(default_factory=dict)
     next_lot: int = 1
     last_round_us: int | None = None
     evidence: list[EvidenceDraft] = field(default_factory=list)
@@ -121,6 +123,19 @@ class MemoryLedgerStore:
     def set_obligation_status(self, ids: Sequence[str], status: str) -> None:
         for i in ids:
             self.s.obligations[i] = replace(self.s.obligations[i], status=status)
+
+    def add_round(self, row: RoundRow) -> bool:
+        if row.id in self.s.rounds:
+            return False
+        self.s.rounds[row.id] = row
+        return True
+
+    def round(self, round_id: str) -> RoundRow | None:
+        return self.s.rounds.get(round_id)
+
+    def rounds(self, before: tuple[int, str] | None, limit: int) -> list[RoundRow]:
+        rows = sorted(self.s.rounds.values(), key=lambda r: (r.applied_us, r.id), reverse=True)
+        return [r for r in rows if before is None or (r.applied_us, r.id) < before][:limit]
 
 
 class MemoryEvidence:

@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.ledger_tables import (
     ledger_accounts,
+    ledger_clearing_rounds,
     ledger_entries,
     ledger_lots,
     ledger_obligations,
@@ -31,6 +32,7 @@ from loopnode.services.ledger.ports import (
     EntryRow,
     ObligationRow,
     PostingRow,
+    RoundRow,
     Totals,
 )
 
@@ -261,3 +263,55 @@ class SqlLedgerStore:
                 .where(ledger_obligations.c.id.in_(list(ids)))
                 .values(status=status)
             )
+
+    def add_round(self, row: RoundRow) -> bool:
+        savepoint = self._c.begin_nested()
+        try:
+            self._c.execute(
+                insert(ledger_clearing_rounds).values(
+                    id=row.id,
+                    coordinator=row.coordinator,
+                    applied_us=row.applied_us,
+                    participants=orjson.dumps(list(row.participants)).decode(),
+                    total_cents=row.total_cents,
+                    cleared_cents=row.cleared_cents,
+                    bilateral_cents=row.bilateral_cents,
+                    part=_dumps(row.part),
+                )
+            )
+        except IntegrityError:
+            savepoint.rollback()
+            return False
+        savepoint.commit()
+        return True
+
+    def round(self, round_id: str) -> RoundRow | None:
+        table = ledger_clearing_rounds
+        row = self._c.execute(select(table).where(table.c.id == round_id)).first()
+        return None if row is None else _round(row)
+
+    def rounds(self, before: tuple[int, str] | None, limit: int) -> list[RoundRow]:
+        table = ledger_clearing_rounds
+        statement = select(table).order_by(table.c.applied_us.desc(), table.c.id.desc())
+        if before is not None:
+            applied_us, round_id = before
+            statement = statement.where(
+                or_(
+                    table.c.applied_us < applied_us,
+                    and_(table.c.applied_us == applied_us, table.c.id < round_id),
+                )
+            )
+        return [_round(row) for row in self._c.execute(statement.limit(limit))]
+
+
+def _round(row: Any) -> RoundRow:
+    return RoundRow(
+        row.id,
+        row.coordinator,
+        row.applied_us,
+        tuple(orjson.loads(row.participants)),
+        row.total_cents,
+        row.cleared_cents,
+        row.bilateral_cents,
+        orjson.loads(row.part),
+    )

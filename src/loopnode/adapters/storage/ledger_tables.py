@@ -1,10 +1,12 @@
-"""Tables of the LoopCoin ledger (issue 10; docs/ledger.md), created by migration 0005.
+"""Tables of the LoopCoin ledger (issue 10; docs/ledger.md, docs/clearing-rounds.md), created by
+migration 0005.
 
 What concurrency could break is a constraint here, identical on SQLite and PostgreSQL:
 - no negative balance: CHECK on `ledger_accounts.balance_cents` and on every lot;
 - one posting set per transfer id: `ledger_entries.id` is the primary key, and a posting set
   names its account at most once (UNIQUE (entry_id, account_id));
-- supply never negative and never more redeemed than issued: CHECKs on the one totals row.
+- supply never negative and never more redeemed than issued: CHECKs on the one totals row;
+- a clearing round is recorded once per node: `ledger_clearing_rounds.id` is the primary key.
 The store locks the accounts an entry touches (sorted, `FOR UPDATE`) before it reads their lots;
 on SQLite the write transaction (`BEGIN IMMEDIATE`) serialises writers anyway.
 """
@@ -128,4 +130,23 @@ ledger_obligations = Table(
     CheckConstraint("origin IN ('created', 'received')", name="origin"),
     CheckConstraint("status IN ('open', 'cleared')", name="status"),
     Index("ix_ledger_obligations_pair", "debtor", "creditor"),
+)
+
+# The clearing rounds this node applied (services/ledger/clearing_round.py), newest first by
+# (applied_us, id); amounts in cents of the backing currency, `part` is this node's share (JSON).
+ledger_clearing_rounds = Table(
+    "ledger_clearing_rounds",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("coordinator", String(120), nullable=False),
+    Column("applied_us", BigInteger, nullable=False),
+    Column("participants", Text, nullable=False),
+    Column("total_cents", BigInteger, nullable=False),
+    Column("cleared_cents", BigInteger, nullable=False),
+    Column("bilateral_cents", BigInteger),
+    Column("part", Text, nullable=False),
+    CheckConstraint("total_cents >= 0", name="total_non_negative"),
+    CheckConstraint("cleared_cents >= 0 AND cleared_cents <= total_cents", name="cleared"),
+    CheckConstraint("bilateral_cents IS NULL OR bilateral_cents >= 0", name="bilateral"),
+    Index("ix_ledger_clearing_rounds_applied", "applied_us", "id"),
 )

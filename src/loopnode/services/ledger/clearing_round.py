@@ -18,7 +18,11 @@ Theory of operation. Every bilateral obligation is held by both of its parties u
    obligation it is party to matches its own open record, recomputes the solution from the
    inputs and compares it with the one it was sent, then in one transaction marks its inputs
    `cleared` and records the remaining obligations it is party to under the round's ids.
-   Applying the same round again changes nothing.
+   In the same transaction it records the round (`ledger_clearing_rounds`: totals, the
+   bilateral-netting figure, this node's part) and appends a `clearing.applied` evidence
+   entry (§10.5). Applying the same round again changes nothing.
+
+`history` and `round` answer `GET /api/v1/clearing/rounds[/{id}]` (docs/clearing-rounds.md).
 """
 
 from __future__ import annotations
@@ -31,13 +35,14 @@ from typing import Any
 import orjson
 
 from loopnode.domain.clearing import Obligation, bilateral_netting, clear
-from loopnode.domain.errors import Conflict, Forbidden, InvalidRequest, LoopError
+from loopnode.domain.errors import Conflict, Forbidden, InvalidRequest, LoopError, NotFound
 from loopnode.domain.money import Money
-from loopnode.domain.times import format_timestamp, to_us
+from loopnode.domain.times import format_timestamp, from_us, to_us
+from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.jsonld import CONTEXT_V020
 from loopnode.services.ledger.config import LedgerConfig
-from loopnode.services.ledger.ports import ObligationRow
-from loopnode.services.ports import Clock
+from loopnode.services.ledger.ports import ObligationRow, RoundRow
+from loopnode.services.ports import Clock, EvidenceDraft
 
 GATHER_PATH = "/federate/clearing/obligations"
 RESULT_PATH = "/federate/clearing/result"
@@ -165,12 +170,50 @@ class ClearingRounds:
                         to_us(now),
                     )
                 )
+            record = _record(round_id, caller, node, to_us(now), inputs, result, round_)
+            if uow.ledger.add_round(record):
+                uow.evidence.append(
+                    EvidenceDraft(
+                        "clearing.applied",
+                        "ledger",
+                        round_id,
+                        caller,
+                        sha256_hex(document),
+                        {
+                            "total": str(Money(record.total_cents)),
+                            "cleared": str(Money(record.cleared_cents)),
+                            "participants": len(record.participants),
+                        },
+                    ),
+                    now,
+                )
         return {
             "status": "applied",
             "round": round_id,
             "cleared_obligations": len(open_inputs),
             "new_obligations": added,
         }
+
+    def history(self, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        """The rounds this node applied, newest first; `next_cursor` continues the list."""
+        if not 1 <= limit <= 500:
+            raise InvalidRequest("limit must be between 1 and 500", {"limit": limit})
+        before = _decode_cursor(cursor) if cursor else None
+        with self._uow() as uow:
+            rows = uow.ledger.rounds(before, limit + 1)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return {
+            "rounds": [round_wire(r) for r in page],
+            "next_cursor": f"{page[-1].applied_us}:{page[-1].id}" if more else None,
+        }
+
+    def round(self, round_id: str) -> dict[str, Any]:
+        with self._uow() as uow:
+            row = uow.ledger.round(round_id)
+        if row is None:
+            raise NotFound("no clearing round applied here has this id", {"id": round_id})
+        return round_wire(row)
 
     # --- the coordinator ------------------------------------------------------------------
 
@@ -237,6 +280,71 @@ class ClearingRounds:
             "clearing_round": round_,
         }
         return self._sign(document)
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    applied, _, round_id = cursor.partition(":")
+    if not applied.isdigit() or not round_id or len(applied) > 19:
+        raise InvalidRequest("cursor is not one this API gave", {"cursor": cursor[:100]})
+    return int(applied), round_id
+
+
+def _sum(items: list[Obligation]) -> str:
+    return str(Money(sum(o.cents for o in items)))
+
+
+def _record(
+    round_id: str,
+    coordinator: str,
+    node: str,
+    now_us: int,
+    inputs: list[dict[str, str]],
+    result: Any,
+    round_: dict[str, Any],
+) -> RoundRow:
+    """What this node keeps of a round it applies: the round's figures (recomputed from its
+    inputs, never taken on trust) and this node's part of it."""
+    obligations = _obligations(inputs)
+    mine = [e for e in inputs if node in (e["debtor"], e["creditor"])]
+    before = _obligations(mine)
+    after = [o for o in result.remaining if node in (o.debtor, o.creditor)]
+    part = {
+        "obligations": sorted(e["id"] for e in mine),
+        "remaining": _remaining_wire(tuple(after)),
+        "owed_before": _sum([o for o in before if o.debtor == node]),
+        "owed_after": _sum([o for o in after if o.debtor == node]),
+        "owed_to_before": _sum([o for o in before if o.creditor == node]),
+        "owed_to_after": _sum([o for o in after if o.creditor == node]),
+    }
+    participants = sorted({p for o in obligations for p in (o.debtor, o.creditor)})
+    bilateral = bilateral_netting(obligations) if "bilateral_netting" in round_ else None
+    return RoundRow(
+        round_id,
+        coordinator,
+        now_us,
+        tuple(participants),
+        result.total_cents,
+        result.cleared_cents,
+        bilateral,
+        part,
+    )
+
+
+def round_wire(row: RoundRow) -> dict[str, Any]:
+    """A recorded round as `GET /api/v1/clearing/rounds` answers it (decimal strings)."""
+    answer: dict[str, Any] = {
+        "id": row.id,
+        "coordinator": row.coordinator,
+        "applied_at": format_timestamp(from_us(row.applied_us)),
+        "participants": list(row.participants),
+        "total": str(Money(row.total_cents)),
+        "cleared": str(Money(row.cleared_cents)),
+        "remaining": str(Money(row.total_cents - row.cleared_cents)),
+    }
+    if row.bilateral_cents is not None:
+        answer["bilateral_netting"] = str(Money(row.bilateral_cents))
+    answer["part"] = row.part
+    return answer
 
 
 def _entries_remaining(round_: dict[str, Any]) -> list[dict[str, str]]:

@@ -75,6 +75,20 @@ class ObligationRow:
     created_us: int
 
 
+@dataclass(frozen=True, slots=True)
+class RoundRow:
+    """A clearing round this node applied (amounts in cents of the backing currency)."""
+
+    id: str
+    coordinator: str
+    applied_us: int
+    participants: tuple[str, ...]
+    total_cents: int
+    cleared_cents: int
+    bilateral_cents: int | None
+    part: dict[str, Any]
+
+
 class LedgerStore(Protocol):
     def create_account(
         self, account_id: str, kind: str, now_us: int, holder: str | None = None
@@ -117,6 +131,14 @@ class LedgerStore(Protocol):
     def obligations(self, status: str | None = None) -> list[ObligationRow]: ...
 
     def set_obligation_status(self, ids: Sequence[str], status: str) -> None: ...
+
+    def add_round(self, row: RoundRow) -> bool:
+        """Record an applied clearing round; False (nothing changed) when its id is known."""
+
+    def round(self, round_id: str) -> RoundRow | None: ...
+
+    def rounds(self, before: tuple[int, str] | None, limit: int) -> list[RoundRow]:
+        """Newest first by (applied_us, id), strictly older than `before` when given."""
 
 
 class LedgerUnitOfWork(Protocol):

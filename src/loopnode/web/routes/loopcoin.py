@@ -1,5 +1,6 @@
 """LoopCoin routes (issue 10; docs/ledger.md): config, accounts, balances, statements, supply,
-issuance, redemption and transfers.
+issuance, redemption and transfers; the clearing rounds this node applied
+(docs/clearing-rounds.md).
 
 Bodies are parsed with JSON numbers as exact decimals (`Decimal`), never through a binary
 float, so `9.01` is 901 cents and `9.001` is refused. Operator calls (issue, redeem) take any
@@ -32,7 +33,7 @@ from loopnode.web.node_auth import SignedRequest, signed_peer
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors
 from loopnode.web.responses import JSONResponse, LDJSONResponse
 
-__all__ = ["federate_router", "router"]
+__all__ = ["clearing_router", "federate_router", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -275,3 +276,93 @@ async def clearing_result(
     rounds = container(request).ledger.rounds
     answer = await call(request, rounds.apply, signed.node_id, signed.json_object())
     return JSONResponse(answer)
+
+
+clearing_router = APIRouter(prefix="/api/v1/clearing", tags=["LoopCoin"])
+ROUNDS_EXAMPLE = {
+    "id": "6f1c0e9a-2b7d-4c1e-9a51-0d3f3c2b9e10",
+    "coordinator": "munich.loop",
+    "applied_at": "2026-12-06T21:00:00Z",
+    "participants": ["berlin.loop", "munich.loop", "vienna.loop"],
+    "total": "500.00",
+    "cleared": "300.00",
+    "remaining": "200.00",
+    "bilateral_netting": "100.00",
+    "part": {
+        "obligations": ["munich.loop:tx-1", "vienna.loop:tx-2"],
+        "remaining": [],
+        "owed_before": "100.00",
+        "owed_after": "0.00",
+        "owed_to_before": "100.00",
+        "owed_to_after": "0.00",
+    },
+}
+ROUND_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "coordinator",
+        "applied_at",
+        "participants",
+        "total",
+        "cleared",
+        "remaining",
+        "part",
+    ],
+    "properties": {
+        "id": {"type": "string"},
+        "coordinator": {"type": "string"},
+        "applied_at": {"type": "string", "format": "date-time"},
+        "participants": {"type": "array", "items": {"type": "string"}},
+        "total": {"type": "string", "description": "inputs, backing currency"},
+        "cleared": {"type": "string", "description": "total − remaining"},
+        "remaining": {"type": "string"},
+        "bilateral_netting": {"type": "string", "description": "pairwise netting alone"},
+        "part": {"type": "object", "description": "this node's obligations before and after"},
+    },
+}
+
+
+def _ok(schema: dict[str, Any], example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    content = {"application/json": {"schema": schema, "example": example}}
+    return {200: {"description": "OK", "content": content}}
+
+
+@clearing_router.get(
+    "/rounds",
+    response_class=JSONResponse,
+    summary="The clearing rounds this node applied, newest first (`next_cursor` → `cursor`)",
+    responses={
+        **_ok(
+            {
+                "type": "object",
+                "required": ["rounds", "next_cursor"],
+                "properties": {
+                    "rounds": {"type": "array", "items": ROUND_SCHEMA},
+                    "next_cursor": {"type": ["string", "null"]},
+                },
+            },
+            {"rounds": [ROUNDS_EXAMPLE], "next_cursor": None},
+        ),
+        **errors(400, 401, 403),
+    },
+)
+async def clearing_rounds(
+    request: Request,
+    _p: Reader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    rounds = container(request).ledger.rounds
+    return JSONResponse(await call(request, rounds.history, limit, cursor))
+
+
+@clearing_router.get(
+    "/rounds/{round_id}",
+    response_class=JSONResponse,
+    summary="One clearing round this node applied",
+    responses={**_ok(ROUND_SCHEMA, ROUNDS_EXAMPLE), **errors(400, 401, 403, 404)},
+)
+async def clearing_round(request: Request, round_id: str, _p: Reader) -> Response:
+    rounds = container(request).ledger.rounds
+    return JSONResponse(await call(request, rounds.round, round_id))

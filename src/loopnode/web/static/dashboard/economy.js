@@ -38,12 +38,13 @@ async function proposals() {
 }
 
 function proposalCard(p) {
-  const changes = (p.changes || []).map((c) => `${c.category}: ${c.current} → ${c.proposed}`).join("; ");
+  const doc = p.proposal || p; // the API answers {id, state, proposal: SignalProposal, vote}
+  const changes = (doc.changes || []).map((c) => `${c.category}: ${c.current} → ${c.proposed}`).join("; ");
   const results = p.results || (p.vote && p.vote.results) || null;
   const state = (results && results.status) || p.state || p.status || "open";
   const card = el("li", { class: "card", "data-id": p.id },
     el("span", { class: `badge badge-${state}` }, state), el("strong", {}, p.id || ""), el("span", {}, changes),
-    el("span", { class: "muted" }, `voting ${shortTime(p.voting_opens)} – ${shortTime(p.voting_closes)}`));
+    el("span", { class: "muted" }, `voting ${shortTime(doc.voting_opens)} – ${shortTime(doc.voting_closes)}`));
   if (results) {
     const chart = el("div", { class: "chart" });
     card.append(chart);
@@ -108,7 +109,8 @@ async function account(event) {
   say("account-status", "");
   say("account-balance", `Balance of ${answer.data.id}: ${answer.data.balance}`, "ok");
   const months = [0, 3, 6, 9, 12, 18, 24];
-  const projected = await Promise.all(months.map((m) => api(`${path}?at=${encodeURIComponent(monthsAhead(m))}`)));
+  // "now" is the balance as it stands: an `at` of this very second is already past on arrival.
+  const projected = await Promise.all(months.map((m) => api(m === 0 ? path : `${path}?at=${encodeURIComponent(monthsAhead(m))}`)));
   const points = projected.map((p, i) => ({ label: i === 0 ? "now" : `+${months[i]} mo`, value: p.ok ? Number(p.data.balance) : NaN }))
     .filter((p) => !Number.isNaN(p.value));
   if (points.length) lineChart(document.getElementById("decay-chart"), points, `Projected balance of ${id} if nothing else happens (decay)`);
@@ -120,12 +122,14 @@ async function account(event) {
 
 async function clearing() {
   if (absent("clearing-status", "clearing")) return;
+  if (!signedIn()) return say("clearing-status", "Sign in with an operator or auditor API key to see the clearing rounds.", "warn");
   const answer = await api("clearing/rounds");
   if (!answer.ok) return explain("clearing-status", answer);
   const rounds = listOf(answer.data, "rounds", "results");
   say("clearing-status", `${rounds.length} clearing round(s).`, "ok");
-  barChart(document.getElementById("clearing-chart"), rounds.slice(-10).map((r) => ({
-    label: String(r.id || r.round || shortTime(r.at || "")).slice(0, 16), value: Number(r.cleared || 0), text: String(r.cleared ?? ""),
+  // Newest first from the API: chart the last ten oldest to newest.
+  barChart(document.getElementById("clearing-chart"), rounds.slice(0, 10).reverse().map((r) => ({
+    label: String(r.id || shortTime(r.applied_at || "")).slice(0, 16), value: Number(r.cleared || 0), text: String(r.cleared ?? ""),
   })), "Amount cleared per round");
 }
 

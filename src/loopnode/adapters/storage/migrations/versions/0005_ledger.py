@@ -1,4 +1,5 @@
-"""LoopCoin ledger: accounts, lots, entries and postings, totals, inter-node obligations
+"""LoopCoin ledger: accounts, lots, entries and postings, totals, inter-node obligations,
+the clearing rounds applied
 (issue 10; adapters/storage/ledger_tables.py says which constraint guards what).
 
 Revision ID: 0005
@@ -23,6 +24,7 @@ def upgrade() -> None:
     _accounts()
     _entries()
     _totals_and_obligations()
+    _clearing_rounds()
 
 
 def _accounts() -> None:
@@ -128,8 +130,36 @@ def _totals_and_obligations() -> None:
     op.create_index("ix_ledger_obligations_pair", "ledger_obligations", ["debtor", "creditor"])
 
 
+def _clearing_rounds() -> None:
+    op.create_table(
+        "ledger_clearing_rounds",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("coordinator", sa.String(120), nullable=False),
+        sa.Column("applied_us", sa.BigInteger, nullable=False),
+        sa.Column("participants", sa.Text, nullable=False),
+        sa.Column("total_cents", sa.BigInteger, nullable=False),
+        sa.Column("cleared_cents", sa.BigInteger, nullable=False),
+        sa.Column("bilateral_cents", sa.BigInteger),
+        sa.Column("part", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_ledger_clearing_rounds"),
+        sa.CheckConstraint("total_cents >= 0", name="ck_ledger_clearing_rounds_total_non_negative"),
+        sa.CheckConstraint(
+            "cleared_cents >= 0 AND cleared_cents <= total_cents",
+            name="ck_ledger_clearing_rounds_cleared",
+        ),
+        sa.CheckConstraint(
+            "bilateral_cents IS NULL OR bilateral_cents >= 0",
+            name="ck_ledger_clearing_rounds_bilateral",
+        ),
+    )
+    op.create_index(
+        "ix_ledger_clearing_rounds_applied", "ledger_clearing_rounds", ["applied_us", "id"]
+    )
+
+
 def downgrade() -> None:
     for table in (
+        "ledger_clearing_rounds",
         "ledger_obligations",
         "ledger_totals",
         "ledger_postings",
