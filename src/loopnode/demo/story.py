@@ -455,6 +455,8 @@ class Story:
             material_id = self._register(
                 f"{category} for {buyer.spec.city}", category, kg, seller, base
             )
+            # The buyer's node records a trade only in a material it knows: its announcement.
+            self._announced(buyer, material_id)
             query = {
                 "category": category,
                 "base_price": base,
