@@ -49,8 +49,8 @@ def _seed(node: DashboardNode) -> dict[str, str]:
     closes = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=VOTING_S + 1)
     closed = _proposal(node, "plastic-pet", 0.4, closes)
     still_open = _proposal(node, "organic-food", 0.2, datetime(2030, 6, 15, tzinfo=UTC))
-    for index, choice in enumerate(["for", "for", "for", "against"]):
-        voter = f"user:u-{index + 1:04x}@munich.loop"
+    for choice in ["for", "for", "for", "against"]:  # a voter is a LoopCoin account here
+        voter = node.post("/loopcoin/accounts", {"kind": "user"})["id"]
         node.post(f"/signals/proposals/{closed}/ballots", {"voter": voter, "choice": choice})
     account = node.post("/loopcoin/accounts", {"kind": "user"})["id"]
     node.post("/loopcoin/issue", {"to": account, "amount": "1000", "reserve_deposit": "1000"})
@@ -132,10 +132,11 @@ def test_a_signed_in_user_casts_a_ballot_through_the_api(
     page: Watched, node: DashboardNode
 ) -> None:
     still_open = seeded(node)["open"]
+    voter = node.post("/loopcoin/accounts", {"kind": "user"})["id"]
     opened = page.page
     card = opened.locator(f"#proposals [data-id='{still_open}']")
     card.wait_for(timeout=WAIT)
-    card.get_by_label("Voter (LoopCoin account)").fill("user:u-beef@munich.loop")
+    card.get_by_label("Voter (LoopCoin account)").fill(voter)
     card.get_by_role("button", name="Vote against").click()
     card.get_by_text("Ballot recorded.").wait_for(timeout=WAIT)
     answer = node.http.get(f"/signals/proposals/{still_open}").json()
