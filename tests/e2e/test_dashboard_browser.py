@@ -173,6 +173,10 @@ def test_economic_panels_show_live_data_from_the_node(page: Watched, node: Dashb
     opened.locator("#account-balance", has_text=account_id).wait_for(timeout=WAIT)
     assert opened.inner_text("#account-balance") == f"Balance of {account_id}: {balance}"
     assert "Not available" not in opened.inner_text("#account-status")
+    chart = opened.locator("#decay-chart svg")
+    chart.wait_for(timeout=WAIT)
+    assert chart.locator("circle").count() == 7  # now and six projections, none refused
+    assert "1e-9" not in (chart.text_content() or "")  # the labelled maximum is a balance
     assert page.errors == []
 
 
