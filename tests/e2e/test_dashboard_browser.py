@@ -94,9 +94,21 @@ def test_a_search_finds_a_material_and_links_its_passport(
     page: Watched, node: DashboardNode
 ) -> None:
     opened = _open(page, node, "/ui/registry")
+    # The page opens with an unfiltered search (Berlin included): let it finish first, so the
+    # rows checked below are the filtered search's, not the opening list's.
+    opened.wait_for_function(
+        "document.getElementById('search-status').dataset.kind === 'ok'", timeout=WAIT
+    )
     opened.get_by_label("Category").fill("organic-*")
     opened.get_by_label("Radius (km around Munich)").fill("50")
-    opened.get_by_role("button", name="Search").click()
+    with opened.expect_response(
+        lambda r: r.url.endswith("/material/search") and r.request.method == "POST",
+        timeout=WAIT,
+    ) as searched:
+        opened.get_by_role("button", name="Search").click()
+    total = searched.value.json()["total"]
+    assert total >= 1
+    opened.locator("#search-status", has_text=f"{total} found").wait_for(timeout=WAIT)
     row = opened.locator("#results tbody tr", has_text="organic-food")
     row.first.wait_for(timeout=WAIT)
     assert opened.locator("#results tbody tr", has_text="textile-cotton").count() == 0  # Berlin
@@ -109,6 +121,9 @@ def test_a_search_finds_a_material_and_links_its_passport(
     passport = node.http.get(node.base + href)
     assert passport.status_code == 200
     assert material_id in passport.text
+    # The LoopCost API is served too, so its filter is offered rather than explained away.
+    assert opened.get_by_label("Maximum LoopCost").is_enabled()
+    assert "LoopCost included" in opened.inner_text("#max-cost-help")
 
 
 def test_a_transfer_made_through_the_api_appears_on_the_board_and_map_without_reload(
