@@ -4,8 +4,9 @@
 
 Starts a Munich node on loopback (SQLite in a temporary folder), seeds it with generated
 passports, a material in Berlin and Vienna each, and a few trades, then photographs each page in
-Debian's Chromium (`make browser`) while signed in with an operator key. Generated records
-come from a fixed random seed; minted ids differ from run to run.
+Debian's Chromium (`make browser`) while signed in with an operator key (the economy page with
+a trader's key, showing that trader's account after 500.00 LoopCoin were issued to it).
+Generated records come from a fixed random seed; minted ids differ from run to run.
 """
 
 from __future__ import annotations
@@ -50,7 +51,19 @@ def populate(node: DashboardNode) -> None:
         node.trade(material["id"], to_city=city, kg=kg)
 
 
-def shoot(node: DashboardNode, out: Path) -> list[Path]:
+def open_account(node: DashboardNode) -> tuple[str, str]:
+    """A trader's LoopCoin account with coins issued to it: (trader key, account id)."""
+    trader = node.container.api_keys.create("screenshot-trader", role="trader").secret
+    opened = node.http.post(
+        "/loopcoin/accounts", json={"kind": "user"}, headers={"Authorization": f"Bearer {trader}"}
+    )
+    assert opened.status_code == 201, opened.text
+    account = str(opened.json()["id"])
+    node.post("/loopcoin/issue", {"to": account, "amount": "500.00", "reserve_deposit": "500.00"})
+    return trader, account
+
+
+def shoot(node: DashboardNode, out: Path, trader: str, account: str) -> list[Path]:
     written = []
     with sync_playwright() as playwright:
         browser = launch(playwright)
@@ -59,7 +72,12 @@ def shoot(node: DashboardNode, out: Path) -> list[Path]:
                 context = browser.new_context(
                     viewport={"width": width, "height": height}, bypass_csp=True
                 )
-                context.add_init_script(f"sessionStorage.setItem('loopnode.apiKey', '{node.key}')")
+                # Operator key everywhere, but account reads need a trader: the economy page
+                # is signed in with the account holder's key.
+                context.add_init_script(
+                    "sessionStorage.setItem('loopnode.apiKey', location.pathname === "
+                    f"'/ui/economy' ? '{trader}' : '{node.key}')"
+                )
                 page = context.new_page()
                 for name, path in PAGES.items():
                     page.goto(node.base + path)
@@ -69,6 +87,9 @@ def shoot(node: DashboardNode, out: Path) -> list[Path]:
                     if name == "registry":
                         page.get_by_label("Category").fill("organic-*")
                         page.get_by_role("button", name="Search").click()
+                    if name == "economy":
+                        page.get_by_label("Account id").fill(account)
+                        page.get_by_role("button", name="Show").click()
                     page.wait_for_timeout(1200)
                     target = out / f"{name}-{size}.png"
                     page.screenshot(path=str(target), full_page=True)
@@ -86,7 +107,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder, dashboard_node(Path(folder)) as node:
         populate(node)
-        for path in shoot(node, args.out):
+        trader, account = open_account(node)
+        for path in shoot(node, args.out, trader, account):
             print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 

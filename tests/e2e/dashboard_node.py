@@ -59,6 +59,12 @@ class DashboardNode:
         routers: tuple[Any, ...] = (),
         **settings: Any,
     ) -> None:
+        # One browser loads every page many times a minute from one address, anonymously:
+        # the default quotas (100/minute, searches 10/minute) would answer the later pages
+        # with 429. Rate limits have their own tests; a test may still pass its own quotas.
+        settings.setdefault("rate_limit_anonymous", "100000/minute")
+        settings.setdefault("rate_limit_user", "100000/minute")
+        settings.setdefault("rate_limit_search", "100000/minute")
         self.settings = load_settings(
             data_dir,
             node_id="munich.loop",

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from loopnode.web.dashboard import FEATURES
 from tests.e2e.dashboard_node import AXE, CHROMIUM, DashboardNode, dashboard_node, launch
 
 pytestmark = pytest.mark.timeout(120)
@@ -93,17 +94,36 @@ def test_a_search_finds_a_material_and_links_its_passport(
     page: Watched, node: DashboardNode
 ) -> None:
     opened = _open(page, node, "/ui/registry")
+    # The page opens with an unfiltered search (Berlin included): let it finish first, so the
+    # rows checked below are the filtered search's, not the opening list's.
+    opened.wait_for_function(
+        "document.getElementById('search-status').dataset.kind === 'ok'", timeout=WAIT
+    )
     opened.get_by_label("Category").fill("organic-*")
     opened.get_by_label("Radius (km around Munich)").fill("50")
-    opened.get_by_role("button", name="Search").click()
+    with opened.expect_response(
+        lambda r: r.url.endswith("/material/search") and r.request.method == "POST",
+        timeout=WAIT,
+    ) as searched:
+        opened.get_by_role("button", name="Search").click()
+    total = searched.value.json()["total"]
+    assert total >= 1
+    opened.locator("#search-status", has_text=f"{total} found").wait_for(timeout=WAIT)
     row = opened.locator("#results tbody tr", has_text="organic-food")
     row.first.wait_for(timeout=WAIT)
     assert opened.locator("#results tbody tr", has_text="textile-cotton").count() == 0  # Berlin
     link = row.first.locator("a")
     href = link.get_attribute("href")
-    assert href is not None and href.startswith("/api/v1/material/MAT-DE-MUC-")
-    assert node.http.get(href.removeprefix("/api/v1")).status_code == 200
-    assert "LoopCost filter: not available on this node" in opened.inner_text("#max-cost-help")
+    # The node serves the DPP resolver, so the passport link is its /dpp/{id} page.
+    assert href is not None and href.startswith("/dpp/MAT-DE-MUC-")
+    material_id = href.removeprefix("/dpp/")
+    assert node.http.get(f"/material/{material_id}").json()["category"] == "organic-food"
+    passport = node.http.get(node.base + href)
+    assert passport.status_code == 200
+    assert material_id in passport.text
+    # The LoopCost API is served too, so its filter is offered rather than explained away.
+    assert opened.get_by_label("Maximum LoopCost").is_enabled()
+    assert "LoopCost included" in opened.inner_text("#max-cost-help")
 
 
 def test_a_transfer_made_through_the_api_appears_on_the_board_and_map_without_reload(
@@ -152,6 +172,58 @@ def test_economic_panels_load_and_the_clearing_panel_asks_for_a_key_when_signed_
     for panel in ("signals", "proposals", "supply", "clearing"):
         assert "Not available on this node" not in opened.inner_text(f"#{panel}-status")
     assert "Sign in with an operator or auditor API key" in opened.inner_text("#clearing-status")
+    assert page.errors == []
+
+
+def test_economic_panels_show_live_data_from_the_node(page: Watched, node: DashboardNode) -> None:
+    trader = node.container.api_keys.create("economy-trader", role="trader").secret
+    opened_account = node.http.post(
+        "/loopcoin/accounts", json={"kind": "user"}, headers={"Authorization": f"Bearer {trader}"}
+    )
+    assert opened_account.status_code == 201, opened_account.text
+    account_id = opened_account.json()["id"]
+    opened = _open(page, node, "/ui/economy")
+    for panel in ("signals", "proposals", "supply"):
+        opened.wait_for_function(
+            f"document.getElementById('{panel}-status').dataset.kind === 'ok'", timeout=WAIT
+        )
+    signals = node.http.get("/signals").json()
+    assert signals["valid_from"][:10] in opened.inner_text("#signals-status")
+    proposals = node.http.get("/signals/proposals").json()
+    count = len(proposals if isinstance(proposals, list) else proposals.get("proposals", []))
+    assert f"{count} proposal(s)." in opened.inner_text("#proposals-status")
+    currency = node.http.get("/loopcoin/config").json()["currency_code"]
+    assert f"{currency} issued by" in opened.inner_text("#supply-status")
+    # Account and clearing reads need an auditor key (a trader sees only what it holds),
+    # given through the page's sign-in field.
+    auditor = node.container.api_keys.create("economy-auditor", role="auditor").secret
+    opened.get_by_label("API key").fill(auditor)
+    opened.get_by_role("button", name="Sign in").click()
+    opened.get_by_label("Account id").fill(account_id)
+    opened.get_by_role("button", name="Show").click()
+    balance = node.http.get(
+        f"/loopcoin/accounts/{account_id}", headers={"Authorization": f"Bearer {trader}"}
+    ).json()["balance"]
+    opened.locator("#account-balance", has_text=account_id).wait_for(timeout=WAIT)
+    assert opened.inner_text("#account-balance") == f"Balance of {account_id}: {balance}"
+    assert "Not available" not in opened.inner_text("#account-status")
+    chart = opened.locator("#decay-chart svg")
+    chart.wait_for(timeout=WAIT)
+    assert chart.locator("circle").count() == 7  # now and six projections, none refused
+    assert "1e-9" not in (chart.text_content() or "")  # the labelled maximum is a balance
+    assert page.errors == []
+
+
+def test_economic_panels_say_plainly_when_their_api_is_absent(
+    page: Watched, node: DashboardNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A node without the economy: each feature's proving route is one this app does not serve.
+    for feature in ("signals", "proposals", "loopcoin", "supply", "accounts", "clearing"):
+        monkeypatch.setitem(FEATURES, feature, f"/api/v1/not-served-{feature}")
+    opened = _open(page, node, "/ui/economy")
+    for panel in ("signals", "proposals", "supply", "account", "clearing"):
+        assert "Not available on this node" in opened.inner_text(f"#{panel}-status")
+    assert opened.get_by_role("button", name="Show").is_disabled()
     assert page.errors == []
 
 

@@ -43,7 +43,8 @@ export function lineChart(container, points, title) {
   const pad = 36;
   const root = frame(title, width, height);
   const values = points.map((p) => p.value);
-  const max = Math.max(...values, 1e-9);
+  const top = Math.max(...values, 0); // the largest value, labelled on the chart
+  const max = Math.max(top, 1e-9); // keeps the scale finite when every value is 0
   const min = Math.min(...values, 0);
   const x = (i) => pad + (i * (width - 2 * pad)) / Math.max(points.length - 1, 1);
   const y = (v) => height - pad - ((v - min) / (max - min || 1)) * (height - 2 * pad);
@@ -53,7 +54,7 @@ export function lineChart(container, points, title) {
   if (points.length) {
     root.append(svg("text", { x: pad, y: height - 12, class: "chart-label" }, points[0].label));
     root.append(svg("text", { x: width - pad, y: height - 12, "text-anchor": "end", class: "chart-label" }, points.at(-1).label));
-    root.append(svg("text", { x: 2, y: y(max) + 4, class: "chart-label" }, String(max)));
+    root.append(svg("text", { x: 2, y: y(top) + 4, class: "chart-label" }, String(top)));
   }
   container.replaceChildren(root);
   return root;

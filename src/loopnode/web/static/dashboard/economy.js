@@ -108,10 +108,12 @@ async function account(event) {
   }
   say("account-status", "");
   say("account-balance", `Balance of ${answer.data.id}: ${answer.data.balance}`, "ok");
-  const months = [0, 3, 6, 9, 12, 18, 24];
-  // "now" is the balance as it stands: an `at` of this very second is already past on arrival.
-  const projected = await Promise.all(months.map((m) => api(m === 0 ? path : `${path}?at=${encodeURIComponent(monthsAhead(m))}`)));
-  const points = projected.map((p, i) => ({ label: i === 0 ? "now" : `+${months[i]} mo`, value: p.ok ? Number(p.data.balance) : NaN }))
+  // "now" is the balance just read: the API refuses an `at` in the past, and a timestamp taken
+  // here is already past when it arrives. Only later months are projections.
+  const months = [3, 6, 9, 12, 18, 24];
+  const projected = await Promise.all(months.map((m) => api(`${path}?at=${encodeURIComponent(monthsAhead(m))}`)));
+  const points = [{ label: "now", value: Number(answer.data.balance) }]
+    .concat(projected.map((p, i) => ({ label: `+${months[i]} mo`, value: p.ok ? Number(p.data.balance) : NaN })))
     .filter((p) => !Number.isNaN(p.value));
   if (points.length) lineChart(document.getElementById("decay-chart"), points, `Projected balance of ${id} if nothing else happens (decay)`);
   const statement = await api(`${path}/statement`);
