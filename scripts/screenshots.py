@@ -72,12 +72,8 @@ def shoot(node: DashboardNode, out: Path, trader: str, account: str) -> list[Pat
                 context = browser.new_context(
                     viewport={"width": width, "height": height}, bypass_csp=True
                 )
-                # Operator key everywhere, but account reads need a trader: the economy page
-                # is signed in with the account holder's key.
-                context.add_init_script(
-                    "sessionStorage.setItem('loopnode.apiKey', location.pathname === "
-                    f"'/ui/economy' ? '{trader}' : '{node.key}')"
-                )
+                # The operator key reads every panel, the trader's account and clearing included.
+                context.add_init_script(f"sessionStorage.setItem('loopnode.apiKey', '{node.key}')")
                 page = context.new_page()
                 for name, path in PAGES.items():
                     page.goto(node.base + path)
