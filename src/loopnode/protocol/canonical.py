@@ -75,26 +75,25 @@ _MIN_PLAIN, _MAX_PLAIN = 1e-4, 1e15
 
 def _fast_path_applies(obj: object) -> bool:
     """True when `orjson` with sorted keys gives exactly the RFC 8785 bytes of `obj`."""
-    stack = [obj]
+    stack: list[object] = [obj]
     while stack:
         node = stack.pop()
-        kind = type(node)
-        if kind is str or node is None or kind is bool:
+        if node is None or type(node) is str or type(node) is bool:
             continue
-        if kind is int:
-            if not -_MAX_SAFE <= node <= _MAX_SAFE:  # type: ignore[operator]
+        if type(node) is int:
+            if not -_MAX_SAFE <= node <= _MAX_SAFE:
                 return False
-        elif kind is float:
-            size = abs(node)  # type: ignore[arg-type]
+        elif type(node) is float:
+            size = abs(node)  # NaN and the infinities fail the range test
             if not _MIN_PLAIN <= size < _MAX_PLAIN or size.is_integer():
                 return False
-        elif kind is dict:
-            for key, value in node.items():  # type: ignore[attr-defined]
+        elif type(node) is dict:
+            for key, value in node.items():
                 if type(key) is not str or not key.isascii():
                     return False
                 stack.append(value)
-        elif kind is list or kind is tuple:
-            stack.extend(node)  # type: ignore[arg-type]
+        elif type(node) is list or type(node) is tuple:
+            stack.extend(node)
         else:
             return False  # subclasses, anything else JCS may format or refuse differently
     return True
