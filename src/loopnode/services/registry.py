@@ -99,6 +99,18 @@ class RegistryService:
             )
         return row
 
+    def document_json(self, kind: str, record_id: str) -> bytes:
+        """`get(kind, record_id).document` as JSON bytes, straight from storage (the GET route's
+        fast path: no parse and re-serialise)."""
+        with self._uow() as uow:
+            found = uow.records.document_json(kind, record_id)
+        if found is None:
+            raise NotFound(
+                f"{KIND_TYPES[kind]} {record_id} not found on this node",
+                {"searched_id": record_id},
+            )
+        return found
+
     def _mint(self, kind: str, document: dict[str, Any], now: datetime) -> str:
         field = "category" if kind == "material" else "product_category"
         category = document.get(field)

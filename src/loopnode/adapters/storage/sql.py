@@ -130,6 +130,9 @@ def _dumps(document: dict[str, Any]) -> str:
 _GET_RECORD = select(records).where(
     records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
 )
+_GET_DOCUMENT = select(records.c.document).where(
+    records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
+)
 _HEAD_FOR_UPDATE = select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
 _MOVE_HEAD = (
     update(evidence_head)
@@ -181,6 +184,14 @@ class SqlRecordStore:
     def get(self, kind: str, record_id: str) -> RecordRow | None:
         found = self._c.execute(_GET_RECORD, {"record_id": record_id, "record_kind": kind}).first()
         return _record(found) if found is not None else None
+
+    def document_json(self, kind: str, record_id: str) -> bytes | None:
+        # Stored as `orjson.dumps(document)`: the bytes a response would render from the parsed
+        # document (orjson round-trips its own output byte for byte).
+        found = self._c.execute(
+            _GET_DOCUMENT, {"record_id": record_id, "record_kind": kind}
+        ).scalar()
+        return found.encode() if found is not None else None
 
     def existing_ids(self, kind: str, ids: Sequence[str]) -> set[str]:
         if not ids:
