@@ -100,11 +100,10 @@ class Journal:
         self._pending.append(_Pending(draft, after))
 
     def flush(self) -> list[EvidenceEvent]:
-        appended: list[EvidenceEvent] = []
-        for pending in self._pending:
-            event = self.uow.evidence.append(pending.draft, self.now)
+        drafts = [pending.draft for pending in self._pending]
+        appended = self.uow.evidence.append_many(drafts, self.now)
+        for pending, event in zip(self._pending, appended, strict=True):
             if pending.after is not None:
                 pending.after(event)
-            appended.append(event)
         self._pending.clear()
         return appended

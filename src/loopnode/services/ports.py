@@ -127,6 +127,11 @@ class RecordStore(Protocol):
 class EvidenceLog(Protocol):
     def append(self, draft: EvidenceDraft, now: datetime) -> EvidenceEvent: ...
 
+    def append_many(self, drafts: Sequence[EvidenceDraft], now: datetime) -> list[EvidenceEvent]:
+        """`append` of each draft in order, as one write: consecutive sequences, each entry
+        linked to the one before."""
+        ...
+
     def page(self, after_sequence: int, limit: int) -> list[EvidenceEvent]: ...
 
     def iterate(self) -> Iterator[tuple[EvidenceEvent, str]]:
