@@ -304,6 +304,10 @@ class CustodyLog(Protocol):
 class StatusHistory(Protocol):
     def append(self, change: StatusChange) -> None: ...
 
+    def append_many(self, changes: Sequence[StatusChange]) -> None:
+        """`append` of each change, as one executemany."""
+        ...
+
     def of(self, entity_type: str, entity_id: str) -> list[StatusChange]: ...
 
 
