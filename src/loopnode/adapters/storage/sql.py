@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -146,6 +147,15 @@ _KEY_BY_SECRET_HASH = select(api_keys).where(api_keys.c.secret_hash == bindparam
 class SqlRecordStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+        # A search runs `page` and `count` with the same filters: their conditions are built
+        # once (building SQLAlchemy expressions costs more than running the query).
+        self._built: tuple[RecordQuery, list[ColumnElement[bool]]] | None = None
+
+    def _filters(self, query: RecordQuery) -> list[ColumnElement[bool]]:
+        same = replace(query, after=None, limit=0)
+        if self._built is None or self._built[0] != same:
+            self._built = (same, _conditions(query))
+        return list(self._built[1])
 
     def insert(self, row: RecordRow) -> None:
         ux, uy, uz = row.unit_vector or (None, None, None)
@@ -203,19 +213,26 @@ class SqlRecordStore:
         return {r[0] for r in rows}
 
     def page(self, query: RecordQuery) -> list[RecordRow]:
-        conditions = _conditions(query)
+        conditions = self._filters(query)
         if query.after is not None:
             conditions.append(tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after))
-        statement = (
-            select(records)
+        # A deferred join: the page's ids come from the (covering) index alone, then only those
+        # rows are read from the table, instead of every match's row being read to sort them.
+        ids = (
+            select(records.c.id)
             .where(*conditions)
             .order_by(records.c.updated_us, records.c.id)
             .limit(query.limit)
         )
+        statement = (
+            select(records)
+            .where(records.c.id.in_(ids.scalar_subquery()))
+            .order_by(records.c.updated_us, records.c.id)
+        )
         return [_record(r) for r in self._c.execute(statement)]
 
     def count(self, query: RecordQuery) -> int:
-        statement = select(func.count()).select_from(records).where(*_conditions(query))
+        statement = select(func.count()).select_from(records).where(*self._filters(query))
         return int(self._c.execute(statement).scalar_one())
 
     def count_active(self, kind: str) -> int:
