@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from loopnode.adapters.storage.sql import _near_params
 from loopnode.services.ports import RecordQuery
 from loopnode.services.seeding import example_records
 
@@ -40,3 +41,37 @@ def test_pages_cover_every_match_once_in_order(container: Any) -> None:
     assert others == 5
     assert seen == sorted(seen)
     assert sorted(i for _, i in seen) == expected
+
+
+def test_the_prebuilt_radius_search_finds_what_the_general_query_finds(container: Any) -> None:
+    template = dict(example_records()[0])
+    for n in range(12):
+        lat, lon = 48.0 + n * 0.2, 11.5 + (n % 4) * 0.3  # 0 to 250 km north of Munich
+        document = {
+            **template,
+            "id": f"MAT-DE-MUC-2026-NEAR-{n:06d}",
+            "category": "plastic-pet",
+            "location": {**template["location"], "lat": lat, "lon": lon},
+        }
+        container.registry.register("material", document, "tests")
+    body = {"category": "plastic-pet", "radius_km": 100}
+    near = container.search._near(RecordQuery(kind="material", limit=3), body["radius_km"])
+    near = replace(near, category="plastic-pet")
+    general = replace(near, min_quantity_micro=0)  # another filter: the general path
+    assert _near_params(near) is not None
+    assert _near_params(general) is None
+    pages: dict[str, list[str]] = {}
+    with container.uow() as uow:
+        for name, query in (("prebuilt", near), ("general", general)):
+            found: list[str] = []
+            while True:
+                rows = uow.records.page(query)
+                found += [r.id for r in rows]
+                if len(rows) < query.limit:
+                    break
+                query = replace(query, after=(rows[-1].updated_us, rows[-1].id))
+            pages[name] = found
+        counts = {uow.records.count(near), uow.records.count(general)}
+    assert pages["prebuilt"] == pages["general"]
+    assert counts == {len(pages["general"])}
+    assert 0 < len(pages["general"]) < 12 + 1  # the example record itself is near Munich too

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Engine,
     Row,
+    String,
     and_,
     bindparam,
     func,
@@ -135,6 +137,77 @@ _GET_DOCUMENT = select(records.c.document).where(
     records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
 )
 _INSERT_EVIDENCE = insert(evidence)
+
+
+# The registry search's common shape (kind, category, radius: what `POST …/search` with a
+# category and `radius_km` asks), prebuilt: building the conditions and two statements per
+# request costs more than running them (docs/performance.md). Same SQL as `_conditions`.
+def _near_filter() -> ColumnElement[bool]:
+    c = records.c
+    dot = c.ux * bindparam("q_x") + c.uy * bindparam("q_y") + c.uz * bindparam("q_z")
+    return and_(
+        c.kind == bindparam("q_kind"),
+        c.category == bindparam("q_category"),
+        dot >= bindparam("q_min_dot"),
+        and_(c.lat >= bindparam("q_lat_low"), c.lat <= bindparam("q_lat_high")),
+    )
+
+
+def _near_page(after: bool) -> Any:
+    c = records.c
+    conditions = [_near_filter()]
+    if after:
+        position = tuple_(
+            bindparam("q_after_us", type_=BigInteger), bindparam("q_after_id", type_=String)
+        )
+        conditions.append(tuple_(c.updated_us, c.id) > position)
+    ids = (
+        select(c.id)
+        .where(*conditions)
+        .order_by(c.updated_us, c.id)
+        .limit(bindparam("q_limit", type_=BigInteger))
+    )
+    return select(records).where(c.id.in_(ids.scalar_subquery())).order_by(c.updated_us, c.id)
+
+
+_NEAR_COUNT = select(func.count()).select_from(records).where(_near_filter())
+_NEAR_PAGE, _NEAR_PAGE_AFTER = _near_page(False), _near_page(True)
+_NEAR_SHAPE = frozenset(
+    {"kind", "category", "near", "near_lat_bounds", "near_min_dot", "after", "limit"}
+)
+
+
+def _near_params(query: RecordQuery) -> dict[str, Any] | None:
+    """The bound parameters of the prebuilt search, or None when `query` has another shape
+    (any other filter set, including filters added to `RecordQuery` later)."""
+    if (
+        query.category is None
+        or query.near is None
+        or query.near_min_dot is None
+        or query.near_lat_bounds is None
+    ):
+        return None
+    for spec in fields(query):
+        if spec.name not in _NEAR_SHAPE and getattr(query, spec.name) != spec.default:
+            return None
+    x, y, z = query.near
+    low, high = query.near_lat_bounds
+    params: dict[str, Any] = {
+        "q_kind": query.kind,
+        "q_category": query.category,
+        "q_x": x,
+        "q_y": y,
+        "q_z": z,
+        "q_min_dot": query.near_min_dot,
+        "q_lat_low": low,
+        "q_lat_high": high,
+        "q_limit": query.limit,
+    }
+    if query.after is not None:
+        params["q_after_us"], params["q_after_id"] = query.after
+    return params
+
+
 _HEAD_FOR_UPDATE = select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
 _MOVE_HEAD = (
     update(evidence_head)
@@ -213,6 +286,10 @@ class SqlRecordStore:
         return {r[0] for r in rows}
 
     def page(self, query: RecordQuery) -> list[RecordRow]:
+        params = _near_params(query)
+        if params is not None:
+            prebuilt = _NEAR_PAGE if query.after is None else _NEAR_PAGE_AFTER
+            return [_record(r) for r in self._c.execute(prebuilt, params)]
         conditions = self._filters(query)
         if query.after is not None:
             conditions.append(tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after))
@@ -232,6 +309,9 @@ class SqlRecordStore:
         return [_record(r) for r in self._c.execute(statement)]
 
     def count(self, query: RecordQuery) -> int:
+        params = _near_params(query)
+        if params is not None:
+            return int(self._c.execute(_NEAR_COUNT, params).scalar_one())
         statement = select(func.count()).select_from(records).where(*self._filters(query))
         return int(self._c.execute(statement).scalar_one())
 
