@@ -51,6 +51,7 @@ from loopnode.services.federation.peers import PeerService, TlsTrust
 from loopnode.services.federation.ports import PeerTransport
 from loopnode.services.federation.search import CrossNodeSearch
 from loopnode.services.federation.trust import PeerTrust
+from loopnode.services.group_commit import GroupCommit
 from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.lifecycle import LifecycleService
@@ -153,7 +154,7 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    registry = RegistryService(uow, clock, node, random_hex)
+    registry = RegistryService(uow, clock, node, random_hex, GroupCommit(uow, clock))
     credentials = CredentialService(
         registry,
         clock,

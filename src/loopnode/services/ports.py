@@ -7,6 +7,7 @@ cross the boundary as the frozen dataclasses below, never as ORM objects.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -394,6 +395,11 @@ class UnitOfWork(Protocol):
 
     @property
     def messaging(self) -> MessagingStores: ...
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A nested transaction: an exception inside rolls back to it and propagates, the
+        rest of the unit of work stays usable (group commit, services/group_commit.py)."""
+        ...
 
     def __enter__(self) -> UnitOfWork: ...
 

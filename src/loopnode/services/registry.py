@@ -22,6 +22,7 @@ from loopnode.domain.times import TimestampError, parse_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.profiles import Finding, lint
 from loopnode.protocol.validation import validate_entity
+from loopnode.services.group_commit import GroupCommit
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock, EvidenceDraft, RecordRow, UnitOfWorkFactory
 
@@ -51,11 +52,14 @@ class RegistryService:
         clock: Clock,
         node: NodeIdentity,
         random_hex: Callable[[int], str],
+        writes: GroupCommit | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._node = node
         self._random_hex = random_hex
+        # Concurrent registrations share transactions when given (services/group_commit.py).
+        self._writes = writes
 
     @property
     def node(self) -> NodeIdentity:
@@ -80,13 +84,20 @@ class RegistryService:
                 ]
             )
         row = self.build_row(kind, document, now, source_node=self._node.node_id)
-        with self._uow(write=True) as uow:
+        draft = EvidenceDraft(f"{kind}.registered", kind, row.id, actor, row.record_hash)
+
+        def store(uow: Any) -> tuple[None, list[EvidenceDraft]]:
             if kind == "product":
                 self._check_materials_known(uow, document)
             uow.records.insert(row)
-            uow.evidence.append(
-                EvidenceDraft(f"{kind}.registered", kind, row.id, actor, row.record_hash), now
-            )
+            return None, [draft]
+
+        if self._writes is not None:
+            self._writes.run(store)
+        else:
+            with self._uow(write=True) as uow:
+                store(uow)
+                uow.evidence.append(draft, now)
         return Registered(row, lint(document))
 
     def get(self, kind: str, record_id: str) -> RecordRow:

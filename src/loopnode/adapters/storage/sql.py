@@ -95,6 +95,10 @@ class SqlUnitOfWork:
         self.messaging = SqlMessagingStores(connection)
         return self
 
+    def savepoint(self) -> Any:
+        assert self._connection is not None
+        return self._connection.begin_nested()
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
