@@ -453,12 +453,22 @@ def profile_flows(
     app.state.inline_calls = True  # one thread, so cProfile sees the service calls too
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/ld+json"}
     spent: dict[str, float] = defaultdict(float)
+    statements: dict[str, int] = defaultdict(int)
+    current = [""]
+
+    def count_statement(*_args: Any) -> None:
+        statements[current[0]] += 1
+
+    from sqlalchemy import event
+
+    event.listen(container.engine, "before_cursor_execute", count_statement)
 
     async def run(first: int, count: int) -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as http:
             for n in range(first, first + count):
                 for step, body in zip(STEPS, flow_bodies(n), strict=True):
+                    current[0] = step
                     began = time.process_time()
                     response = await http.post(PATHS[step], content=body, headers=headers)
                     spent[step] += time.process_time() - began
@@ -473,8 +483,11 @@ def profile_flows(
     try:
         asyncio.run(run(0, flows))  # warm-up
         spent.clear()
+        statements.clear()
         asyncio.run(run(flows, flows))
         plain = means()
+        counted = ", ".join(f"{step} {statements[step] / flows:.1f}" for step in STEPS)
+        counted += f"; flow {sum(statements[s] for s in STEPS) / flows:.1f}"
         profiler = cProfile.Profile()
         profiler.enable()
         asyncio.run(run(2 * flows, flows))
@@ -482,6 +495,7 @@ def profile_flows(
     finally:
         container.close()
     print(f"CPU µs per call in-process (client included), {flows} flows: {plain}")
+    print(f"SQL statements per call (BEGIN/COMMIT sent by the driver not counted): {counted}")
     print(f"the same under cProfile: {means()}")
     if out:
         profiler.dump_stats(out)

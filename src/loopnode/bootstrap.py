@@ -53,6 +53,7 @@ from loopnode.services.federation.peers import PeerService, TlsTrust
 from loopnode.services.federation.ports import PeerTransport
 from loopnode.services.federation.search import CrossNodeSearch
 from loopnode.services.federation.trust import PeerTrust
+from loopnode.services.group_commit import GroupCommit
 from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ledger.service import LedgerService
@@ -169,7 +170,7 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    registry = RegistryService(uow, clock, node, random_hex)
+    registry = RegistryService(uow, clock, node, random_hex, GroupCommit(uow, clock))
     api_keys = ApiKeyService(
         uow,
         clock,

@@ -29,6 +29,7 @@ enter them (the docs say so).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Final
@@ -125,6 +126,10 @@ _ZIP_PLUS_4 = re.compile(r"^\d{5}-\d{4}\Z")
 _PADDED_LIST = re.compile(r"^\(?0\d{1,5}\)?[ \t./\-]{1,3}0\d{2}")
 _CAS_NUMBER = re.compile(r"(?<!\d)\d{2,7}-\d{2}-\d(?!\d)")
 _DATE = re.compile(r"(?<!\d)(\d{1,4})[./\-](\d{1,2})[./\-](\d{1,4})(?!\d)")
+# Every phone rule needs at least eight digits (international 8–16, national 9–15, North American
+# 10) and the separators and signs they allow are not digits, so a text with fewer `\d` cannot
+# match. `\D` and `\d` are disjoint, so this is a single linear pass.
+_ENOUGH_DIGITS = re.compile(r"(?:\D*\d){8}")
 # URLs and URNs are skipped by the phone rules (their paths are full of digit runs). The
 # lookbehind and the bounded scheme keep this linear on long dotted strings.
 _URL = re.compile(r"(?<![A-Za-z0-9+.\-])(?:[A-Za-z][A-Za-z0-9+.\-]{0,30}://|urn:|www\.)\S*")
@@ -142,7 +147,9 @@ def find_personal_data(payload: object) -> list[Issue]:
     while stack:
         pointer, node = stack.pop()
         if isinstance(node, str):
-            issues += _scan_text(node, pointer, "value")
+            found = _text_finding(node)
+            if found is not None:
+                issues.append(Issue(pointer, f"the value contains {found}; {_RULE}"))
         elif isinstance(node, Mapping):
             stack += reversed(list(_scan_members(node, pointer, issues)))
         elif isinstance(node, list | tuple):
@@ -157,20 +164,41 @@ def _scan_members(
     for key, value in node.items():
         name = str(key)
         child = f"{pointer}/{_escape(name)}"
-        named = _key_names_personal_data(name)
+        named, found = _key_verdict(name)
         if named:
             issues.append(Issue(child, f"the key {name[:60]!r} holds {named}; {_RULE}"))
             continue
-        issues += _scan_text(name, child, "key")
+        if found is not None:
+            issues.append(Issue(child, f"the key contains {found}; {_RULE}"))
         yield child, value
 
 
-def _scan_text(text: str, pointer: str, where: str) -> list[Issue]:
-    if _contains_email(text):
-        return [Issue(pointer, f"the {where} contains an e-mail address; {_RULE}")]
-    if _contains_phone_number(text):
-        return [Issue(pointer, f"the {where} contains a phone number; {_RULE}")]
-    return []
+# Keys repeat across payloads (every MaterialDNA has the same few dozen), so their verdict is
+# cached; long keys are not, so a sender cannot fill the cache with large strings.
+_CACHED_KEY_LENGTH = 64
+
+
+def _key_verdict(key: str) -> tuple[str | None, str | None]:
+    """(what the key's name says it holds, what personal data its text contains)."""
+    if len(key) <= _CACHED_KEY_LENGTH:
+        return _cached_key_verdict(key)
+    return _key_names_personal_data(key), _text_finding(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_key_verdict(key: str) -> tuple[str | None, str | None]:
+    return _key_names_personal_data(key), _text_finding(key)
+
+
+def _text_finding(text: str) -> str | None:
+    """ "an e-mail address", "a phone number" or None. Pre-filtered: the e-mail rule needs an
+    `@`, every phone rule at least eight digits (`_ENOUGH_DIGITS`, one C-level pass), so most
+    strings never reach the patterns."""
+    if "@" in text and _contains_email(text):
+        return "an e-mail address"
+    if _ENOUGH_DIGITS.match(text) and _contains_phone_number(text):
+        return "a phone number"
+    return None
 
 
 def _key_names_personal_data(key: str) -> str | None:
@@ -193,8 +221,6 @@ def _contains_email(text: str) -> bool:
 
 
 def _contains_phone_number(text: str) -> bool:
-    if not any(c.isdigit() for c in text):
-        return False
     text = _URL.sub(" ", text)
     for match in _INTERNATIONAL.finditer(text):
         if 8 <= _digit_count(match[0]) <= 16:
@@ -232,4 +258,6 @@ def _digit_count(text: str) -> int:
 
 
 def _escape(token: str) -> str:
+    if "~" not in token and "/" not in token:
+        return token
     return token.replace("~", "~0").replace("/", "~1")

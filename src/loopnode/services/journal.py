@@ -44,6 +44,8 @@ def event_type(entity: str, status: str, previous: str | None) -> str:
 class _Pending:
     draft: EvidenceDraft
     after: Callable[[EvidenceEvent], None] | None
+    # (entity, entity_id, status, previous, reason) of a status-history row for this entry
+    history: tuple[str, str, str, str | None, str | None] | None = None
 
 
 @dataclass
@@ -74,15 +76,15 @@ class Journal:
         if reason is not None:
             summary["reason"] = reason
 
-        def history(event: EvidenceEvent) -> None:
-            change = StatusChange(
-                entity, entity_id, status, previous, reason, self.actor, event.sequence, self.now_us
-            )
-            self.uow.history.append(change)
-
-        self.record(
-            event_type(entity, status, previous), entity, entity_id, payload, summary, history
+        draft = EvidenceDraft(
+            event_type(entity, status, previous),
+            entity,
+            entity_id,
+            self.actor,
+            sha256_hex(payload),
+            summary,
         )
+        self._pending.append(_Pending(draft, None, (entity, entity_id, status, previous, reason)))
 
     def record(
         self,
@@ -100,11 +102,19 @@ class Journal:
         self._pending.append(_Pending(draft, after))
 
     def flush(self) -> list[EvidenceEvent]:
-        appended: list[EvidenceEvent] = []
-        for pending in self._pending:
-            event = self.uow.evidence.append(pending.draft, self.now)
+        """Appends the collected entries as one batch, then their status-history rows as one
+        batch (each row carries its entry's sequence), then runs the `after` callbacks."""
+        drafts = [pending.draft for pending in self._pending]
+        appended = self.uow.evidence.append_many(drafts, self.now)
+        changes = [
+            StatusChange(*pending.history, self.actor, event.sequence, self.now_us)
+            for pending, event in zip(self._pending, appended, strict=True)
+            if pending.history is not None
+        ]
+        if changes:
+            self.uow.history.append_many(changes)
+        for pending, event in zip(self._pending, appended, strict=True):
             if pending.after is not None:
                 pending.after(event)
-            appended.append(event)
         self._pending.clear()
         return appended

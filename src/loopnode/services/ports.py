@@ -7,6 +7,7 @@ cross the boundary as the frozen dataclasses below, never as ORM objects.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -112,6 +113,11 @@ class RecordStore(Protocol):
 
     def get(self, kind: str, record_id: str) -> RecordRow | None: ...
 
+    def document_json(self, kind: str, record_id: str) -> bytes | None:
+        """The stored document's JSON bytes exactly as stored (what `get(...).document`
+        serialises to), without parsing it: the read path passes them through."""
+        ...
+
     def existing_ids(self, kind: str, ids: Sequence[str]) -> set[str]: ...
 
     def page(self, query: RecordQuery) -> list[RecordRow]: ...
@@ -123,6 +129,11 @@ class RecordStore(Protocol):
 
 class EvidenceLog(Protocol):
     def append(self, draft: EvidenceDraft, now: datetime) -> EvidenceEvent: ...
+
+    def append_many(self, drafts: Sequence[EvidenceDraft], now: datetime) -> list[EvidenceEvent]:
+        """`append` of each draft in order, as one write: consecutive sequences, each entry
+        linked to the one before."""
+        ...
 
     def page(self, after_sequence: int, limit: int) -> list[EvidenceEvent]: ...
 
@@ -299,6 +310,10 @@ class CustodyLog(Protocol):
 class StatusHistory(Protocol):
     def append(self, change: StatusChange) -> None: ...
 
+    def append_many(self, changes: Sequence[StatusChange]) -> None:
+        """`append` of each change, as one executemany."""
+        ...
+
     def of(self, entity_type: str, entity_id: str) -> list[StatusChange]: ...
 
 
@@ -398,6 +413,11 @@ class UnitOfWork(Protocol):
 
     @property
     def messaging(self) -> MessagingStores: ...
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A nested transaction: an exception inside rolls back to it and propagates, the
+        rest of the unit of work stays usable (group commit, services/group_commit.py)."""
+        ...
 
     def __enter__(self) -> UnitOfWork: ...
 

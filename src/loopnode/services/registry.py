@@ -22,6 +22,7 @@ from loopnode.domain.times import TimestampError, parse_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.profiles import Finding, lint
 from loopnode.protocol.validation import validate_entity
+from loopnode.services.group_commit import GroupCommit
 from loopnode.services.idempotency import Outcome
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import (
@@ -58,11 +59,14 @@ class RegistryService:
         clock: Clock,
         node: NodeIdentity,
         random_hex: Callable[[int], str],
+        writes: GroupCommit | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._node = node
         self._random_hex = random_hex
+        # Concurrent registrations share transactions when given (services/group_commit.py).
+        self._writes = writes
 
     @property
     def node(self) -> NodeIdentity:
@@ -71,8 +75,19 @@ class RegistryService:
     def register(self, kind: str, payload: dict[str, Any], actor: str) -> Registered:
         now = self._clock.now()
         row = self._prepare(kind, payload, now)
-        with self._uow(write=True) as uow:
-            return self._store(uow, kind, row, actor, now)
+        if self._writes is None:
+            with self._uow(write=True) as uow:
+                return self._store(uow, kind, row, actor, now)
+        draft = EvidenceDraft(f"{kind}.registered", kind, row.id, actor, row.record_hash)
+
+        def store(uow: Any) -> tuple[None, list[EvidenceDraft]]:
+            if kind == "product":
+                self._check_materials_known(uow, row.document)
+            uow.records.insert(row)
+            return None, [draft]
+
+        self._writes.run(store)  # shares a transaction with concurrent registrations
+        return Registered(row, lint(row.document))
 
     def registration(
         self, kind: str, payload: dict[str, Any], actor: str
@@ -128,6 +143,18 @@ class RegistryService:
                 {"searched_id": record_id},
             )
         return row
+
+    def document_json(self, kind: str, record_id: str) -> bytes:
+        """`get(kind, record_id).document` as JSON bytes, straight from storage (the GET route's
+        fast path: no parse and re-serialise)."""
+        with self._uow() as uow:
+            found = uow.records.document_json(kind, record_id)
+        if found is None:
+            raise NotFound(
+                f"{KIND_TYPES[kind]} {record_id} not found on this node",
+                {"searched_id": record_id},
+            )
+        return found
 
     def _mint(self, kind: str, document: dict[str, Any], now: datetime) -> str:
         field = "category" if kind == "material" else "product_category"

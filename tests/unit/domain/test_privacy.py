@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loopnode.domain import privacy
 from loopnode.domain.privacy import find_personal_data
 from tests.reference import reference_dir, require_reference
 
@@ -324,3 +325,24 @@ def test_email_addresses_are_flagged_but_loop_accounts_are_not(
 ) -> None:
     assert _flagged(f"write to {local}@{domain}.{tld}")
     assert not _flagged(f"user:{local}@{domain}.loop")
+
+
+# The pre-filter (docs/performance.md) may only skip texts no phone rule can flag: whatever the
+# full rules find, the eight-digit pre-filter lets through.
+_phoneish = st.text(alphabet="0123456789+()-./ \t@aZ٣", max_size=40)
+
+
+@given(_phoneish | st.text(max_size=40))
+def test_the_digit_prefilter_never_hides_a_phone_number(text: str) -> None:
+    if privacy._contains_phone_number(text):
+        assert privacy._ENOUGH_DIGITS.match(text)
+
+
+@given(st.dictionaries(_phoneish, _phoneish, max_size=4))
+def test_keys_are_judged_the_same_through_the_cache(payload: dict[str, str]) -> None:
+    assert find_personal_data(payload) == find_personal_data(dict(payload))
+    for key in payload:
+        assert privacy._key_verdict(key) == (
+            privacy._key_names_personal_data(key),
+            privacy._text_finding(key),
+        )

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+import rfc8785
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loopnode.domain.errors import InvalidRequest
-from loopnode.protocol.canonical import CanonicalizationFailed, canonical_bytes, sha256_hex
+from loopnode.protocol.canonical import (
+    CanonicalizationFailed,
+    _fast_path_applies,
+    canonical_bytes,
+    sha256_hex,
+)
 from tests.reference import require_reference
 
 # SPEC-DIGEST §4.1: the signing input is exactly these envelope keys.
@@ -158,3 +165,56 @@ def test_any_json_like_value_round_trips_or_fails_with_the_one_error(value: obje
     # Compare numbers as doubles: JCS prints 3.8e16 as the integer 38025754558362990, which is
     # the same double but not the same Python int.
     assert json.loads(canonical, parse_int=float) == json.loads(json.dumps(value), parse_int=float)
+
+
+# The orjson fast path (docs/performance.md) must give exactly what `rfc8785` gives, or the same
+# refusal. Keys mix ASCII and non-ASCII (BMP, private use, astral: where UTF-16 and code-point
+# order differ), strings hold controls, surrogates and astral characters, numbers straddle
+# ±2^53 and include floats, containers include tuples.
+_tricky_text = st.text(
+    alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=())
+)
+_tricky_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**54), max_value=2**54)
+    | st.sampled_from([2**53 - 1, -(2**53) + 1, 2**53, -(2**53)])
+    | st.floats()
+    | st.floats(min_value=1e-5, max_value=1e16)
+    | st.sampled_from([1e-4, 1e-5, 9.99e-5, 1e15 - 0.5, 1e15, 1e16, 1.0, -0.0, 123.0])
+    | _tricky_text
+)
+_tricky_values = st.recursive(
+    _tricky_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=5) | _tricky_text, inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=500)
+@given(_tricky_values)
+def test_canonical_bytes_equal_the_rfc8785_library_byte_for_byte(value: object) -> None:
+    try:
+        expected: bytes | None = rfc8785.dumps(value)  # type: ignore[arg-type]
+    except (ValueError, RecursionError):
+        expected = None
+    if expected is None:
+        with pytest.raises(CanonicalizationFailed):
+            canonical_bytes(value)
+    else:
+        assert canonical_bytes(value) == expected
+
+
+def test_the_fast_path_serves_ordinary_documents_and_not_exotic_numbers() -> None:
+    document = {"id": "MAT-X", "quantity": {"value": 1000, "unit": "kg"}, "tags": ["a", "é"]}
+    assert _fast_path_applies(document)
+    assert _fast_path_applies({"quality": 0.95, "lat": -48.1351})
+    assert not _fast_path_applies({"quality": 1.0})
+    assert not _fast_path_applies([1e-5, 1e15 + 0.5])
+    assert not _fast_path_applies([2**53])
+    assert not _fast_path_applies({"é": 1})
+    assert not _fast_path_applies({"when": datetime.now(UTC)})

@@ -13,6 +13,7 @@ building a Core `update().where().values()` costs about five times executing it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -385,8 +386,10 @@ class SqlStatusHistory:
         self._c = connection
 
     def append(self, change: StatusChange) -> None:
-        self._c.execute(
-            _INSERT_HISTORY,
+        self.append_many([change])
+
+    def append_many(self, changes: Sequence[StatusChange]) -> None:
+        rows = [
             {
                 "entity_type": change.entity_type,
                 "entity_id": change.entity_id,
@@ -396,8 +399,11 @@ class SqlStatusHistory:
                 "actor": change.actor,
                 "sequence": change.sequence,
                 "recorded_us": change.recorded_us,
-            },
-        )
+            }
+            for change in changes
+        ]
+        if rows:
+            self._c.execute(_INSERT_HISTORY, rows)
 
     def of(self, entity_type: str, entity_id: str) -> list[StatusChange]:
         statement = (

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Engine,
     Row,
+    String,
     and_,
     bindparam,
     func,
@@ -66,6 +69,92 @@ def _dumps(document: dict[str, Any]) -> str:
 _GET_RECORD = select(records).where(
     records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
 )
+_GET_DOCUMENT = select(records.c.document).where(
+    records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
+)
+_INSERT_EVIDENCE = insert(evidence)
+
+
+# The registry search's common shape (kind, category, radius: what `POST …/search` with a
+# category and `radius_km` asks), prebuilt: building the conditions and two statements per
+# request costs more than running them (docs/performance.md). Same SQL as `_conditions`.
+def _near_filter() -> ColumnElement[bool]:
+    c = records.c
+    dot = c.ux * bindparam("q_x") + c.uy * bindparam("q_y") + c.uz * bindparam("q_z")
+    return and_(
+        c.kind == bindparam("q_kind"),
+        c.category == bindparam("q_category"),
+        dot >= bindparam("q_min_dot"),
+        and_(c.lat >= bindparam("q_lat_low"), c.lat <= bindparam("q_lat_high")),
+        c.availability != "withdrawn",  # searches never list withdrawn passports (issue 15)
+    )
+
+
+def _near_page(after: bool) -> Any:
+    c = records.c
+    conditions = [_near_filter()]
+    if after:
+        position = tuple_(
+            bindparam("q_after_us", type_=BigInteger), bindparam("q_after_id", type_=String)
+        )
+        conditions.append(tuple_(c.updated_us, c.id) > position)
+    ids = (
+        select(c.id)
+        .where(*conditions)
+        .order_by(c.updated_us, c.id)
+        .limit(bindparam("q_limit", type_=BigInteger))
+    )
+    return select(records).where(c.id.in_(ids.scalar_subquery())).order_by(c.updated_us, c.id)
+
+
+_NEAR_COUNT = select(func.count()).select_from(records).where(_near_filter())
+_NEAR_PAGE, _NEAR_PAGE_AFTER = _near_page(False), _near_page(True)
+_NEAR_SHAPE = frozenset(
+    {
+        "kind",
+        "category",
+        "near",
+        "near_lat_bounds",
+        "near_min_dot",
+        "after",
+        "limit",
+        "exclude_withdrawn",
+    }
+)
+
+
+def _near_params(query: RecordQuery) -> dict[str, Any] | None:
+    """The bound parameters of the prebuilt search, or None when `query` has another shape
+    (any other filter set, including filters added to `RecordQuery` later)."""
+    if (
+        query.category is None
+        or not query.exclude_withdrawn
+        or query.near is None
+        or query.near_min_dot is None
+        or query.near_lat_bounds is None
+    ):
+        return None
+    for spec in fields(query):
+        if spec.name not in _NEAR_SHAPE and getattr(query, spec.name) != spec.default:
+            return None
+    x, y, z = query.near
+    low, high = query.near_lat_bounds
+    params: dict[str, Any] = {
+        "q_kind": query.kind,
+        "q_category": query.category,
+        "q_x": x,
+        "q_y": y,
+        "q_z": z,
+        "q_min_dot": query.near_min_dot,
+        "q_lat_low": low,
+        "q_lat_high": high,
+        "q_limit": query.limit,
+    }
+    if query.after is not None:
+        params["q_after_us"], params["q_after_id"] = query.after
+    return params
+
+
 _HEAD_FOR_UPDATE = select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
 _MOVE_HEAD = (
     update(evidence_head)
@@ -78,6 +167,15 @@ _KEY_BY_SECRET_HASH = select(api_keys).where(api_keys.c.secret_hash == bindparam
 class SqlRecordStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+        # A search runs `page` and `count` with the same filters: their conditions are built
+        # once (building SQLAlchemy expressions costs more than running the query).
+        self._built: tuple[RecordQuery, list[ColumnElement[bool]]] | None = None
+
+    def _filters(self, query: RecordQuery) -> list[ColumnElement[bool]]:
+        same = replace(query, after=None, limit=0)
+        if self._built is None or self._built[0] != same:
+            self._built = (same, _conditions(query))
+        return list(self._built[1])
 
     def insert(self, row: RecordRow) -> None:
         ux, uy, uz = row.unit_vector or (None, None, None)
@@ -118,6 +216,14 @@ class SqlRecordStore:
         found = self._c.execute(_GET_RECORD, {"record_id": record_id, "record_kind": kind}).first()
         return _record(found) if found is not None else None
 
+    def document_json(self, kind: str, record_id: str) -> bytes | None:
+        # Stored as `orjson.dumps(document)`: the bytes a response would render from the parsed
+        # document (orjson round-trips its own output byte for byte).
+        found = self._c.execute(
+            _GET_DOCUMENT, {"record_id": record_id, "record_kind": kind}
+        ).scalar()
+        return found.encode() if found is not None else None
+
     def existing_ids(self, kind: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
@@ -127,19 +233,33 @@ class SqlRecordStore:
         return {r[0] for r in rows}
 
     def page(self, query: RecordQuery) -> list[RecordRow]:
-        conditions = _conditions(query)
+        params = _near_params(query)
+        if params is not None:
+            prebuilt = _NEAR_PAGE if query.after is None else _NEAR_PAGE_AFTER
+            return [_record(r) for r in self._c.execute(prebuilt, params)]
+        conditions = self._filters(query)
         if query.after is not None:
             conditions.append(tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after))
-        statement = (
-            select(records)
+        # A deferred join: the page's ids come from the (covering) index alone, then only those
+        # rows are read from the table, instead of every match's row being read to sort them.
+        ids = (
+            select(records.c.id)
             .where(*conditions)
             .order_by(records.c.updated_us, records.c.id)
             .limit(query.limit)
         )
+        statement = (
+            select(records)
+            .where(records.c.id.in_(ids.scalar_subquery()))
+            .order_by(records.c.updated_us, records.c.id)
+        )
         return [_record(r) for r in self._c.execute(statement)]
 
     def count(self, query: RecordQuery) -> int:
-        statement = select(func.count()).select_from(records).where(*_conditions(query))
+        params = _near_params(query)
+        if params is not None:
+            return int(self._c.execute(_NEAR_COUNT, params).scalar_one())
+        statement = select(func.count()).select_from(records).where(*self._filters(query))
         return int(self._c.execute(statement).scalar_one())
 
     def count_active(self, kind: str) -> int:
@@ -241,39 +361,54 @@ class SqlEvidenceLog:
 
     def append(self, draft: EvidenceDraft, now: datetime) -> EvidenceEvent:
         """Lock the head, let the domain build and link the entry, store it, move the head."""
+        return self.append_many([draft], now)[0]
+
+    def append_many(self, drafts: Sequence[EvidenceDraft], now: datetime) -> list[EvidenceEvent]:
+        """The entries of one change, in order: the head locked once, every entry linked by the
+        domain to the one before, all of them stored by one executemany, the head moved once
+        (three statements whatever the count, instead of three per entry)."""
+        if not drafts:
+            return []
         locked = self._c.execute(_HEAD_FOR_UPDATE).one()
-        event = chain_next(
-            int(locked.sequence),
-            str(locked.entry_hash),
-            node_id=self._node_id,
-            event_type=draft.event_type,
-            subject_type=draft.subject_type,
-            subject_id=draft.subject_id,
-            actor=draft.actor,
-            payload_hash_sha256=draft.payload_hash,
-            recorded_at=now,
-            summary=_dumps(draft.summary) if draft.summary else None,
-        )
-        digest = entry_hash(event)
-        self._c.execute(
-            insert(evidence),
-            {
-                "sequence": event.sequence,
-                "event_id": event.event_id,
-                "node_id": self._node_id,
-                "event_type": event.event_type,
-                "subject_type": event.subject_type,
-                "subject_id": event.subject_id,
-                "actor": event.actor,
-                "payload_hash": event.payload_hash_sha256,
-                "prev_hash": event.prev_hash,
-                "entry_hash": digest,
-                "recorded_us": to_us(now),
-                "summary": event.summary,
-            },
-        )
-        self._c.execute(_MOVE_HEAD, {"new_sequence": event.sequence, "new_hash": digest})
-        return event
+        sequence, previous = int(locked.sequence), str(locked.entry_hash)
+        recorded_us = to_us(now)
+        events: list[EvidenceEvent] = []
+        rows: list[dict[str, Any]] = []
+        for draft in drafts:
+            event = chain_next(
+                sequence,
+                previous,
+                node_id=self._node_id,
+                event_type=draft.event_type,
+                subject_type=draft.subject_type,
+                subject_id=draft.subject_id,
+                actor=draft.actor,
+                payload_hash_sha256=draft.payload_hash,
+                recorded_at=now,
+                summary=_dumps(draft.summary) if draft.summary else None,
+            )
+            digest = entry_hash(event)
+            rows.append(
+                {
+                    "sequence": event.sequence,
+                    "event_id": event.event_id,
+                    "node_id": self._node_id,
+                    "event_type": event.event_type,
+                    "subject_type": event.subject_type,
+                    "subject_id": event.subject_id,
+                    "actor": event.actor,
+                    "payload_hash": event.payload_hash_sha256,
+                    "prev_hash": event.prev_hash,
+                    "entry_hash": digest,
+                    "recorded_us": recorded_us,
+                    "summary": event.summary,
+                }
+            )
+            events.append(event)
+            sequence, previous = event.sequence, digest
+        self._c.execute(_INSERT_EVIDENCE, rows)
+        self._c.execute(_MOVE_HEAD, {"new_sequence": sequence, "new_hash": previous})
+        return events
 
     def page(self, after_sequence: int, limit: int) -> list[EvidenceEvent]:
         statement = (
@@ -431,6 +566,10 @@ class SqlUnitOfWork:
         connection.begin()
         self._connection = connection
         return self
+
+    def savepoint(self) -> Any:
+        """A nested transaction: group commit isolates each request's writes in one."""
+        return self._live().begin_nested()
 
     def _live(self) -> Connection:
         if self._connection is None:

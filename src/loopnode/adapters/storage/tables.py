@@ -68,7 +68,8 @@ records = Table(
     CheckConstraint(
         "offered_micro >= 0 AND offered_micro <= quantity_micro", name="offers_bounded"
     ),
-    Index("ix_dna_records_kind_category_lat", "kind", "category", "lat"),
+    # The search's covering index (migration 0013, docs/performance.md).
+    Index("ix_dna_records_search", "kind", "category", "lat", "ux", "uy", "uz", "updated_us", "id"),
     Index("ix_dna_records_kind_lat", "kind", "lat"),
     Index("ix_dna_records_kind_availability", "kind", "availability"),
     Index("ix_dna_records_kind_updated", "kind", "updated_us", "id"),

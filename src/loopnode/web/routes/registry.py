@@ -15,7 +15,7 @@ from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call, offload
 from loopnode.web.idempotency import idempotency_request, respond
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
-from loopnode.web.responses import JSONResponse, LDJSONResponse
+from loopnode.web.responses import LD_JSON, JSONResponse, LDJSONResponse
 
 ENTITY = {"material": "MaterialDNA", "product": "ProductDNA"}
 SEARCH_SCHEMA = {"material": "MaterialSearchRequest", "product": "ProductSearchRequest"}
@@ -128,7 +128,7 @@ def registry_router(kind: str) -> APIRouter:
         record_id: str,
         _principal: Annotated[Principal, Depends(reader)],
     ) -> Response:
-        row = await call(request, container(request).registry.get, kind, record_id)
-        return LDJSONResponse(row.document)
+        document = await call(request, container(request).registry.document_json, kind, record_id)
+        return Response(document, media_type=LD_JSON)
 
     return router

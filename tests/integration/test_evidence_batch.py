@@ -1,0 +1,75 @@
+"""Evidence entries of one change are appended as one batch (docs/performance.md): the chain
+stays verifiable, sequences are consecutive, batches interleave correctly with single appends,
+and the batch costs three statements however many entries it holds (both databases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from typer.testing import CliRunner
+
+from loopnode.bootstrap import build
+from loopnode.cli.main import app
+from loopnode.config import load_settings
+from loopnode.domain.evidence import verify_chain
+from loopnode.services.ports import EvidenceDraft
+from tests.integration.test_evidence_summary import _init
+
+
+def _draft(index: int) -> EvidenceDraft:
+    return EvidenceDraft(
+        "offer.published", "offer", f"OFR-BATCH-{index:04d}", "tests", "b" * 64, {"n": index}
+    )
+
+
+def _statements(container: Any) -> list[str]:
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement.split()[0].upper())
+
+    event.listen(container.engine, "before_cursor_execute", before)
+    return seen
+
+
+def test_a_batch_is_chained_consecutive_and_verifiable(tmp_path: Path, database_url: str) -> None:
+    data_dir = _init(tmp_path, database_url)
+    container = build(load_settings(data_dir))
+    try:
+        with container.uow(write=True) as uow:
+            start, _ = uow.evidence.head()
+            single = uow.evidence.append(_draft(0), container.clock.now())
+            batch = uow.evidence.append_many(
+                [_draft(i) for i in range(1, 6)], container.clock.now()
+            )
+            after = uow.evidence.append(_draft(6), container.clock.now())
+            assert uow.evidence.append_many([], container.clock.now()) == []
+        assert [e.sequence for e in (single, *batch, after)] == list(range(start + 1, start + 8))
+        assert [e.subject_id for e in batch] == [f"OFR-BATCH-{i:04d}" for i in range(1, 6)]
+        with container.uow() as uow:
+            stored = list(uow.evidence.iterate())
+            head = uow.evidence.head()
+        assert verify_chain([e for e, _ in stored], head_hash=head[1]) is None
+        assert head[0] == start + 7
+        assert [e.event_id for e, _ in stored[-7:]] == [e.event_id for e in (single, *batch, after)]
+    finally:
+        container.close()
+    result = CliRunner().invoke(app, ["evidence", "verify", "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_batch_costs_three_statements_whatever_its_size(
+    tmp_path: Path, database_url: str
+) -> None:
+    data_dir = _init(tmp_path, database_url)
+    container = build(load_settings(data_dir))
+    try:
+        with container.uow(write=True) as uow:
+            seen = _statements(container)
+            uow.evidence.append_many([_draft(i) for i in range(10)], container.clock.now())
+            data = [s for s in seen if s in {"SELECT", "INSERT", "UPDATE"}]
+        assert data == ["SELECT", "INSERT", "UPDATE"]
+    finally:
+        container.close()
