@@ -47,7 +47,7 @@ def test_storage_failure_on_a_protocol_route_is_a_503_naming_nothing_internal(
     def unavailable(*_args: Any, **_kwargs: Any) -> Any:
         raise StorageUnavailable("disk I/O error at /secret/path")
 
-    monkeypatch.setattr(container.registry, "get", unavailable)
+    monkeypatch.setattr(container.registry, "document_json", unavailable)
     response = client.get("/api/v1/material/MAT-DE-MUC-2026-PLASTIC-0000000001")
     assert response.status_code == 503  # issue 15: retrying may work, so say when
     assert response.headers["Retry-After"] == "5"
