@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.ledger_tables import (
     ledger_accounts,
@@ -24,6 +23,7 @@ from loopnode.adapters.storage.ledger_tables import (
     ledger_postings,
     ledger_totals,
 )
+from loopnode.adapters.storage.savepoints import insert_unless_present
 from loopnode.domain.ledger import Holding, Lot
 from loopnode.domain.times import from_us, to_us
 from loopnode.services.ledger.ports import (
@@ -56,18 +56,14 @@ class SqlLedgerStore:
     def create_account(
         self, account_id: str, kind: str, now_us: int, holder: str | None = None
     ) -> bool:
-        savepoint = self._c.begin_nested()
-        try:
-            self._c.execute(
-                insert(ledger_accounts).values(
-                    id=account_id, kind=kind, balance_cents=0, created_us=now_us, holder=holder
-                )
-            )
-        except IntegrityError:
-            savepoint.rollback()
-            return False
-        savepoint.commit()
-        return True
+        values = {
+            "id": account_id,
+            "kind": kind,
+            "balance_cents": 0,
+            "created_us": now_us,
+            "holder": holder,
+        }
+        return insert_unless_present(self._c, insert(ledger_accounts), values)
 
     def account(self, account_id: str) -> AccountRow | None:
         row = self._c.execute(
@@ -147,22 +143,16 @@ class SqlLedgerStore:
         )
 
     def add_entry(self, row: EntryRow, postings: Mapping[str, int]) -> None:
-        savepoint = self._c.begin_nested()
-        try:
-            self._c.execute(
-                insert(ledger_entries).values(
-                    id=row.id,
-                    kind=row.kind,
-                    request_hash=row.request_hash,
-                    minted_cents=row.minted_cents,
-                    document=_dumps(row.document),
-                    created_us=row.created_us,
-                )
-            )
-        except IntegrityError:
-            savepoint.rollback()
-            raise DuplicateEntry(f"entry {row.id} exists", {"id": row.id}) from None
-        savepoint.commit()
+        entry = {
+            "id": row.id,
+            "kind": row.kind,
+            "request_hash": row.request_hash,
+            "minted_cents": row.minted_cents,
+            "document": _dumps(row.document),
+            "created_us": row.created_us,
+        }
+        if not insert_unless_present(self._c, insert(ledger_entries), entry):
+            raise DuplicateEntry(f"entry {row.id} exists", {"id": row.id})
         values = [
             {"entry_id": row.id, "account_id": a, "cents": c, "created_us": row.created_us}
             for a, c in sorted(postings.items())
@@ -214,26 +204,18 @@ class SqlLedgerStore:
         ]
 
     def add_obligation(self, row: ObligationRow) -> bool:
-        savepoint = self._c.begin_nested()
-        try:
-            self._c.execute(
-                insert(ledger_obligations).values(
-                    id=row.id,
-                    debtor=row.debtor,
-                    creditor=row.creditor,
-                    amount_cents=row.amount_cents,
-                    currency=row.currency,
-                    origin=row.origin,
-                    status=row.status,
-                    document=_dumps(row.document),
-                    created_us=row.created_us,
-                )
-            )
-        except IntegrityError:
-            savepoint.rollback()
-            return False
-        savepoint.commit()
-        return True
+        obligation = {
+            "id": row.id,
+            "debtor": row.debtor,
+            "creditor": row.creditor,
+            "amount_cents": row.amount_cents,
+            "currency": row.currency,
+            "origin": row.origin,
+            "status": row.status,
+            "document": _dumps(row.document),
+            "created_us": row.created_us,
+        }
+        return insert_unless_present(self._c, insert(ledger_obligations), obligation)
 
     def obligations(self, status: str | None = None) -> list[ObligationRow]:
         statement = select(ledger_obligations).order_by(
@@ -265,25 +247,17 @@ class SqlLedgerStore:
             )
 
     def add_round(self, row: RoundRow) -> bool:
-        savepoint = self._c.begin_nested()
-        try:
-            self._c.execute(
-                insert(ledger_clearing_rounds).values(
-                    id=row.id,
-                    coordinator=row.coordinator,
-                    applied_us=row.applied_us,
-                    participants=orjson.dumps(list(row.participants)).decode(),
-                    total_cents=row.total_cents,
-                    cleared_cents=row.cleared_cents,
-                    bilateral_cents=row.bilateral_cents,
-                    part=_dumps(row.part),
-                )
-            )
-        except IntegrityError:
-            savepoint.rollback()
-            return False
-        savepoint.commit()
-        return True
+        round_ = {
+            "id": row.id,
+            "coordinator": row.coordinator,
+            "applied_us": row.applied_us,
+            "participants": orjson.dumps(list(row.participants)).decode(),
+            "total_cents": row.total_cents,
+            "cleared_cents": row.cleared_cents,
+            "bilateral_cents": row.bilateral_cents,
+            "part": _dumps(row.part),
+        }
+        return insert_unless_present(self._c, insert(ledger_clearing_rounds), round_)
 
     def round(self, round_id: str) -> RoundRow | None:
         table = ledger_clearing_rounds

@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.routing_tables import (
     bids_sent,
@@ -27,6 +26,7 @@ from loopnode.adapters.storage.routing_tables import (
     signal_configs,
     signal_proposals,
 )
+from loopnode.adapters.storage.savepoints import insert_unless_present
 from loopnode.domain.signals import Change
 from loopnode.domain.times import from_us, to_us
 from loopnode.services.routing_ports import (
@@ -50,17 +50,6 @@ def _signals_text(signals: Signals) -> str:
 
 def _signals_of(text: str) -> Signals:
     return {key: Decimal(value) for key, value in orjson.loads(text).items()}
-
-
-def _insert_unless_present(c: Connection, statement: Any, values: dict[str, Any]) -> bool:
-    savepoint = c.begin_nested()
-    try:
-        c.execute(statement, values)
-    except IntegrityError:
-        savepoint.rollback()
-        return False
-    savepoint.commit()
-    return True
 
 
 # -- signals ---------------------------------------------------------------------------------
@@ -121,7 +110,7 @@ class SqlSignalStore:
         return None if row is None else _config(row)
 
     def insert_config(self, config: StoredConfig, now: datetime) -> bool:
-        return _insert_unless_present(
+        return insert_unless_present(
             self._c,
             insert(signal_configs),
             {
@@ -180,7 +169,7 @@ class SqlSignalStore:
         return [_proposal(row) for row in self._c.execute(statement)]
 
     def add_ballot(self, proposal_id: str, voter: str, choice: str, now: datetime) -> bool:
-        return _insert_unless_present(
+        return insert_unless_present(
             self._c,
             insert(signal_ballots),
             {"proposal_id": proposal_id, "voter": voter, "choice": choice, "cast_us": to_us(now)},
@@ -211,7 +200,7 @@ class SqlSignalStore:
             update(peer_signals).where(peer_signals.c.node_id == node_id).values(**values)
         ).rowcount
         if not changed:
-            _insert_unless_present(self._c, insert(peer_signals), {"node_id": node_id, **values})
+            insert_unless_present(self._c, insert(peer_signals), {"node_id": node_id, **values})
 
 
 # -- demand ----------------------------------------------------------------------------------
@@ -309,7 +298,7 @@ class SqlOverflowStore:
         self._c = connection
 
     def start(self, material_id: str, local_until: datetime, now: datetime) -> bool:
-        return _insert_unless_present(
+        return insert_unless_present(
             self._c,
             insert(overflow),
             {
@@ -378,7 +367,7 @@ class SqlOverflowStore:
         return self._c.execute(statement).rowcount == 1
 
     def note_bid(self, material_id: str, demand_id: str, to: str, now: datetime) -> bool:
-        return _insert_unless_present(
+        return insert_unless_present(
             self._c,
             insert(bids_sent),
             {
