@@ -73,12 +73,8 @@ from loopnode.services.search import SearchService
 from loopnode.services.stream import EventHub
 from loopnode.services.transactions import TransactionService
 
-__all__ = ["DATABASE_FAULTS", "Container", "build"]  # web/errors maps DATABASE_FAULTS to 503
-
-
-def database_faults() -> tuple[type[Exception], ...]:
-    """The storage driver's exceptions that mean the database is unreachable (web answers 503)."""
-    return DATABASE_FAULTS
+# Re-exported for web/app: the driver faults web answers 503, without web importing a driver.
+__all__ = ["DATABASE_FAULTS", "Container", "build"]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from loopnode import __version__
-from loopnode.bootstrap import Container, build, database_faults
+from loopnode.bootstrap import DATABASE_FAULTS, Container, build
 from loopnode.config import Settings
 from loopnode.protocol.search_request import SearchRequest
 from loopnode.protocol.validation import ENTITY_MODELS
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
     app.state.request_deadline_s = container.settings.request_deadline_s
-    errors.install(app, database_faults())
+    errors.install(app, DATABASE_FAULTS)
     docs_ui.install(app)
     app.add_middleware(RdfNegotiation, base_url=container.settings.base_url)
     app.add_middleware(RequestGuard)
