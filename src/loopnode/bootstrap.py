@@ -69,6 +69,7 @@ from loopnode.services.ownership import OwnershipService
 from loopnode.services.ports import Clock, UnitOfWorkFactory
 from loopnode.services.ratelimit import Quotas, RateLimitService
 from loopnode.services.registry import RegistryService
+from loopnode.services.routing_overflow import held as overflow_held
 from loopnode.services.search import SearchService
 from loopnode.services.stream import EventHub
 from loopnode.services.transactions import TransactionService
@@ -152,10 +153,13 @@ def build(
     idempotency = IdempotencyService(uow, clock)
     exchange = Exchange(Custody(node, random_hex))
     lifecycle = LifecycleService(uow, idempotency, exchange, random_hex)
-    federation = build_federation(settings, uow, clock, node, lifecycle=lifecycle)
+    # Local first (issue 11 item 5): the relay leaves lots the overflow policy holds back.
+    hold = partial(overflow_held, uow) if settings.overflow_worker else None
+    federation = build_federation(settings, uow, clock, node, lifecycle=lifecycle, hold=hold)
     if migrate:
         federation.keys.ensure_current()
-    search = SearchService(uow, clock, node, federation.search)
+    routing = build_routing(settings, engine, clock, node, random_hex, federation, lifecycle)
+    search = SearchService(uow, clock, node, federation.search, routing.cost.record_coster)
     coredp = build_coredp(
         settings,
         uow,
@@ -181,10 +185,6 @@ def build(
         signing_key=lambda: federation.keys.signing_key()[0],
         public_keys=lambda: assertion_keys(federation.keys.history()),
     )
-    routing = build_routing(settings, engine, clock, node, random_hex, federation, lifecycle)
-    search.record_cost = routing.cost.record_coster
-    if settings.overflow_worker:  # local first: the relay leaves unreleased lots to the policy
-        federation.announcements.hold = routing.overflow.held
     ledger = ledger_service(settings, uow, clock, federation.keys.signing_key)
     return Container(
         settings=settings,
@@ -282,6 +282,7 @@ def build_federation(
     *,
     lifecycle: Any = None,
     new_id: Callable[[], str] | None = None,
+    hold: Callable[[list[str]], set[str]] | None = None,
 ) -> Federation:
     new_id = new_id or (lambda: secrets.token_hex(12))
     key_file = KeyFile(settings.private_key_path)
@@ -307,7 +308,9 @@ def build_federation(
             allowlist=settings.peer_allowlist,
             tls_trust=TlsTrust(ca_bundle, settings.federation_timeout_s),
         ),
-        announcements=AnnouncementService(uow, clock, node, node_keys.signing_key, new_id, flood),
+        announcements=AnnouncementService(
+            uow, clock, node, node_keys.signing_key, new_id, flood, hold
+        ),
         bids=BidService(uow, clock, node, matches),
         outbox=OutboxService(uow, clock),
         search=CrossNodeSearch(

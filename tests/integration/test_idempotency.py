@@ -10,6 +10,8 @@ from sqlalchemy import text
 
 from loopnode.services.idempotency import IdempotencyRequest
 from loopnode.services.ports import IdempotencyRow, KeyTaken
+from loopnode.services.results import Created, Replayed
+from loopnode.web.idempotency import render
 from tests import lifecycle_payloads as p
 
 MAT = p.MATERIAL_ID
@@ -155,7 +157,8 @@ def test_concurrent_first_uses_of_a_key_run_the_action_once(
     def attempt() -> None:
         try:
             barrier.wait()
-            outcomes.append(container.lifecycle.create("offer", body, "apikey:tests", request))
+            change = container.lifecycle.create_change("offer", body, "apikey:tests")
+            outcomes.append(container.idempotency.run(request, change, render))
         except BaseException as exc:
             failures.append(exc)
 
@@ -165,8 +168,11 @@ def test_concurrent_first_uses_of_a_key_run_the_action_once(
     for thread in threads:
         thread.join()
     assert failures == []
-    assert len({o.body["id"] for o in outcomes}) == 1
-    assert sum(not o.replayed for o in outcomes) == 1
+    replays = [o for o in outcomes if isinstance(o, Replayed)]
+    firsts = [o for o in outcomes if isinstance(o, Created)]
+    assert len(firsts) == 1
+    assert len(replays) == 7
+    assert {r.response.body["id"] for r in replays} == {firsts[0].document["id"]}
     assert len(client.get("/api/v1/offer").json()["results"]) == 1
 
 

@@ -20,10 +20,9 @@ from loopnode.domain.errors import InvalidRequest
 from loopnode.services.demand import DemandService
 from loopnode.services.federation.ports import PeerAddress, PeerRow
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import Clock, RecordQuery, RecordRow
+from loopnode.services.ports import Clock, RecordQuery, RecordRow, UnitOfWorkFactory
 from loopnode.services.routing_cost import LoopCostService, PeerSignalDirectory
 from loopnode.services.routing_overflow import OverflowService, OverflowSettings
-from loopnode.services.routing_ports import RoutingUowFactory
 from loopnode.services.routing_routes import RouteCalculator, open_bids
 from loopnode.services.signals import SignalService, SignalSettings
 
@@ -37,7 +36,7 @@ __all__ = ["Routing", "build_routing"]
 class Routing:
     """The routing services of one node (`container.routing`)."""
 
-    uow: RoutingUowFactory
+    uow: UnitOfWorkFactory
     signals: SignalService
     cost: LoopCostService
     demand: DemandService
@@ -54,7 +53,7 @@ def build_routing(
     federation: Federation,
     lifecycle: Any,
 ) -> Routing:
-    uow: RoutingUowFactory = partial(SqlUnitOfWork, engine, settings.node_id)
+    uow: UnitOfWorkFactory = partial(SqlUnitOfWork, engine, settings.node_id)
     signal_settings = SignalSettings(
         node_id=settings.node_id,
         initial=dict(settings.signals),

@@ -49,7 +49,7 @@ from loopnode.services.coredp_messages import (
     is_choreography,
     with_attempt,
 )
-from loopnode.services.coredp_ports import Conversation, CoreDpUnitOfWork, CoreDpUowFactory
+from loopnode.services.coredp_ports import Conversation
 from loopnode.services.coredp_steps import NON_TERMINAL_STATES, Authored, Inbound, Steps
 from loopnode.services.journal import Journal
 from loopnode.services.messaging.delivery import Request, Verdict
@@ -62,7 +62,7 @@ from loopnode.services.messaging.ports import (
     TransportError,
 )
 from loopnode.services.messaging.resilience import Outcome, RetryPolicy
-from loopnode.services.ports import Clock
+from loopnode.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["INLINE_HOLD_US", "MAX_ATTEMPTS", "CoreDpChannel", "active_key", "expire", "queue"]
 
@@ -76,7 +76,7 @@ US = 1_000_000
 
 
 def queue(
-    uow: CoreDpUnitOfWork,
+    uow: UnitOfWork,
     now: datetime,
     peer: str,
     message: Authored,
@@ -145,7 +145,7 @@ class CoreDpChannel:
 
     # -- prepare -----------------------------------------------------------------------------------
     def prepare(
-        self, uow: CoreDpUnitOfWork, row: OutboxRow, now: datetime
+        self, uow: UnitOfWork, row: OutboxRow, now: datetime
     ) -> tuple[OutboxRow, Request] | Verdict:
         target = self._target(uow, row.peer_id, now)
         if target is None:
@@ -174,9 +174,7 @@ class CoreDpChannel:
         return leased, request
 
     @staticmethod
-    def _target(
-        uow: CoreDpUnitOfWork, peer: str, now: datetime
-    ) -> tuple[PeerAddress, NodeRef] | None:
+    def _target(uow: UnitOfWork, peer: str, now: datetime) -> tuple[PeerAddress, NodeRef] | None:
         row = uow.federation.peers.get(peer)
         key = active_key(uow.federation.peer_keys.for_node(peer), now)
         if row is None or key is None:
@@ -186,7 +184,7 @@ class CoreDpChannel:
     # -- settle ------------------------------------------------------------------------------------
     def settle(
         self,
-        uow: CoreDpUnitOfWork,
+        uow: UnitOfWork,
         row: OutboxRow,
         result: PeerResponse | TransportError,
         now: datetime,
@@ -212,7 +210,7 @@ class CoreDpChannel:
             return Verdict(Outcome.DELIVERED)
         return self._refused(uow, row, result.status, result.body, now)
 
-    def _partitioned(self, uow: CoreDpUnitOfWork, row: OutboxRow, now: datetime) -> None:
+    def _partitioned(self, uow: UnitOfWork, row: OutboxRow, now: datetime) -> None:
         """Nothing reached the peer: the conversation notes the partition."""
         conv = _conversation(uow, row)
         if conv is not None:
@@ -226,7 +224,7 @@ class CoreDpChannel:
             uow.coredp.conversations.update(partitioned)
 
     def _refused(
-        self, uow: CoreDpUnitOfWork, row: OutboxRow, status: int, raw: bytes, now: datetime
+        self, uow: UnitOfWork, row: OutboxRow, status: int, raw: bytes, now: datetime
     ) -> Verdict:
         error = _error_of(raw)
         code = str(error.get("code", "error"))
@@ -244,7 +242,7 @@ class CoreDpChannel:
         journal.flush()
         return Verdict(Outcome.DEAD, text)
 
-    def _replied(self, uow: CoreDpUnitOfWork, row: OutboxRow, raw: bytes, now: datetime) -> Verdict:
+    def _replied(self, uow: UnitOfWork, row: OutboxRow, raw: bytes, now: datetime) -> Verdict:
         try:
             document: Any = orjson.loads(raw)
             inbound, replay_key = self._verified_reply(uow, row, document, now)
@@ -268,7 +266,7 @@ class CoreDpChannel:
         return Verdict(Outcome.DELIVERED, _result_note(inbound))
 
     def _verified_reply(
-        self, uow: CoreDpUnitOfWork, row: OutboxRow, document: Any, now: datetime
+        self, uow: UnitOfWork, row: OutboxRow, document: Any, now: datetime
     ) -> tuple[Inbound, str]:
         trust = TrustStore.of(uow.federation.peer_keys.for_node(row.peer_id))
         verdict = verify_envelope(
@@ -298,7 +296,7 @@ class CoreDpChannel:
 
     def _apply_reply(
         self,
-        uow: CoreDpUnitOfWork,
+        uow: UnitOfWork,
         now: datetime,
         row: OutboxRow,
         inbound: Inbound,
@@ -325,12 +323,12 @@ class CoreDpChannel:
                 deadline_us=max(conv.timeout_at_us, to_us(now) + self.settings.min_timeout_s * US),
             )
 
-    def dead(self, uow: CoreDpUnitOfWork, row: OutboxRow, error: str, now: datetime) -> None:
+    def dead(self, uow: UnitOfWork, row: OutboxRow, error: str, now: datetime) -> None:
         _note(uow, now, row, error)
 
 
 # -- timeouts -------------------------------------------------------------------------------------
-def expire(uow_factory: CoreDpUowFactory, clock: Clock, steps: Steps, limit: int = 100) -> int:
+def expire(uow_factory: UnitOfWorkFactory, clock: Clock, steps: Steps, limit: int = 100) -> int:
     """Overdue conversations become timed-out / partitioned; their queued messages die."""
     now = clock.now()
     now_us = to_us(now)
@@ -361,13 +359,13 @@ def expire(uow_factory: CoreDpUowFactory, clock: Clock, steps: Steps, limit: int
 
 
 # -- bookkeeping ----------------------------------------------------------------------------------
-def _conversation(uow: CoreDpUnitOfWork, row: OutboxRow) -> Conversation | None:
+def _conversation(uow: UnitOfWork, row: OutboxRow) -> Conversation | None:
     if row.correlation_id is None:
         return None
     return uow.coredp.conversations.get(row.correlation_id, lock=True)
 
 
-def _note(uow: CoreDpUnitOfWork, now: datetime, row: OutboxRow, text: str) -> None:
+def _note(uow: UnitOfWork, now: datetime, row: OutboxRow, text: str) -> None:
     conv = _conversation(uow, row)
     if conv is not None:
         noted = replace(conv, last_error=text[:500], updated_us=to_us(now))

@@ -26,9 +26,8 @@ from loopnode.protocol.coredp.envelope import new_idempotency_key, new_message_i
 from loopnode.protocol.coredp.errors import ErrorCode, error_body
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.coredp_messages import CoreDpRefusal
-from loopnode.services.coredp_ports import CoreDpUnitOfWork
 from loopnode.services.coredp_steps import Authored, Inbound
-from loopnode.services.ports import EvidenceDraft, RecordRow
+from loopnode.services.ports import EvidenceDraft, RecordRow, UnitOfWork
 from loopnode.services.registry import KIND_TYPES, RegistryService
 
 __all__ = ["DnaOperations"]
@@ -41,7 +40,7 @@ class DnaOperations:
         self._me = node_id
         self._search = search
 
-    def answer(self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound) -> Authored:
+    def answer(self, uow: UnitOfWork, now: datetime, inbound: Inbound) -> Authored:
         message_type, body = inbound.message_type, inbound.body
         if message_type.endswith(".search"):
             return self._authored(message_type, self._searched(message_type, body))
@@ -57,7 +56,7 @@ class DnaOperations:
         return self._authored(message_type, result)
 
     # -- register ---------------------------------------------------------------------------------
-    def _register(self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound) -> dict[str, Any]:
+    def _register(self, uow: UnitOfWork, now: datetime, inbound: Inbound) -> dict[str, Any]:
         body = inbound.body
         kind, record = body["entity_type"], body["record"]
         answer = _result_body(body, "register_result", record["id"])
@@ -84,7 +83,7 @@ class DnaOperations:
         return answer
 
     @staticmethod
-    def _store(uow: CoreDpUnitOfWork, row: RecordRow, existing: RecordRow | None) -> RecordRow:
+    def _store(uow: UnitOfWork, row: RecordRow, existing: RecordRow | None) -> RecordRow:
         if existing is None:
             uow.records.insert(row)
             return row
@@ -100,7 +99,7 @@ class DnaOperations:
         return kept
 
     # -- read -------------------------------------------------------------------------------------
-    def _read(self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound) -> dict[str, Any]:
+    def _read(self, uow: UnitOfWork, now: datetime, inbound: Inbound) -> dict[str, Any]:
         body = inbound.body
         kind, record_id = body["entity_type"], body["record_id"]
         answer = _result_body(body, "read_result", record_id)

@@ -46,8 +46,6 @@ from loopnode.services.coredp_messages import (
 )
 from loopnode.services.coredp_ports import (
     Conversation,
-    CoreDpUnitOfWork,
-    CoreDpUowFactory,
     OutboundMessage,
 )
 from loopnode.services.coredp_steps import NON_TERMINAL_STATES, Authored, Steps
@@ -56,7 +54,7 @@ from loopnode.services.journal import Journal
 from loopnode.services.lifecycle import prepare
 from loopnode.services.messaging.delivery import Delivery
 from loopnode.services.messaging.ports import CORE_DP, DEAD
-from loopnode.services.ports import Clock, ExchangeRow
+from loopnode.services.ports import Clock, ExchangeRow, UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["CONTEXT", "CoreDpExchange", "ExchangeRun", "ExchangeStalled", "view"]
 
@@ -97,7 +95,7 @@ class _Start:
 class CoreDpExchange:
     def __init__(
         self,
-        uow: CoreDpUowFactory,
+        uow: UnitOfWorkFactory,
         clock: Clock,
         identity: CoreDpIdentity,
         steps: Steps,
@@ -345,7 +343,7 @@ class CoreDpExchange:
         return conv, message
 
     def _queue_passport(
-        self, uow: CoreDpUnitOfWork, now: datetime, conv: Conversation, offer: ExchangeRow
+        self, uow: UnitOfWork, now: datetime, conv: Conversation, offer: ExchangeRow
     ) -> None:
         """The offer's passport, as a DNA register request the peer stores before the offer
         (queued in the offer's conversation, so its timeout and partitions apply to it)."""
@@ -374,7 +372,7 @@ class CoreDpExchange:
         )
 
     @staticmethod
-    def _require_peer(uow: CoreDpUnitOfWork, peer: str, now: datetime) -> None:
+    def _require_peer(uow: UnitOfWork, peer: str, now: datetime) -> None:
         if uow.federation.peers.get(peer) is None:
             raise InvalidRequest(
                 f"{peer} is not a peer of this node: add it first (loopnode peers add)",

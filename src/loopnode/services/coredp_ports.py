@@ -2,9 +2,9 @@
 
 Rows cross the boundary as the frozen dataclasses below. Peer keys and peer addresses are the
 federation's stores (`uow.federation.peer_keys`, `uow.federation.peers`); the outbox and the
-seen-message cache are the messaging stack's (`uow.messaging`). `CoreDpUnitOfWork` is the
-node's one unit of work (services/ports.py): one transaction holds a conversation step, its
-lifecycle change, its evidence entries and the message it queues.
+seen-message cache are the messaging stack's (`uow.messaging`). The stores below hang off the
+node's one `UnitOfWork` (services/ports.py, `uow.coredp`): one transaction holds a conversation
+step, its lifecycle change, its evidence entries and the message it queues.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from loopnode.services.messaging.ports import (
     PeerResponse,
     Transport,
 )
-from loopnode.services.ports import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
     "Conversation",
@@ -31,8 +30,6 @@ __all__ = [
     "CoreDpReply",
     "CoreDpStores",
     "CoreDpTransport",
-    "CoreDpUnitOfWork",
-    "CoreDpUowFactory",
     "OutboundMessage",
     "ResultStore",
     "SigningKey",
@@ -187,11 +184,6 @@ class CoreDpStores(Protocol):
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: leaving it by an exception undoes only what ran inside."""
-
-
-# The node's one unit of work (services/ports.py) holds the core-dp stores.
-CoreDpUnitOfWork = UnitOfWork
-CoreDpUowFactory = UnitOfWorkFactory
 
 
 # -- the wire: the one messaging transport ----------------------------------------------------

@@ -54,11 +54,11 @@ from loopnode.services.coredp_messages import (
     decode_snapshot,
     is_choreography,
 )
-from loopnode.services.coredp_ports import CoreDpUnitOfWork, CoreDpUowFactory, StoredResult
+from loopnode.services.coredp_ports import StoredResult
 from loopnode.services.coredp_steps import Authored, Inbound, Steps, refusal_for
 from loopnode.services.federation.ports import PeerRow
 from loopnode.services.journal import Journal
-from loopnode.services.ports import Clock
+from loopnode.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["CoreDpReceiver", "ReceiverAnswer", "correlation_id"]
 
@@ -95,7 +95,7 @@ def correlation_id(document: object) -> str:
 class CoreDpReceiver:
     def __init__(
         self,
-        uow: CoreDpUowFactory,
+        uow: UnitOfWorkFactory,
         clock: Clock,
         identity: CoreDpIdentity,
         steps: Steps,
@@ -183,7 +183,7 @@ class CoreDpReceiver:
 
     def _process(
         self,
-        uow: CoreDpUnitOfWork,
+        uow: UnitOfWork,
         now: datetime,
         inbound: Inbound,
         verdict: EnvelopeVerdict,
@@ -229,7 +229,7 @@ class CoreDpReceiver:
         return answer
 
     def _answer(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound
     ) -> tuple[ReceiverAnswer, str | None]:
         if is_choreography(inbound.message_type):
             outcome = self._steps.accept(uow, now, inbound)
@@ -259,7 +259,7 @@ class CoreDpReceiver:
         )
         return ReceiverAnswer("envelope", envelope)
 
-    def _stored(self, uow: CoreDpUnitOfWork, now: datetime, stored: StoredResult) -> ReceiverAnswer:
+    def _stored(self, uow: UnitOfWork, now: datetime, stored: StoredResult) -> ReceiverAnswer:
         """The stored answer; a stored envelope about to expire is re-signed (same body and
         idempotency key, a new message id), so the retrying peer can still accept it."""
         if stored.status != ANSWER_ENVELOPE:
@@ -283,18 +283,14 @@ class CoreDpReceiver:
         return ReceiverAnswer("envelope", envelope)
 
     @staticmethod
-    def _renamed_reply(
-        uow: CoreDpUnitOfWork, conversation_id: str | None, old: str, new: str
-    ) -> None:
+    def _renamed_reply(uow: UnitOfWork, conversation_id: str | None, old: str, new: str) -> None:
         if conversation_id is None:
             return
         conv = uow.coredp.conversations.get(conversation_id, lock=True)
         if conv is not None and conv.last_message_id == old:
             uow.coredp.conversations.update(replace(conv, last_message_id=new))
 
-    def _error_received(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound
-    ) -> ReceiverAnswer:
+    def _error_received(self, uow: UnitOfWork, now: datetime, inbound: Inbound) -> ReceiverAnswer:
         body = inbound.body
         correlated = str(body["correlation_id"])
         conv = uow.coredp.conversations.get(correlated, lock=True)

@@ -49,11 +49,11 @@ from loopnode.protocol.coredp.choreography import (
 from loopnode.protocol.coredp.envelope import new_idempotency_key, new_message_id
 from loopnode.protocol.coredp.errors import ErrorCode
 from loopnode.services.coredp_messages import CoreDpRefusal, CoreDpSettings, choreography_body
-from loopnode.services.coredp_ports import Conversation, CoreDpUnitOfWork
+from loopnode.services.coredp_ports import Conversation
 from loopnode.services.exchange import Exchange
 from loopnode.services.journal import Journal
 from loopnode.services.lifecycle import ENTITY_TYPES, prepare
-from loopnode.services.ports import ExchangeRow
+from loopnode.services.ports import ExchangeRow, UnitOfWork
 
 __all__ = ["NON_TERMINAL_STATES", "Authored", "Inbound", "StepOutcome", "Steps", "refusal_for"]
 
@@ -142,7 +142,7 @@ class Steps:
         self._settings = settings
 
     # -- entry point ----------------------------------------------------------------------------
-    def accept(self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound) -> StepOutcome:
+    def accept(self, uow: UnitOfWork, now: datetime, inbound: Inbound) -> StepOutcome:
         """Apply `inbound` (verified, not a replay); raises `CoreDpRefusal`."""
         role = self._role(inbound)
         body = inbound.body
@@ -170,7 +170,7 @@ class Steps:
 
     # -- the counterparty's side: messages the origin authors --------------------------------
     def _capabilities_announce(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
     ) -> StepOutcome:
         reply = self._reply(
             inbound, "capabilities.response", accepted_profile_version=PROFILE_VERSION
@@ -194,7 +194,7 @@ class Steps:
         return StepOutcome(conv, reply)
 
     def _offer_publish(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
     ) -> StepOutcome:
         document, error = None, None
         if inbound.snapshot is not None:
@@ -226,7 +226,7 @@ class Steps:
         return StepOutcome(conv, reply)
 
     def _match_propose(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
     ) -> StepOutcome:
         row: ExchangeRow | None = None
         error: LoopError | None = None
@@ -266,7 +266,7 @@ class Steps:
         return row
 
     def _transfer_dispatch(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
     ) -> StepOutcome:
         receive = self._settings.auto_receive
         row = None
@@ -297,7 +297,7 @@ class Steps:
 
     def _author_receipt(
         self,
-        uow: CoreDpUnitOfWork,
+        uow: UnitOfWork,
         now: datetime,
         inbound: Inbound,
         conv: Conversation,
@@ -318,7 +318,7 @@ class Steps:
         return StepOutcome(conv, reply)
 
     def receipt(
-        self, uow: CoreDpUnitOfWork, now: datetime, conversation_id: str
+        self, uow: UnitOfWork, now: datetime, conversation_id: str
     ) -> tuple[Conversation, Authored]:
         """This node (the counterparty) confirms receipt of a dispatched transfer later."""
         conv = uow.coredp.conversations.get(conversation_id, lock=True)
@@ -363,7 +363,7 @@ class Steps:
         return row
 
     def _transfer_ack(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
     ) -> StepOutcome:
         assert conv is not None  # _check_transition: the ack needs transfer-received here
         body = inbound.body
@@ -396,7 +396,7 @@ class Steps:
 
     # -- the origin's side: messages the counterparty authors --------------------------------
     def _capabilities_response(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
     ) -> StepOutcome:
         assert conv is not None
         conv = self._advance(
@@ -419,18 +419,18 @@ class Steps:
         return StepOutcome(conv, None)
 
     def _offer_ack(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
     ) -> StepOutcome:
         return self._offer_answer(uow, now, inbound, conv, "offer.acked")
 
     def _offer_reject(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
     ) -> StepOutcome:
         return self._offer_answer(uow, now, inbound, conv, "offer.rejected")
 
     def _offer_answer(
         self,
-        uow: CoreDpUnitOfWork,
+        uow: UnitOfWork,
         now: datetime,
         inbound: Inbound,
         conv: Conversation | None,
@@ -450,18 +450,18 @@ class Steps:
         return StepOutcome(conv, None)
 
     def _match_accept(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
     ) -> StepOutcome:
         return self._match_answer(uow, now, inbound, conv, "accepted")
 
     def _match_reject(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
     ) -> StepOutcome:
         return self._match_answer(uow, now, inbound, conv, "rejected")
 
     def _match_answer(
         self,
-        uow: CoreDpUnitOfWork,
+        uow: UnitOfWork,
         now: datetime,
         inbound: Inbound,
         conv: Conversation | None,
@@ -504,7 +504,7 @@ class Steps:
         return row
 
     def _transfer_receive(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
     ) -> StepOutcome:
         assert conv is not None
         subject_id = conv.subject_id
@@ -551,7 +551,7 @@ class Steps:
 
     # -- timeouts and partitions ---------------------------------------------------------------
     def _recovery(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
+        self, uow: UnitOfWork, now: datetime, inbound: Inbound, conv: Conversation | None
     ) -> Conversation:
         body = inbound.body
         if conv is None:
@@ -585,9 +585,7 @@ class Steps:
         )
         return conv
 
-    def observe_timeout(
-        self, uow: CoreDpUnitOfWork, now: datetime, conv: Conversation
-    ) -> Conversation:
+    def observe_timeout(self, uow: UnitOfWork, now: datetime, conv: Conversation) -> Conversation:
         """`conv` passed its timeout_at: it becomes `partitioned` when the peer was last found
         unreachable, otherwise `timed-out`. A match this node proposed expires with it."""
         state = "partitioned" if conv.partitioned_us is not None else "timed-out"
@@ -729,7 +727,7 @@ class Steps:
 
     @staticmethod
     def _lifecycle(
-        uow: CoreDpUnitOfWork, now: datetime, actor: str, change: Callable[[Journal], T]
+        uow: UnitOfWork, now: datetime, actor: str, change: Callable[[Journal], T]
     ) -> tuple[T | None, LoopError | None]:
         """Run a lifecycle change in a savepoint with its own journal (flushed inside it)."""
         journal = Journal(uow, now, actor)
@@ -746,7 +744,7 @@ class Steps:
 
     @staticmethod
     def _record(
-        uow: CoreDpUnitOfWork,
+        uow: UnitOfWork,
         now: datetime,
         actor: str,
         event: str,
@@ -759,9 +757,7 @@ class Steps:
         journal.record(event, subject_type, subject_id, payload, summary)
         journal.flush()
 
-    def _record_linked(
-        self, uow: CoreDpUnitOfWork, now: datetime, actor: str, message: Authored
-    ) -> None:
+    def _record_linked(self, uow: UnitOfWork, now: datetime, actor: str, message: Authored) -> None:
         found = _LINKED_EVENTS.get(message.message_type)
         if found is not None:
             event, subject = found
@@ -769,9 +765,7 @@ class Steps:
                 uow, now, actor, event, subject, message.body["subject"]["id"], message.body
             )
 
-    def _record_linked_inbound(
-        self, uow: CoreDpUnitOfWork, now: datetime, inbound: Inbound
-    ) -> None:
+    def _record_linked_inbound(self, uow: UnitOfWork, now: datetime, inbound: Inbound) -> None:
         found = _LINKED_EVENTS.get(inbound.message_type)
         if found is not None:
             event, subject = found

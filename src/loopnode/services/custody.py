@@ -7,13 +7,9 @@ back) holds the moved part at the receiving city, and the parent's quantity drop
 way a chain-of-custody entry is appended and the offer's reservation of quantity is released, so
 "offers never exceed the subject" (DECISIONS 10) holds before and after.
 
-Quantities: the integer micro-unit columns are the authority for the invariant and move by
-exactly the offer's micro-units. The documents carry the same amounts as exact decimals in the
-parent's unit; they can differ from the columns by the column's rounding (below one millionth of
-the base unit), never in a way that lets offers exceed the record.
-
-The receiving city is the offer's `to_city` unless it is `any`, else the transfer route's
-`to_city`, else the match's `to_city`.
+Quantities and the receiving city are worked out in `domain/custody.py` (pure arithmetic); the
+integer micro-unit columns are the authority for the invariant and move by exactly the offer's
+micro-units, the documents carry the same amounts as exact decimals in the parent's unit.
 
 Location: the record that goes to the receiving city (the whole record on a move, the new one
 on a split) does not keep the coordinates it had, or a radius search would still find it where
@@ -24,7 +20,6 @@ and its lat/lon/unit-vector columns become null. The parent of a split stays whe
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -32,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from loopnode.domain import geo, ids
+from loopnode.domain.custody import json_number, moves_whole, receiving_city, split
 from loopnode.domain.errors import NotFound
 from loopnode.domain.evidence import EvidenceEvent
 from loopnode.domain.quantities import (
@@ -60,21 +56,6 @@ __all__ = ["Custody", "history", "receiving_city"]
 MICRO = Decimal(1_000_000)
 
 
-def receiving_city(offer: dict[str, Any], transfer: dict[str, Any], match: dict[str, Any]) -> str:
-    to_city = offer.get("to_city")
-    if _is_city(to_city) and str(to_city).lower() != "any":
-        return str(to_city)
-    route = transfer.get("route")
-    if isinstance(route, dict) and _is_city(route.get("to_city")):
-        return str(route["to_city"])
-    return str(match["to_city"])
-
-
-def _is_city(value: object) -> bool:
-    # The route's cities are free strings in the schema; the passport's are 2..80 characters.
-    return isinstance(value, str) and 2 <= len(value) <= 80
-
-
 class Custody:
     def __init__(self, node: NodeIdentity, random_hex: Callable[[int], str]) -> None:
         self._node = node
@@ -90,7 +71,7 @@ class Custody:
             raise NotFound(f"{offer.subject_id} not found on this node")
         city = receiving_city(offer.document, transfer.document, match.document)
         uow.subjects.release(record.id, offer.quantity_micro)
-        if offer.quantity_micro >= record.quantity_micro:
+        if moves_whole(record.quantity_micro, offer.quantity_micro):
             parent, child = _moved(record, self._relocated(record.document, city), j.now), None
         else:
             parent, child = self._split(record, offer, city, j.now)
@@ -104,14 +85,14 @@ class Custody:
     ) -> tuple[RecordRow, RecordRow]:
         unit = record.document["quantity"]["unit"]
         moved = convert(quantity_from_json(offer.document["quantity"]), unit).value
-        with decimal.localcontext(prec=100):
-            left = max(to_decimal(record.document["quantity"]["value"]) - moved, Decimal(0))
+        value = to_decimal(record.document["quantity"]["value"])
+        parts = split(record.quantity_micro, offer.quantity_micro, value, moved)
         parent_doc = {**record.document, "quantity": {**record.document["quantity"]}}
-        parent_doc["quantity"]["value"] = _number(left)
+        parent_doc["quantity"]["value"] = json_number(parts.parent_value)
         parent = replace(
             record,
             document=parent_doc,
-            quantity_micro=record.quantity_micro - offer.quantity_micro,
+            quantity_micro=parts.parent_micro,
             record_hash=sha256_hex(parent_doc),
             updated_us=to_us(now),
         )
@@ -119,7 +100,7 @@ class Custody:
         child_doc = {
             **self._relocated(record.document, city),
             "id": self._mint(record, now),
-            "quantity": {"value": _number(moved), "unit": unit},
+            "quantity": {"value": json_number(parts.child_value), "unit": unit},
             "metadata": {
                 **(metadata if isinstance(metadata, dict) else {}),
                 "parent_id": record.id,
@@ -128,7 +109,7 @@ class Custody:
         child = RegistryService.build_row(
             record.kind, child_doc, now, source_node=record.source_node
         )
-        return parent, replace(child, quantity_micro=offer.quantity_micro, parent_id=record.id)
+        return parent, replace(child, quantity_micro=parts.child_micro, parent_id=record.id)
 
     def _relocated(self, document: dict[str, Any], city: str) -> dict[str, Any]:
         """`document` at `city`: this node's location there, else no location at all."""
@@ -213,11 +194,6 @@ def _moved(record: RecordRow, document: dict[str, Any], now: datetime) -> Record
     )
 
 
-def _number(value: Decimal) -> int | float:
-    """A JSON number: an int when whole, else the float whose repr is the decimal's digits."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def history(uow: UnitOfWork, kind: str, record_id: str) -> dict[str, Any]:
     """A passport's chain of custody, availability history and offers, oldest first."""
     record = uow.records.get(kind, record_id)
@@ -263,6 +239,9 @@ def _custody_view(entry: CustodyEntry, base_unit: str) -> dict[str, Any]:
         "match_id": entry.match_id,
         "from_city": entry.from_city,
         "to_city": entry.to_city,
-        "quantity": {"value": _number(Decimal(entry.quantity_micro) / MICRO), "unit": base_unit},
+        "quantity": {
+            "value": json_number(Decimal(entry.quantity_micro) / MICRO),
+            "unit": base_unit,
+        },
         "recorded_at": format_timestamp(from_us(entry.recorded_us)),
     }

@@ -27,8 +27,8 @@ from loopnode.domain.times import TimestampError, format_timestamp, parse_timest
 from loopnode.services.apikeys import Principal
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ownership import ensure_account_holder, ensure_holder
-from loopnode.services.ports import Clock
-from loopnode.services.routing_ports import DemandRow, RoutingUowFactory
+from loopnode.services.ports import Clock, UnitOfWorkFactory
+from loopnode.services.routing_ports import DemandRow
 
 FIELDS: Final = frozenset(
     {"category", "quantity", "max_price", "location", "valid_until", "requester", "notes"}
@@ -46,7 +46,7 @@ def micro_units(quantity: Quantity) -> int:
 
 class DemandService:
     def __init__(
-        self, uow: RoutingUowFactory, clock: Clock, node: NodeIdentity, random_hex: Any
+        self, uow: UnitOfWorkFactory, clock: Clock, node: NodeIdentity, random_hex: Any
     ) -> None:
         self._uow = uow
         self._clock = clock

@@ -4,9 +4,10 @@
 Theory of operation. Every change locks the rows it reads before deciding, always in the order
 offer → match → transfer → passport (the evidence head comes last, see `journal`), so two writers
 on PostgreSQL never deadlock; on SQLite the write transaction already excludes other writers.
-The rules are checked here in the order DECISIONS 9 gives them, and the database constraints
-(partial unique indexes, composite foreign keys, the offered-quantity CHECK) catch whatever a
-missed race would let through.
+The rules themselves are pure functions in `domain/exchange.py` (this module reads and locks
+what they need, asks them in the order DECISIONS 9 gives, then persists), and the database
+constraints (partial unique indexes, composite foreign keys, the offered-quantity CHECK) catch
+whatever a missed race would let through.
 
 Creation enters the entity's initial state and then walks `StateMachine.path` to the state the
 client asked for, applying what each implied transition means: a Match created `accepted` first
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 
-from loopnode.domain.errors import Conflict, InvalidRequest, NotFound
+from loopnode.domain import exchange as rules
+from loopnode.domain.errors import InvalidRequest, NotFound
 from loopnode.domain.lifecycle import MACHINES
 from loopnode.domain.quantities import dimension, quantity_from_json, require_exchangeable
-from loopnode.domain.times import TimestampError, format_timestamp, from_us, parse_timestamp, to_us
+from loopnode.domain.times import TimestampError, parse_timestamp, to_us
 from loopnode.services.custody import Custody
 from loopnode.services.journal import Journal
 from loopnode.services.ports import ExchangeRow, RecordRow, UnitOfWork
@@ -33,7 +35,6 @@ from loopnode.services.registry import quantity_micro
 __all__ = ["Exchange"]
 
 OFFER, MATCH, TRANSFER = MACHINES["offer"], MACHINES["match"], MACHINES["transfer"]
-SUBJECT_FIELDS = ("material_id", "product_id")
 
 
 class Exchange:
@@ -43,22 +44,15 @@ class Exchange:
     # -- creation -----------------------------------------------------------------------------
     def create_offer(self, j: Journal, document: dict[str, Any]) -> ExchangeRow:
         record = _locked_subject(j.uow, document)
-        if record.availability == "withdrawn":
-            raise InvalidRequest(f"{record.kind} {record.id} is withdrawn", {"id": record.id})
+        subject = _subject(record)
+        rules.check_offerable(subject)
         micro = _offer_micro(document, record)
         until_us = _timestamp_us(document, "available_until")
         target = document["status"]
-        if target == "reserved":
-            raise InvalidRequest(
-                "an offer is reserved only by a match created against it: create it open",
-                {"status": target},
-            )
-        if target == "open" and until_us <= j.now_us:
-            raise InvalidRequest(
-                "available_until has passed", {"available_until": document["available_until"]}
-            )
-        if not j.uow.subjects.reserve(record.id, micro):
-            raise _oversold(record, micro)
+        rules.check_new_offer(target, document["available_until"], until_us, j.now_us)
+        rules.require_room(subject, micro)
+        if not j.uow.subjects.reserve(record.id, micro):  # the database's word is the last
+            raise rules.oversold(subject, micro)
         row = ExchangeRow(
             entity="offer",
             id=document["id"],
@@ -84,10 +78,11 @@ class Exchange:
         if offer is None:
             raise _unknown("offer", document["offer_id"])
         _require_same_subject("match", document, offer)
-        _require_matchable(j.uow, offer, j.now_us)
+        active = j.uow.exchange.active_match(offer.id) if offer.status == "reserved" else None
+        rules.check_matchable(_held(offer), offer.available_until_us, j.now_us, _held(active))
         path = MATCH.path(MATCH.initial, document["status"])
         row = _child_row("match", document, offer, j.now_us)
-        plain, rest = _plain_prefix(MATCH, path[1:])
+        plain, rest = rules.plain_prefix(MATCH, path[1:])
         row = _insert_through(j, row, plain)
         self._set(j, offer, "reserved", f"match {row.id}")
         for state in plain:
@@ -104,20 +99,11 @@ class Exchange:
         offer = _get(uow, "offer", seen.offer_id or "", lock=True)
         match = _get(uow, "match", seen.id, lock=True)
         _require_same_subject("transfer", document, offer)
-        if match.status != "accepted":
-            raise InvalidRequest(
-                f"a transfer needs an accepted match; match {match.id} is {match.status}",
-                {"match_id": match.id, "current": match.status},
-            )
-        live = uow.exchange.live_transfer(match.id)
-        if live is not None:
-            raise Conflict(
-                f"match {match.id} already has a live transfer ({live.id}, {live.status})",
-                {"match_id": match.id, "transfer_id": live.id, "rule": "one live transfer"},
-            )
+        live = uow.exchange.live_transfer(match.id) if match.status == "accepted" else None
+        rules.check_transfer_allowed(_held(match), _held(live))
         path = TRANSFER.path(TRANSFER.initial, document["status"])
         row = replace(_child_row("transfer", document, offer, j.now_us), match_id=match.id)
-        plain, rest = _plain_prefix(TRANSFER, path[1:])
+        plain, rest = rules.plain_prefix(TRANSFER, path[1:])
         row = _insert_through(j, row, plain)
         for state in plain:
             j.entered("transfer", row.id, state, _before(path, state), _at(row, state))
@@ -148,20 +134,8 @@ class Exchange:
         self, j: Journal, offer: ExchangeRow, state: str, reason: str | None
     ) -> ExchangeRow:
         OFFER.check(offer.status, state)
-        details = {"entity": "offer", "current": offer.status, "target": state}
-        if state == "reserved":
-            raise Conflict(
-                f"offer {offer.id} is {offer.status}; it is reserved only by a match created "
-                "against it",
-                details,
-            )
-        active = j.uow.exchange.active_match(offer.id)
-        if state == "open" and active is not None:
-            raise Conflict(
-                f"offer {offer.id} is reserved by match {active.id}; "
-                "reject or expire that match to release it",
-                {**details, "match_id": active.id},
-            )
+        active = j.uow.exchange.active_match(offer.id) if state == "open" else None
+        rules.check_offer_move(_held(offer), state, _held(active))
         if state == "open":
             return self._set(j, offer, state, reason)
         return self._withdraw_offer(j, offer, reason)
@@ -179,7 +153,7 @@ class Exchange:
         self, j: Journal, match: ExchangeRow, state: str, reason: str | None
     ) -> ExchangeRow:
         MATCH.check(match.status, state)
-        if state not in MATCH.terminal:
+        if not rules.ends_match(state):
             return self._set(j, match, state, reason)
         _require_no_live_transfer(j.uow, match, state)
         match = self._set(j, match, state, reason)
@@ -199,8 +173,7 @@ class Exchange:
     ) -> ExchangeRow:
         TRANSFER.check(transfer.status, state)
         transfer = self._set(j, transfer, state, reason)
-        if state == "completed":
-            # DECISIONS 11: the goods leave the subject, and the offer is closed as fulfilled.
+        if rules.fulfils_offer(state):
             self._custody.complete(j, transfer, offer, match)
             self._set(j, offer, "withdrawn", "fulfilled")
         return transfer
@@ -215,19 +188,6 @@ class Exchange:
         return changed
 
 
-# A match or transfer created in a later state passes through the states before it within its
-# own unit of work. The states without side effects (not terminal) are only journaled: the row
-# is inserted once, already in the last of them, instead of inserted and then updated once per
-# state (docs/performance.md). The evidence and status history are exactly as before.
-def _plain_prefix(machine: Any, states: Sequence[str]) -> tuple[list[str], list[str]]:
-    plain: list[str] = []
-    for state in states:
-        if state in machine.terminal:
-            break
-        plain.append(state)
-    return plain, list(states[len(plain) :])
-
-
 def _at(row: ExchangeRow, state: str) -> dict[str, Any]:
     return {**row.document, "status": state}
 
@@ -237,7 +197,12 @@ def _before(path: Sequence[str], state: str) -> str:
 
 
 def _insert_through(j: Journal, row: ExchangeRow, plain: Sequence[str]) -> ExchangeRow:
-    """Insert `row` in the last of `plain` (or as it is); journal its initial state."""
+    """Insert `row` in the last of `plain` (or as it is); journal its initial state.
+
+    A match or transfer created in a later state passes through the states before it within
+    its own unit of work. The states without side effects (`rules.plain_prefix`) are only
+    journaled: the row is inserted once, already in the last of them, instead of inserted and
+    then updated once per state (docs/performance.md)."""
     j.entered(row.entity, row.id, row.status, None, row.document)
     previous = row.status
     for state in plain:
@@ -276,7 +241,7 @@ def _child_row(
 def _locked_subject(uow: UnitOfWork, document: dict[str, Any]) -> RecordRow:
     """Lock every passport the offer names; the subject is the material when both are named."""
     found: list[RecordRow] = []
-    for field in SUBJECT_FIELDS:
+    for field in rules.SUBJECT_FIELDS:
         record_id = document.get(field)
         if record_id is None:
             continue
@@ -303,56 +268,32 @@ def _offer_micro(document: dict[str, Any], record: RecordRow) -> int:
     return quantity_micro(document["quantity"]["value"], document["quantity"]["unit"])
 
 
-def _oversold(record: RecordRow, micro: int) -> InvalidRequest:
-    return InvalidRequest(
-        f"open and reserved offers of {record.id} would exceed its quantity",
-        {
-            "id": record.id,
-            "unit": record.quantity_unit,
-            "available_micro": record.quantity_micro,
-            "offered_micro": record.offered_micro,
-            "requested_micro": micro,
-            "rule": "offers never exceed the subject (DECISIONS 10)",
-        },
-    )
-
-
 def _require_same_subject(entity: str, document: dict[str, Any], offer: ExchangeRow) -> None:
-    for field in SUBJECT_FIELDS:
-        if field in document and document[field] != getattr(offer, field):
-            raise InvalidRequest(
-                f"the {entity}'s {field} differs from offer {offer.id}'s",
-                {"field": field, "value": document[field], "offer": getattr(offer, field)},
-            )
-
-
-def _require_matchable(uow: UnitOfWork, offer: ExchangeRow, now_us: int) -> None:
-    """DECISIONS 9: withdrawn or past its time → 400; reserved → 409 when an active match
-    holds it (the specific "one active match" rule), 400 otherwise."""
-    details = {"offer_id": offer.id, "current": offer.status}
-    if offer.status == "withdrawn":
-        raise InvalidRequest(f"offer {offer.id} is withdrawn", details)
-    if offer.available_until_us <= now_us:
-        until = format_timestamp(from_us(offer.available_until_us))
-        raise InvalidRequest(f"offer {offer.id} expired at {until}", details)
-    if offer.status == "reserved":
-        active = uow.exchange.active_match(offer.id)
-        if active is not None:
-            raise Conflict(
-                f"offer {offer.id} already has an active match ({active.id})",
-                {**details, "match_id": active.id, "rule": "one active match per offer"},
-            )
-        raise InvalidRequest(f"offer {offer.id} is reserved", details)
+    subjects = {"material_id": offer.material_id, "product_id": offer.product_id}
+    rules.check_same_subject(entity, document, offer.id, subjects)
 
 
 def _require_no_live_transfer(uow: UnitOfWork, match: ExchangeRow, target: str) -> None:
-    live = uow.exchange.live_transfer(match.id)
-    if live is not None:
-        raise Conflict(
-            f"match {match.id} has a {live.status} transfer ({live.id}), so it cannot become "
-            f"{target}: goods in transit never reopen their offer",
-            {"entity": "match", "current": match.status, "target": target, "transfer_id": live.id},
-        )
+    rules.check_no_live_transfer(_held(match), target, _held(uow.exchange.live_transfer(match.id)))
+
+
+@overload
+def _held(row: ExchangeRow) -> rules.Held: ...
+@overload
+def _held(row: ExchangeRow | None) -> rules.Held | None: ...
+def _held(row: ExchangeRow | None) -> rules.Held | None:
+    return None if row is None else rules.Held(row.id, row.status)
+
+
+def _subject(record: RecordRow) -> rules.Subject:
+    return rules.Subject(
+        record.id,
+        record.kind,
+        record.quantity_unit,
+        record.availability,
+        record.quantity_micro,
+        record.offered_micro,
+    )
 
 
 def _unknown(entity: str, entity_id: str) -> InvalidRequest:

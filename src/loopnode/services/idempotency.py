@@ -9,17 +9,20 @@ Exactly once: the key row is inserted at the start of the unit of work that make
 completed at its end, so the change and its stored response commit together or not at all. A
 concurrent first use of the same key waits on the primary key (PostgreSQL) or the write lock
 (SQLite), then finds the winner's row and replays it. A failed request stores nothing, so it may
-be retried. Actions that open their own transactions (the registry's) use `begin`/`finish`
-instead: a `pending` row claims the key first, and a second request meanwhile gets 409.
+be retried.
+
+This is the one way writes run: every write route with an `Idempotency-Key` goes through `run`
+(web/idempotency.py `write`), and in-process callers use `apply`. Services hand over a `Change`
+and get its result back; web renders the result (status, body, headers), and that rendering is
+what is stored and replayed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from loopnode.domain.errors import Conflict, InvalidRequest
 from loopnode.domain.times import to_us
@@ -31,24 +34,17 @@ from loopnode.services.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from loopnode.services.results import Change, Changed, Created, Render, Replayed, StoredResponse
 
-__all__ = ["TTL", "IdempotencyRequest", "IdempotencyService", "Outcome"]
+__all__ = ["TTL", "IdempotencyRequest", "IdempotencyService"]
 
 TTL = timedelta(hours=24)
-# A `pending` claim older than this was left by a process that died mid-request.
+# A `pending` row is a claim never completed (a process that died mid-request); past this age
+# it no longer holds the key.
 ABANDONED = timedelta(minutes=5)
 PURGE_EVERY = timedelta(minutes=10)
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A response as the services produce and the key table stores it."""
-
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-    replayed: bool = False
+R = TypeVar("R", Created, Changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +67,8 @@ class IdempotencyRequest:
 
 
 class _Replay(Exception):  # control flow only: never escapes this module
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
+    def __init__(self, replayed: Replayed) -> None:
+        self.replayed = replayed
 
 
 class IdempotencyService:
@@ -81,31 +77,36 @@ class IdempotencyService:
         self._clock = clock
         self._last_purge: datetime | None = None
 
-    def run(
-        self,
-        request: IdempotencyRequest | None,
-        change: Callable[[UnitOfWork, datetime], Outcome],
-    ) -> Outcome:
-        """Run `change` in one write unit of work, at most once per idempotency key."""
+    def apply(self, change: Change[R]) -> R:
+        """Run `change` in one write unit of work (no key: an in-process caller)."""
         now = self._clock.now()
+        with self._uow(write=True) as uow:
+            return change(uow, now)
+
+    def run(
+        self, request: IdempotencyRequest | None, change: Change[R], render: Render
+    ) -> R | Replayed:
+        """Run `change` in one write unit of work, at most once per idempotency key; `render`
+        gives the response to store with it."""
         if request is None:
-            with self._uow(write=True) as uow:
-                return change(uow, now)
+            return self.apply(change)
+        now = self._clock.now()
         self._purge(now)
         try:
             with self._uow(write=True) as uow:
                 self._claim(uow, request, now)
-                outcome = change(uow, now)
+                result = change(uow, now)
+                stored = render(result)
                 uow.idempotency.complete(
-                    request.principal, request.key, outcome.status, outcome.body, outcome.headers
+                    request.principal, request.key, stored.status, stored.body, stored.headers
                 )
-                return outcome
+                return result
         except _Replay as replay:
-            return replay.outcome
+            return replay.replayed
         except KeyTaken:
             return self._stored(request, now)
 
-    def replay(self, request: IdempotencyRequest | None) -> Outcome | None:
+    def replay(self, request: IdempotencyRequest | None) -> Replayed | None:
         """A cheap look before validating: the stored response, or 409 for another request.
 
         `run` decides again inside its transaction; this only answers retries (and key reuse)
@@ -119,33 +120,8 @@ class IdempotencyService:
             return None
         verdict = _verdict(row, request)
         if isinstance(verdict, _Replay):
-            return verdict.outcome
+            return verdict.replayed
         raise verdict
-
-    # -- for actions that run their own transactions ----------------------------------------
-    def begin(self, request: IdempotencyRequest) -> Outcome | None:
-        """Claim the key; the stored response when it was already used with this request."""
-        now = self._clock.now()
-        self._purge(now)
-        try:
-            with self._uow(write=True) as uow:
-                self._claim(uow, request, now)
-        except _Replay as replay:
-            return replay.outcome
-        except KeyTaken:
-            return self._stored(request, now)
-        return None
-
-    def finish(self, request: IdempotencyRequest, outcome: Outcome) -> None:
-        with self._uow(write=True) as uow:
-            uow.idempotency.complete(
-                request.principal, request.key, outcome.status, outcome.body, outcome.headers
-            )
-
-    def abandon(self, request: IdempotencyRequest) -> None:
-        """Free the key after a failed action, so the client may retry it."""
-        with self._uow(write=True) as uow:
-            uow.idempotency.delete(request.principal, request.key)
 
     # -- shared -------------------------------------------------------------------------------
     def _claim(self, uow: UnitOfWork, request: IdempotencyRequest, now: datetime) -> None:
@@ -167,7 +143,7 @@ class IdempotencyService:
             )
         )
 
-    def _stored(self, request: IdempotencyRequest, now: datetime) -> Outcome:
+    def _stored(self, request: IdempotencyRequest, now: datetime) -> Replayed:
         # We lost the race for the key: the winner has committed, so its row is visible now.
         with self._uow() as uow:
             row = uow.idempotency.get(request.principal, request.key)
@@ -178,7 +154,7 @@ class IdempotencyService:
             )
         error = _verdict(row, request)
         if isinstance(error, _Replay):
-            return error.outcome
+            return error.replayed
         raise error
 
     def _purge(self, now: datetime) -> None:
@@ -207,4 +183,4 @@ def _verdict(row: IdempotencyRow, request: IdempotencyRequest) -> Exception:
             "a request with this Idempotency-Key is still in progress; retry later",
             {"key": request.key},
         )
-    return _Replay(Outcome(row.status_code, row.body, dict(row.headers), replayed=True))
+    return _Replay(Replayed(StoredResponse(row.status_code, row.body, dict(row.headers))))

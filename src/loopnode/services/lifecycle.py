@@ -2,8 +2,10 @@
 
 A payload is made whole (an id minted when absent, `OFR-`/`MCH-`/`TRF-` + hex), validated against
 its protocol model, and screened for personal data (DECISIONS 5) before any transaction opens.
-The change itself runs in one write unit of work through `Exchange`, together with its evidence
-entries and, when the client sent an `Idempotency-Key`, the stored response.
+The change itself (`create_change`, `transition_change`) runs in one write unit of work through
+`Exchange`, together with its evidence entries and, when the client sent an `Idempotency-Key`,
+the stored response (web/idempotency.py); `create` and `transition` run it for in-process
+callers.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from loopnode.protocol.validation import validate_entity
 from loopnode.services import cursors
 from loopnode.services.custody import history
 from loopnode.services.exchange import Exchange
-from loopnode.services.idempotency import IdempotencyRequest, IdempotencyService, Outcome
+from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.journal import Journal
 from loopnode.services.ports import ExchangeRow, ListQuery, UnitOfWork, UnitOfWorkFactory
+from loopnode.services.results import Change, Changed, Created
 
 __all__ = [
     "ENTITY_TYPES",
@@ -129,25 +132,17 @@ class LifecycleService:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        idempotency: IdempotencyService,
+        writes: IdempotencyService,
         exchange: Exchange,
         random_hex: Callable[[int], str],
     ) -> None:
         self._uow = uow
-        self._idempotency = idempotency
+        self._writes = writes
         self._exchange = exchange
         self._random_hex = random_hex
 
-    def create(
-        self,
-        entity: str,
-        payload: dict[str, Any],
-        actor: str,
-        idem: IdempotencyRequest | None = None,
-    ) -> Outcome:
-        replayed = self._idempotency.replay(idem)
-        if replayed is not None:
-            return replayed
+    def create_change(self, entity: str, payload: dict[str, Any], actor: str) -> Change[Created]:
+        """Validate `payload` now; the creation as a change for a write unit of work."""
         document = prepare(ENTITY_TYPES[entity], payload, lambda: self._mint(entity))
         create = {
             "offer": self._exchange.create_offer,
@@ -155,34 +150,32 @@ class LifecycleService:
             "transfer": self._exchange.create_transfer,
         }[entity]
 
-        def change(uow: UnitOfWork, now: datetime) -> Outcome:
+        def change(uow: UnitOfWork, now: datetime) -> Created:
             journal = Journal(uow, now, actor)
             row = create(journal, document)
             journal.flush()
-            return Outcome(201, row.document, {"Location": f"/api/v1/{entity}/{row.id}"})
+            return Created(row.document, f"/api/v1/{entity}/{row.id}")
 
-        return self._idempotency.run(idem, change)
+        return change
 
-    def transition(
-        self,
-        entity: str,
-        entity_id: str,
-        body: dict[str, Any],
-        actor: str,
-        idem: IdempotencyRequest | None = None,
-    ) -> Outcome:
-        replayed = self._idempotency.replay(idem)
-        if replayed is not None:
-            return replayed
+    def create(self, entity: str, payload: dict[str, Any], actor: str) -> Created:
+        return self._writes.apply(self.create_change(entity, payload, actor))
+
+    def transition_change(
+        self, entity: str, entity_id: str, body: dict[str, Any], actor: str
+    ) -> Change[Changed]:
         status, reason = transition_body(body)
 
-        def change(uow: UnitOfWork, now: datetime) -> Outcome:
+        def change(uow: UnitOfWork, now: datetime) -> Changed:
             journal = Journal(uow, now, actor)
             row = self._exchange.transition(journal, entity, entity_id, status, reason)
             journal.flush()
-            return Outcome(200, row.document)
+            return Changed(row.document)
 
-        return self._idempotency.run(idem, change)
+        return change
+
+    def transition(self, entity: str, entity_id: str, body: dict[str, Any], actor: str) -> Changed:
+        return self._writes.apply(self.transition_change(entity, entity_id, body, actor))
 
     def get(self, entity: str, entity_id: str) -> dict[str, Any]:
         with self._uow() as uow:

@@ -16,10 +16,11 @@ from typing import Any
 
 from loopnode.domain.errors import Conflict, InvalidRequest, NotFound
 from loopnode.domain.lifecycle import MACHINES
-from loopnode.services.idempotency import IdempotencyRequest, IdempotencyService, Outcome
+from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.journal import Journal
 from loopnode.services.lifecycle import next_cursor, page_query, prepare
 from loopnode.services.ports import StatusUpdateRow, UnitOfWork, UnitOfWorkFactory
+from loopnode.services.results import Change, Created
 
 __all__ = ["MaterialStatusService", "mint_uuid"]
 
@@ -37,29 +38,27 @@ class MaterialStatusService:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        idempotency: IdempotencyService,
+        writes: IdempotencyService,
         random_hex: Callable[[int], str],
     ) -> None:
         self._uow = uow
-        self._idempotency = idempotency
+        self._writes = writes
         self._random_hex = random_hex
 
-    def record(
-        self, payload: dict[str, Any], actor: str, idem: IdempotencyRequest | None = None
-    ) -> Outcome:
-        replayed = self._idempotency.replay(idem)
-        if replayed is not None:
-            return replayed
+    def record_change(self, payload: dict[str, Any], actor: str) -> Change[Created]:
+        """Validate `payload` now; the update as a change for a write unit of work."""
         document = prepare("MaterialStatusUpdate", payload, lambda: mint_uuid(self._random_hex))
 
-        def change(uow: UnitOfWork, now: datetime) -> Outcome:
+        def change(uow: UnitOfWork, now: datetime) -> Created:
             journal = Journal(uow, now, actor)
             _apply(journal, document)
             journal.flush()
-            location = f"/api/v1/material-status/{document['id']}"
-            return Outcome(201, document, {"Location": location})
+            return Created(document, f"/api/v1/material-status/{document['id']}")
 
-        return self._idempotency.run(idem, change)
+        return change
+
+    def record(self, payload: dict[str, Any], actor: str) -> Created:
+        return self._writes.apply(self.record_change(payload, actor))
 
     def get(self, update_id: str) -> dict[str, Any]:
         with self._uow() as uow:

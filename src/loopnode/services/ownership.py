@@ -7,17 +7,14 @@ transaction as the registration, in `record_organisations`; operators act for ev
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from loopnode.domain.errors import Forbidden, InvalidRequest
 from loopnode.services.apikeys import Principal
-from loopnode.services.idempotency import Outcome
 from loopnode.services.ledger.ports import AccountRow
 from loopnode.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
-
-Change = Callable[[UnitOfWork, datetime], Outcome]
+from loopnode.services.results import Change, Created
 
 
 def ensure_organisation(principal: Principal, record_organisation: str | None) -> None:
@@ -60,18 +57,18 @@ class OwnershipService:
         self._uow = uow
         self._clock = clock
 
-    def owned(self, change: Change, kind: str, principal: Principal) -> Change:
+    def owned(self, change: Change[Created], kind: str, principal: Principal) -> Change[Created]:
         """`change` (a registration) that also records the registrant's organisation."""
 
-        def recorded(uow: UnitOfWork, now: datetime) -> Outcome:
-            outcome = change(uow, now)
-            if principal.organisation is not None and outcome.status == 201:
-                uow.organisations.set(kind, str(outcome.body["id"]), principal.organisation)
-            return outcome
+        def recorded(uow: UnitOfWork, now: datetime) -> Created:
+            created = change(uow, now)
+            if principal.organisation is not None:
+                uow.organisations.set(kind, str(created.document["id"]), principal.organisation)
+            return created
 
         return recorded
 
-    def register(self, change: Change) -> Outcome:
+    def register(self, change: Change[Created]) -> Created:
         """Run a registration from `owned` in a transaction of its own."""
         with self._uow(write=True) as uow:
             return change(uow, self._clock.now())

@@ -1,4 +1,7 @@
-"""The ports the services need: storage behind a unit of work, and a clock.
+"""The ports the services need: storage behind the node's one unit of work, and a clock.
+
+Every feature types against the one `UnitOfWork` below; the stores of a feature keep their
+Protocols in that feature's ports module (ledger, routing, core-dp, federation, messaging).
 
 Adapters implement these Protocols (SQLAlchemy in `adapters/storage`, fakes in tests). Rows
 cross the boundary as the frozen dataclasses below, never as ORM objects.
@@ -19,7 +22,9 @@ from loopnode.domain.evidence import EvidenceEvent
 if TYPE_CHECKING:
     from loopnode.services.coredp_ports import CoreDpStores
     from loopnode.services.federation.ports import FederationStores
+    from loopnode.services.ledger.ports import LedgerStore
     from loopnode.services.messaging.ports import MessagingStores
+    from loopnode.services.routing_ports import DemandStore, OverflowStore, SignalStore
 
 
 class Clock(Protocol):
@@ -413,6 +418,20 @@ class UnitOfWork(Protocol):
 
     @property
     def messaging(self) -> MessagingStores: ...
+
+    # The LoopCoin ledger and the routing stores (services/ledger, services/routing_*), in the
+    # same transaction as the evidence entries they write.
+    @property
+    def ledger(self) -> LedgerStore: ...
+
+    @property
+    def signals(self) -> SignalStore: ...
+
+    @property
+    def demand(self) -> DemandStore: ...
+
+    @property
+    def overflow(self) -> OverflowStore: ...
 
     def savepoint(self) -> AbstractContextManager[object]:
         """A nested transaction: an exception inside rolls back to it and propagates, the

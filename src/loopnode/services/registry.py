@@ -23,7 +23,6 @@ from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.profiles import Finding, lint
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.group_commit import GroupCommit
-from loopnode.services.idempotency import Outcome
 from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import (
     Clock,
@@ -32,6 +31,7 @@ from loopnode.services.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from loopnode.services.results import Change, Created
 
 KIND_TYPES = {"material": "MaterialDNA", "product": "ProductDNA"}
 MICRO = Decimal(1_000_000)
@@ -89,18 +89,15 @@ class RegistryService:
         self._writes.run(store)  # shares a transaction with concurrent registrations
         return Registered(row, lint(row.document))
 
-    def registration(
-        self, kind: str, payload: dict[str, Any], actor: str
-    ) -> Callable[[UnitOfWork, datetime], Outcome]:
+    def registration(self, kind: str, payload: dict[str, Any], actor: str) -> Change[Created]:
         """The registration as one change for `IdempotencyService.run`: the record, its evidence
         and the stored response commit together, so no crash can leave a key claimed for a
         record that exists (a retry would register a minted id twice; issue 15)."""
 
-        def change(uow: UnitOfWork, now: datetime) -> Outcome:
+        def change(uow: UnitOfWork, now: datetime) -> Created:
             row = self._prepare(kind, payload, now)
             registered = self._store(uow, kind, row, actor, now)
-            location = f"/api/v1/{kind}/{row.id}"
-            return Outcome(201, registered.response(), {"Location": location})
+            return Created(registered.response(), f"/api/v1/{kind}/{row.id}")
 
         return change
 

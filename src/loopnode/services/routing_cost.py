@@ -38,8 +38,8 @@ from loopnode.domain.times import format_timestamp
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.federation.ports import PeerRow
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import Clock, RecordRow
-from loopnode.services.routing_ports import RoutingUowFactory, Signals
+from loopnode.services.ports import Clock, RecordRow, UnitOfWorkFactory
+from loopnode.services.routing_ports import Signals
 from loopnode.services.signals import SignalService, exact_decimal
 
 PeerSignalFetch = Callable[[PeerRow], Awaitable[bytes]]
@@ -61,7 +61,7 @@ class PeerSignalDirectory:
 
     def __init__(
         self,
-        uow: RoutingUowFactory,
+        uow: UnitOfWorkFactory,
         clock: Clock,
         peers: Callable[[], list[PeerRow]],
         fetch: PeerSignalFetch,

@@ -37,9 +37,10 @@ from loopnode.domain.money import Money
 from loopnode.domain.times import format_timestamp, from_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.services.identity import NodeIdentity
-from loopnode.services.ports import Clock, EvidenceDraft, RecordRow
+from loopnode.services.ports import Clock, EvidenceDraft, RecordRow, UnitOfWorkFactory
+from loopnode.services.results import Created
 from loopnode.services.routing_cost import km_between
-from loopnode.services.routing_ports import DemandRow, OverflowRow, RoutingUowFactory
+from loopnode.services.routing_ports import DemandRow, OverflowRow
 from loopnode.services.routing_routes import Priced, RouteCalculator, RoutePlan, render_candidate
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
@@ -57,7 +58,7 @@ class OverflowSettings:
 
 
 class Lifecycle(Protocol):
-    def create(self, entity: str, payload: dict[str, Any], actor: str) -> Any: ...
+    def create(self, entity: str, payload: dict[str, Any], actor: str) -> Created: ...
 
     def list(
         self, entity: str, params: dict[str, str], cursor: str | None, limit: int | None
@@ -84,10 +85,20 @@ class Federation(Protocol):
 HELD_STATES = frozenset({"local", "proposed", "absorbed"})
 
 
+def held(uow: UnitOfWorkFactory, material_ids: list[str]) -> set[str]:
+    """The materials the federation relay must not announce yet: not enrolled, or still in
+    their local window or awaiting the operator (issue 11 item 5: local first). Once the
+    policy overflows a lot it announces it itself. A free function so that the relay, built
+    before the overflow service, can be given it at construction."""
+    with uow() as unit:
+        rows = {m: unit.overflow.get(m) for m in material_ids}
+    return {m for m, row in rows.items() if row is None or row.state in HELD_STATES}
+
+
 class OverflowService:
     def __init__(
         self,
-        uow: RoutingUowFactory,
+        uow: UnitOfWorkFactory,
         clock: Clock,
         node: NodeIdentity,
         routes: RouteCalculator,
@@ -108,12 +119,7 @@ class OverflowService:
         self._record = record
 
     def held(self, material_ids: list[str]) -> set[str]:
-        """The materials the federation relay must not announce yet: not enrolled, or still in
-        their local window or awaiting the operator (issue 11 item 5: local first). Once the
-        policy overflows a lot it announces it itself."""
-        with self._uow() as uow:
-            rows = {m: uow.overflow.get(m) for m in material_ids}
-        return {m for m, row in rows.items() if row is None or row.state in HELD_STATES}
+        return held(self._uow, material_ids)
 
     # -- the step ----------------------------------------------------------------------------
     async def refresh_signals(self) -> None:
@@ -246,7 +252,7 @@ class OverflowService:
             return self._federation.accept_bid(int(chosen.candidate.ref))
         demand = chosen.detail["demand"]
         match = self._lifecycle.create("match", self._match(plan, chosen, offer_id), "routing")
-        match_id = str(match.body["id"])
+        match_id = str(match.document["id"])
         with self._uow(write=True) as uow:
             uow.demand.set_status(demand["id"], "matched", expected="open", match_id=match_id)
         return match_id
@@ -270,7 +276,7 @@ class OverflowService:
             "status": "open",
             "available_until": format_timestamp(until),
         }
-        return str(self._lifecycle.create("offer", offer, "routing").body["id"])
+        return str(self._lifecycle.create("offer", offer, "routing").document["id"])
 
     def _match(self, plan: RoutePlan, chosen: Priced, offer_id: str) -> dict[str, Any]:
         quote = chosen.quote

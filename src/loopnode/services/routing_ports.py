@@ -1,22 +1,18 @@
-"""Ports of the routing services (signals, demand, LoopCost, overflow), kept apart from the
-core ports so that the routing feature adds storage without touching the core unit of work.
+"""Stores of the routing services (signals, demand, LoopCost, overflow).
 
-`RoutingUnitOfWork` is one transaction holding the routing stores and the node's evidence log,
-so that a published config or a routing decision and its evidence entry commit together.
+They hang off the node's one `UnitOfWork` (services/ports.py: `uow.signals`, `uow.demand`,
+`uow.overflow`), so that a published config or a routing decision and its evidence entry commit
+together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Protocol
 
 from loopnode.domain.signals import Change
-from loopnode.services.ledger.ports import AccountRow
-from loopnode.services.ports import EvidenceLog
 
 Signals = dict[str, Decimal]
 
@@ -124,37 +120,6 @@ class OverflowStore(Protocol):
         bids_until: datetime | None = None,
         decision: dict[str, Any] | None = None,
     ) -> bool: ...
-
-
-class AccountLookup(Protocol):
-    """The LoopCoin accounts of this node, read in the routing transaction (ballots, demand)."""
-
-    def account(self, account_id: str) -> AccountRow | None: ...
-
-
-class RoutingUnitOfWork(Protocol):
-    @property
-    def signals(self) -> SignalStore: ...
-    @property
-    def ledger(self) -> AccountLookup: ...
-    @property
-    def demand(self) -> DemandStore: ...
-    @property
-    def overflow(self) -> OverflowStore: ...
-    @property
-    def evidence(self) -> EvidenceLog: ...
-
-    def __enter__(self) -> RoutingUnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-RoutingUowFactory = Callable[..., RoutingUnitOfWork]
 
 
 class SignalFetcher(Protocol):

@@ -84,7 +84,7 @@ class SearchService:
         self._clock = clock
         self._node = node
         self._peer_search = peer_search
-        self.record_cost = record_cost
+        self._record_cost = record_cost
 
     # -- GET /{kind}: plain listing ---------------------------------------------------------
     def list_records(
@@ -155,13 +155,13 @@ class SearchService:
         self, query: RecordQuery, count_query: RecordQuery, limit: Any
     ) -> tuple[list[RecordRow], int]:
         """Rows (one page plus one) and total among records whose LoopCost is at most `limit`."""
-        if self.record_cost is None:
+        if self._record_cost is None:
             raise InvalidRequest("max_loop_cost is not available on this node")
         try:
             ceiling = Money.of(Decimal(repr(limit)))
         except LoopError as exc:
             raise ValidationFailed([Issue("/max_loop_cost", "must be a finite number")]) from exc
-        cost = self.record_cost()
+        cost = self._record_cost()
         page = self._scan(query, lambda row: _at_most(cost(row), ceiling), DEFAULT_LIMIT + 1)
         total = len(self._scan(count_query, lambda row: _at_most(cost(row), ceiling), None))
         return page, total

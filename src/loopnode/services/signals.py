@@ -41,10 +41,9 @@ from loopnode.protocol.jsonld import CONTEXT_V020
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.apikeys import Principal
 from loopnode.services.ownership import ensure_account_holder
-from loopnode.services.ports import Clock, EvidenceDraft
+from loopnode.services.ports import Clock, EvidenceDraft, UnitOfWorkFactory
 from loopnode.services.routing_ports import (
     ProposalRow,
-    RoutingUowFactory,
     Signals,
     StoredConfig,
 )
@@ -94,7 +93,7 @@ def render_config(config: StoredConfig) -> dict[str, Any]:
 class SignalService:
     def __init__(
         self,
-        uow: RoutingUowFactory,
+        uow: UnitOfWorkFactory,
         clock: Clock,
         settings: SignalSettings,
         random_hex: Any,

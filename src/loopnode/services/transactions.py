@@ -25,7 +25,7 @@ from loopnode.domain.money import InvalidAmount, Money
 from loopnode.domain.times import format_timestamp, from_us
 from loopnode.protocol.jsonld import CONTEXT_V020
 from loopnode.protocol.validation import validate_entity
-from loopnode.services.idempotency import IdempotencyRequest, IdempotencyService, Outcome
+from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.journal import Journal
 from loopnode.services.lifecycle import (
     check_id_lengths,
@@ -34,6 +34,7 @@ from loopnode.services.lifecycle import (
     transition_body,
 )
 from loopnode.services.ports import TransactionRow, UnitOfWork, UnitOfWorkFactory
+from loopnode.services.results import Change, Changed, Created
 
 __all__ = ["TransactionService", "status_view"]
 
@@ -64,19 +65,15 @@ class TransactionService:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        idempotency: IdempotencyService,
+        writes: IdempotencyService,
         on_confirmed: SettleHook | None = None,
     ) -> None:
         self._uow = uow
-        self._idempotency = idempotency
+        self._writes = writes
         self._on_confirmed = on_confirmed
 
-    def submit(
-        self, payload: dict[str, Any], actor: str, idem: IdempotencyRequest | None = None
-    ) -> Outcome:
-        replayed = self._idempotency.replay(idem)
-        if replayed is not None:
-            return replayed
+    def submit_change(self, payload: dict[str, Any], actor: str) -> Change[Created]:
+        """Validate `payload` now; the submission as a change for a write unit of work."""
         kind = payload.get("@type")
         if kind not in TYPES:
             raise InvalidRequest(f"@type must be one of {', '.join(TYPES)}", {"@type": kind})
@@ -88,36 +85,35 @@ class TransactionService:
             "TransactionStatus": _status,
         }[str(kind)]
 
-        def change(uow: UnitOfWork, now: datetime) -> Outcome:
+        def change(uow: UnitOfWork, now: datetime) -> Created:
             journal = Journal(uow, now, actor)
             row = apply(journal, payload, self._on_confirmed)
             journal.flush()
-            return Outcome(201, status_view(row), {"Location": f"/api/v1/transaction/{row.id}"})
+            return Created(status_view(row), f"/api/v1/transaction/{row.id}")
 
-        return self._idempotency.run(idem, change)
+        return change
 
-    def transition(
-        self,
-        transaction_id: str,
-        body: dict[str, Any],
-        actor: str,
-        idem: IdempotencyRequest | None = None,
-    ) -> Outcome:
-        replayed = self._idempotency.replay(idem)
-        if replayed is not None:
-            return replayed
+    def submit(self, payload: dict[str, Any], actor: str) -> Created:
+        return self._writes.apply(self.submit_change(payload, actor))
+
+    def transition_change(
+        self, transaction_id: str, body: dict[str, Any], actor: str
+    ) -> Change[Changed]:
         status, reason = transition_body(body)
 
-        def change(uow: UnitOfWork, now: datetime) -> Outcome:
+        def change(uow: UnitOfWork, now: datetime) -> Changed:
             journal = Journal(uow, now, actor)
             row = uow.transactions.get(transaction_id, lock=True)
             if row is None:
                 raise _missing(transaction_id)
             row = _move(journal, row, status, reason, self._on_confirmed)
             journal.flush()
-            return Outcome(200, status_view(row))
+            return Changed(status_view(row))
 
-        return self._idempotency.run(idem, change)
+        return change
+
+    def transition(self, transaction_id: str, body: dict[str, Any], actor: str) -> Changed:
+        return self._writes.apply(self.transition_change(transaction_id, body, actor))
 
     def get(self, transaction_id: str) -> dict[str, Any]:
         with self._uow() as uow:

@@ -1,27 +1,28 @@
-"""The `Idempotency-Key` header on POST routes (semantics in `services/idempotency.py`).
+"""Write routes: the `Idempotency-Key` header, and how a service's result is answered.
 
-Routes whose service runs the change in one unit of work pass the request on, and the service
-stores the response in that same transaction (the registry too: `RegistryService.registration`).
-`run_once` is for actions that must open their own transactions: it claims the key before and
-stores the response after, so a crash in between leaves a pending key for five minutes.
-Replayed responses carry `Idempotent-Replayed: true`.
+Every write route that takes an `Idempotency-Key` answers through `write`: a retry is replayed
+before the body is validated, the change runs in one unit of work with its stored response
+(services/idempotency.py), and the result becomes a response here, where status codes and
+headers are chosen: `Created` is 201 with `Location`, `Changed` is 200. Replayed responses are
+the stored ones with `Idempotent-Replayed: true`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from loopnode.services.apikeys import Principal
-from loopnode.services.idempotency import IdempotencyRequest, Outcome
+from loopnode.services.idempotency import IdempotencyRequest
+from loopnode.services.results import Change, Created, Replayed, Result, StoredResponse
 from loopnode.web.auth import container
 from loopnode.web.concurrency import call
 from loopnode.web.responses import LDJSONResponse
 
-__all__ = ["HEADER", "REPLAYED", "idempotency_request", "respond", "run_once"]
+__all__ = ["HEADER", "REPLAYED", "idempotency_request", "render", "respond", "write"]
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -36,31 +37,35 @@ def idempotency_request(
     return IdempotencyRequest.of(principal.name, key, request.method, request.url.path, body)
 
 
-def respond(outcome: Outcome) -> Response:
-    headers = dict(outcome.headers)
-    if outcome.replayed:
-        headers[REPLAYED] = "true"
-    return LDJSONResponse(outcome.body, outcome.status, headers)
+def render(result: Result) -> StoredResponse:
+    if isinstance(result, Created):
+        return StoredResponse(201, result.document, {"Location": result.path})
+    return StoredResponse(200, result.document)
 
 
-async def run_once(
-    request: Request,
-    principal: Principal,
-    body: Any,
-    action: Callable[[], Awaitable[Outcome]],
+def respond(result: Result | Replayed) -> Response:
+    if isinstance(result, Replayed):
+        stored = result.response
+        return LDJSONResponse(stored.body, stored.status, {**stored.headers, REPLAYED: "true"})
+    answer = render(result)
+    return LDJSONResponse(answer.body, answer.status, answer.headers)
+
+
+async def write(
+    request: Request, principal: Principal, body: Any, plan: Callable[[], Change[Any]]
 ) -> Response:
-    """Run `action` at most once per idempotency key, for actions with their own transactions."""
+    """Answer a write: the stored response for a retry, else `plan()`'s change, run once.
+
+    `plan` validates the body and returns the change; it is not called for a replay, so a
+    retry is answered the same whatever the body's validity.
+    """
     idem = idempotency_request(request, principal, body)
-    if idem is None:
-        return respond(await action())
-    service = container(request).idempotency
-    stored = await call(request, service.begin, idem)
-    if stored is not None:
-        return respond(stored)
-    try:
-        outcome = await action()
-    except Exception:
-        await call(request, service.abandon, idem)
-        raise
-    await call(request, service.finish, idem, outcome)
-    return respond(outcome)
+    writes = container(request).idempotency
+
+    def once() -> Result | Replayed:
+        replayed = writes.replay(idem)
+        if replayed is not None:
+            return replayed
+        return writes.run(idem, plan(), render)
+
+    return respond(await call(request, once))

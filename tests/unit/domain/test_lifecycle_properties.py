@@ -95,7 +95,7 @@ class Lifecycle(RuleBasedStateMachine):
         except (InvalidRequest, Conflict, NotFound) as exc:
             event(f"{name} {args[0] if isinstance(args[0], str) else ''}: {type(exc).__name__}")
             return None
-        status = outcome.body.get("status") if outcome is not None else None
+        status = outcome.document.get("status") if outcome is not None else None
         event(f"{name} {args[0] if isinstance(args[0], str) else ''}: ok -> {status}")
         return outcome
 
@@ -121,7 +121,7 @@ class Lifecycle(RuleBasedStateMachine):
         choices = QUANTITIES[unit]
         body = p.offer(subject, choices[pick % len(choices)], unit, status=status, to_city=to_city)
         outcome = self._call(self.c.lifecycle.create, "offer", body, ACTOR)
-        return multiple() if outcome is None else outcome.body["id"]
+        return multiple() if outcome is None else outcome.document["id"]
 
     @rule(
         target=matches,
@@ -137,7 +137,7 @@ class Lifecycle(RuleBasedStateMachine):
         outcome = self._call(
             self.c.lifecycle.create, "match", p.match(offer_id, subject, status=status), ACTOR
         )
-        return multiple() if outcome is None else outcome.body["id"]
+        return multiple() if outcome is None else outcome.document["id"]
 
     @rule(
         target=transfers,
@@ -148,7 +148,7 @@ class Lifecycle(RuleBasedStateMachine):
         subject = self._subject_of(match_id, "match")
         body = p.transfer(match_id, subject, status=status)
         outcome = self._call(self.c.lifecycle.create, "transfer", body, ACTOR)
-        return multiple() if outcome is None else outcome.body["id"]
+        return multiple() if outcome is None else outcome.document["id"]
 
     @rule(offer_id=offers, state=st.sampled_from(MACHINES["offer"].states))
     def move_offer(self, offer_id: str, state: str) -> None:

@@ -79,6 +79,7 @@ class AnnouncementService:
         signing_key: Callable[[], tuple[Ed25519PrivateKey, str]],
         new_id: Callable[[], str],
         settings: FloodSettings,
+        hold: Callable[[list[str]], set[str]] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -86,8 +87,8 @@ class AnnouncementService:
         self._signing_key = signing_key
         self._new_id = new_id
         self._settings = settings
-        # Set by bootstrap when the overflow policy runs: local materials it still holds back.
-        self.hold: Callable[[list[str]], set[str]] | None = None
+        # Given when the overflow policy runs: the local materials it still holds back.
+        self._hold = hold
 
     # -- inbound ---------------------------------------------------------------------------------
     def receive(self, sender: str, payload: object) -> int:
@@ -272,7 +273,7 @@ class AnnouncementService:
             watermark = relay.lock_watermark()
             pending = relay.unannounced(self._node.node_id, watermark, limit)
             peers = approved_peer_ids(uow)
-            held = self.hold([m.id for m in pending]) if self.hold and pending else set()
+            held = self._hold([m.id for m in pending]) if self._hold and pending else set()
             for material in pending:
                 announcement = self.announcement(material, now)
                 announcement_id = announcement["announcement_id"]

@@ -243,5 +243,5 @@ class LifecycleMatchMaker:
         return str(results[0]["id"]) if results else None
 
     def create_match(self, document: dict[str, Any], actor: str) -> str:
-        outcome = self._lifecycle.create("match", document, actor)
-        return str(outcome.body["id"])
+        created = self._lifecycle.create("match", document, actor)
+        return str(created.document["id"])

@@ -1,18 +1,17 @@
-"""What the ledger services need from storage (adapters/storage/ledger_sql.py, tests' fakes).
+"""What the ledger services need from storage (adapters/storage/ledger_sql.py, tests' fakes):
+the store behind `uow.ledger` of the node's one `UnitOfWork` (services/ports.py).
 
 Rows cross the boundary as frozen dataclasses and domain `Lot`s, never ORM objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 
 from loopnode.domain.errors import Conflict
 from loopnode.domain.ledger import Holding, Lot
-from loopnode.services.ports import EvidenceLog
 
 
 class DuplicateEntry(Conflict):
@@ -139,26 +138,3 @@ class LedgerStore(Protocol):
 
     def rounds(self, before: tuple[int, str] | None, limit: int) -> list[RoundRow]:
         """Newest first by (applied_us, id), strictly older than `before` when given."""
-
-
-class LedgerUnitOfWork(Protocol):
-    """One database transaction with the ledger store and the evidence log."""
-
-    @property
-    def ledger(self) -> LedgerStore: ...
-
-    @property
-    def evidence(self) -> EvidenceLog: ...
-
-    def __enter__(self) -> LedgerUnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-# `write=True` opens a write transaction (SQLite: BEGIN IMMEDIATE).
-LedgerUowFactory = Callable[..., LedgerUnitOfWork]

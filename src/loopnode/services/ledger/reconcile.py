@@ -26,8 +26,8 @@ from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.ledger.book import Book, evidence_draft
 from loopnode.services.ledger.config import LedgerConfig
-from loopnode.services.ledger.ports import LedgerUowFactory, ObligationRow
-from loopnode.services.ports import Clock
+from loopnode.services.ledger.ports import ObligationRow
+from loopnode.services.ports import Clock, UnitOfWorkFactory
 
 PARTS = ("seller_receives", "seller_community_fund", "buyer_community_fund", "transport_cost")
 
@@ -48,7 +48,7 @@ def _rate(value: Any) -> Decimal:
 
 
 class SettlementInbox:
-    def __init__(self, uow: LedgerUowFactory, clock: Clock, config: LedgerConfig) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, config: LedgerConfig) -> None:
         self._uow = uow
         self._clock = clock
         self._config = config

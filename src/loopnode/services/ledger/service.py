@@ -38,13 +38,11 @@ from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.ports import (
     DuplicateEntry,
     EntryRow,
-    LedgerUnitOfWork,
-    LedgerUowFactory,
     Totals,
 )
 from loopnode.services.ledger.reconcile import SettlementInbox
 from loopnode.services.ownership import ensure_holder
-from loopnode.services.ports import Clock
+from loopnode.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from loopnode.services.ledger.clearing_round import ClearingRounds
@@ -71,7 +69,7 @@ def plain(value: Any) -> Any:
 class LedgerService:
     def __init__(
         self,
-        uow: LedgerUowFactory,
+        uow: UnitOfWorkFactory,
         clock: Clock,
         config: LedgerConfig,
         *,
@@ -241,7 +239,7 @@ class LedgerService:
             raise InvalidRequest("reserve_deposit must not be negative", {})
         entry_id, request_hash = self._entry_id(body), sha256_hex(plain(body))
 
-        def change(uow: LedgerUnitOfWork, now: datetime) -> Answer:
+        def change(uow: UnitOfWork, now: datetime) -> Answer:
             totals = uow.ledger.totals(lock=True)
             reserve = totals.reserve_cents + deposit.cents
             check_issue(self.config.issuance, totals.supply_cents, amount.cents, reserve)
@@ -271,7 +269,7 @@ class LedgerService:
         amount = _positive(body["amount"], "amount")
         entry_id, request_hash = self._entry_id(body), sha256_hex(plain(body))
 
-        def change(uow: LedgerUnitOfWork, now: datetime) -> Answer:
+        def change(uow: UnitOfWork, now: datetime) -> Answer:
             totals = uow.ledger.totals(lock=True)
             book = Book(uow.ledger, self.config, now, [source])
             book.burn(source, amount.cents)
@@ -321,7 +319,7 @@ class LedgerService:
             raise InvalidRequest("from and to are the same account", {"account": source})
         entry_id, request_hash = str(payload["id"]).lower(), sha256_hex(wire)
 
-        def change(uow: LedgerUnitOfWork, now: datetime) -> Answer:
+        def change(uow: UnitOfWork, now: datetime) -> Answer:
             book = Book(uow.ledger, self.config, now, [source, target])
             if payer is not None:
                 # The Book has locked the paying account: its holder cannot change under us.
@@ -351,7 +349,7 @@ class LedgerService:
         entry_id: str,
         kind: str,
         request_hash: str,
-        change: Callable[[LedgerUnitOfWork, datetime], Answer],
+        change: Callable[[UnitOfWork, datetime], Answer],
     ) -> Answer:
         now = self._clock.now()
         try:
@@ -369,7 +367,7 @@ class LedgerService:
 
     def _commit(
         self,
-        uow: LedgerUnitOfWork,
+        uow: UnitOfWork,
         book: Book,
         entry_id: str,
         kind: str,
@@ -380,7 +378,7 @@ class LedgerService:
         for entry in book.commit(entry_id, kind, request_hash, document):
             uow.evidence.append(evidence_draft(entry, actor), book.now)
 
-    def _projected(self, uow: LedgerUnitOfWork, moment: datetime) -> dict[str, int]:
+    def _projected(self, uow: UnitOfWork, moment: datetime) -> dict[str, int]:
         """Every account's balance at `moment` if nothing else happens; residues to the fund."""
         lots = uow.ledger.all_lots()
         balances: dict[str, int] = {}

@@ -7,6 +7,7 @@ Every POST takes an optional `Idempotency-Key` header. Entities are answered as 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,7 +17,7 @@ from loopnode.services.apikeys import Principal
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call
-from loopnode.web.idempotency import HEADER, idempotency_request, respond
+from loopnode.web.idempotency import HEADER, idempotency_request, write
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
 from loopnode.web.responses import JSONResponse, LDJSONResponse
 
@@ -117,9 +118,8 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
     async def create(request: Request, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
-        idem = idempotency_request(request, principal, body)
-        service = services.lifecycle
-        return respond(await call(request, service.create, entity, body, principal.name, idem))
+        plan = partial(services.lifecycle.create_change, entity, body, principal.name)
+        return await write(request, principal, body, plan)
 
     @router.get(
         f"/{entity}",
@@ -163,11 +163,9 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
     async def transition(request: Request, entity_id: str, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
-        idem = idempotency_request(request, principal, body)
-        outcome = await call(
-            request, services.lifecycle.transition, entity, entity_id, body, principal.name, idem
-        )
-        return respond(outcome)
+        service = services.lifecycle
+        plan = partial(service.transition_change, entity, entity_id, body, principal.name)
+        return await write(request, principal, body, plan)
 
 
 def _status_update_routes(router: APIRouter) -> None:
@@ -185,12 +183,12 @@ def _status_update_routes(router: APIRouter) -> None:
     async def create(request: Request, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
-        idem = idempotency_request(request, principal, body)
+        idempotency_request(request, principal, body)  # a malformed key is 400 before 403
         await call(
             request, services.ownership.check, principal, "material", body.get("material_id")
         )
-        service = services.material_status
-        return respond(await call(request, service.record, body, principal.name, idem))
+        plan = partial(services.material_status.record_change, body, principal.name)
+        return await write(request, principal, body, plan)
 
     @router.get(
         "/material-status",
@@ -234,9 +232,8 @@ def _transaction_routes(router: APIRouter) -> None:
     async def submit(request: Request, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
-        idem = idempotency_request(request, principal, body)
-        service = services.transactions
-        return respond(await call(request, service.submit, body, principal.name, idem))
+        plan = partial(services.transactions.submit_change, body, principal.name)
+        return await write(request, principal, body, plan)
 
     @router.get(
         "/transaction",
@@ -273,11 +270,9 @@ def _transaction_routes(router: APIRouter) -> None:
     async def transition(request: Request, transaction_id: str, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
-        idem = idempotency_request(request, principal, body)
-        outcome = await call(
-            request, services.transactions.transition, transaction_id, body, principal.name, idem
-        )
-        return respond(outcome)
+        service = services.transactions
+        plan = partial(service.transition_change, transaction_id, body, principal.name)
+        return await write(request, principal, body, plan)
 
 
 def _history_routes(router: APIRouter) -> None:

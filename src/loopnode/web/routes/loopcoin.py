@@ -138,30 +138,26 @@ async def statement(
     return JSONResponse(await call(request, ledger.statement, account_id, after, limit))
 
 
-@router.post(
-    "/issue",
-    status_code=201,
-    response_class=JSONResponse,
-    summary='Issue LoopCoin: {"to", "amount", "reserve_deposit"} (operator)',
-    responses=errors(*WRITE_ERRORS),
-)
-async def issue(request: Request, principal: Writer) -> Response:
-    body = await exact_json_object(request)
-    status, answer = await call(request, container(request).ledger.issue, body, principal.name)
-    return JSONResponse(answer, status_code=status)
+def _operator_write(path: str, summary: str, action: str) -> None:
+    """Issue and redemption: the ledger's answer and status, as JSON."""
+
+    @router.post(
+        path,
+        status_code=201,
+        response_class=JSONResponse,
+        summary=summary,
+        responses=errors(*WRITE_ERRORS),
+        name=action,
+    )
+    async def write(request: Request, principal: Writer) -> Response:
+        body = await exact_json_object(request)
+        ledger_action = getattr(container(request).ledger, action)
+        status, answer = await call(request, ledger_action, body, principal.name)
+        return JSONResponse(answer, status_code=status)
 
 
-@router.post(
-    "/redeem",
-    status_code=201,
-    response_class=JSONResponse,
-    summary='Redeem LoopCoin: {"from", "amount"} (operator)',
-    responses=errors(*WRITE_ERRORS),
-)
-async def redeem(request: Request, principal: Writer) -> Response:
-    body = await exact_json_object(request)
-    status, answer = await call(request, container(request).ledger.redeem, body, principal.name)
-    return JSONResponse(answer, status_code=status)
+_operator_write("/issue", 'Issue LoopCoin: {"to", "amount", "reserve_deposit"} (operator)', "issue")
+_operator_write("/redeem", 'Redeem LoopCoin: {"from", "amount"} (operator)', "redeem")
 
 
 @router.post(

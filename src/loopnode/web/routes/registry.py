@@ -13,7 +13,7 @@ from loopnode.services.search import is_core_dp_request
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call, offload
-from loopnode.web.idempotency import idempotency_request, respond
+from loopnode.web.idempotency import idempotency_request, respond, write
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
 from loopnode.web.responses import LD_JSON, JSONResponse, LDJSONResponse
 
@@ -50,10 +50,7 @@ def registry_router(kind: str) -> APIRouter:
             registered = await call(request, services.registry.register, kind, body, principal.name)
             location = {"Location": f"/api/v1/{kind}/{registered.row.id}"}
             return LDJSONResponse(registered.response(), 201, location)
-        replayed = await call(request, services.idempotency.replay, idem)
-        if replayed is not None:
-            return respond(replayed)
-        return respond(await call(request, services.idempotency.run, idem, change))
+        return await write(request, principal, body, lambda: change)
 
     @router.get(
         "",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from loopnode.adapters.storage.retired_tables import create_fed_outbox, create_seen_table
+
 revision = "0003"
 down_revision = "0001"
 branch_labels = None
@@ -81,13 +83,7 @@ def _keys_and_peers() -> None:
 
 
 def _inbound() -> None:
-    op.create_table(
-        "fed_seen_signatures",
-        sa.Column("replay_key", sa.String(255), nullable=False),
-        sa.Column("expires_us", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("replay_key", name="pk_fed_seen_signatures"),
-    )
-    op.create_index("ix_fed_seen_signatures_expires_us", "fed_seen_signatures", ["expires_us"])
+    create_seen_table("fed_seen_signatures")
     op.create_table(
         "fed_announcements",
         sa.Column("dedupe_key", sa.String(64), nullable=False),
@@ -144,29 +140,7 @@ def _inbound() -> None:
 
 
 def _outbound() -> None:
-    op.create_table(
-        "fed_outbox",
-        sa.Column("id", SERIAL, nullable=False, autoincrement=True),
-        sa.Column("peer_id", sa.String(128), nullable=False),
-        sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("method", sa.String(8), nullable=False),
-        sa.Column("path", sa.String(500), nullable=False),
-        sa.Column("body", sa.Text, nullable=False),
-        sa.Column("dedupe_key", sa.String(128)),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False),
-        sa.Column("next_attempt_us", sa.BigInteger, nullable=False),
-        sa.Column("last_error", sa.Text),
-        sa.Column("created_us", sa.BigInteger, nullable=False),
-        sa.Column("updated_us", sa.BigInteger, nullable=False),
-        sa.Column("delivered_us", sa.BigInteger),
-        sa.PrimaryKeyConstraint("id", name="pk_fed_outbox"),
-        sa.UniqueConstraint("peer_id", "dedupe_key", name="uq_fed_outbox_peer_id_dedupe_key"),
-        sa.CheckConstraint(
-            "status IN ('pending', 'delivered', 'dead')", name="ck_fed_outbox_status"
-        ),
-    )
-    op.create_index("ix_fed_outbox_status_next", "fed_outbox", ["status", "next_attempt_us"])
+    create_fed_outbox()
     op.create_table(
         "fed_circuits",
         sa.Column("peer_id", sa.String(128), nullable=False),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from loopnode.adapters.storage.retired_tables import create_coredp_outbox, create_seen_table
+
 revision = "0004"
 down_revision = "0001"
 branch_labels = None
@@ -23,7 +25,7 @@ SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     _conversations()
     _inbound()
-    _outbox()
+    create_coredp_outbox()
 
 
 def _conversations() -> None:
@@ -70,13 +72,7 @@ def _conversations() -> None:
 
 
 def _inbound() -> None:
-    op.create_table(
-        "coredp_seen_messages",
-        sa.Column("replay_key", sa.String(255), nullable=False),
-        sa.Column("expires_us", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("replay_key", name="pk_coredp_seen_messages"),
-    )
-    op.create_index("ix_coredp_seen_messages_expires_us", "coredp_seen_messages", ["expires_us"])
+    create_seen_table("coredp_seen_messages")
     op.create_table(
         "coredp_results",
         sa.Column("sender_node", sa.String(128), nullable=False),
@@ -92,39 +88,6 @@ def _inbound() -> None:
         sa.PrimaryKeyConstraint("sender_node", "idempotency_key", name="pk_coredp_results"),
     )
     op.create_index("ix_coredp_results_expires_us", "coredp_results", ["expires_us"])
-
-
-def _outbox() -> None:
-    op.create_table(
-        "coredp_outbox",
-        sa.Column("id", SERIAL, nullable=False, autoincrement=True),
-        sa.Column("peer_node", sa.String(128), nullable=False),
-        sa.Column("message_type", sa.String(32), nullable=False),
-        sa.Column("conversation_id", sa.String(96)),
-        sa.Column("idempotency_key", sa.String(128), nullable=False),
-        sa.Column("body", sa.Text, nullable=False),
-        sa.Column("subject_document", sa.Text),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("attempt", sa.Integer, nullable=False),
-        sa.Column("first_message_id", sa.String(96)),
-        sa.Column("last_message_id", sa.String(96)),
-        sa.Column("unreached", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("next_attempt_us", sa.BigInteger, nullable=False),
-        sa.Column("deadline_us", sa.BigInteger, nullable=False),
-        sa.Column("last_error", sa.Text),
-        sa.Column("created_us", sa.BigInteger, nullable=False),
-        sa.Column("updated_us", sa.BigInteger, nullable=False),
-        sa.Column("delivered_us", sa.BigInteger),
-        sa.PrimaryKeyConstraint("id", name="pk_coredp_outbox"),
-        sa.UniqueConstraint(
-            "peer_node", "idempotency_key", name="uq_coredp_outbox_peer_node_idempotency_key"
-        ),
-        sa.CheckConstraint(
-            "status IN ('pending', 'delivered', 'failed')", name="ck_coredp_outbox_status"
-        ),
-    )
-    op.create_index("ix_coredp_outbox_peer_status", "coredp_outbox", ["peer_node", "status", "id"])
-    op.create_index("ix_coredp_outbox_status_next", "coredp_outbox", ["status", "next_attempt_us"])
 
 
 def downgrade() -> None:
