@@ -64,7 +64,8 @@ def test_a_passport_trace_is_a_gs1_valid_epcis_document(client, story):
     trace = steps(document)
     assert trace[0] == ("material", "commissioning")
     assert ("material", "holding") in trace  # the two status updates
-    assert ("offer", "staging_outbound") in trace
+    assert ("offer", "commissioning") in trace
+    assert ("offer", "staging_outbound") not in trace
     assert ("match", "accepting") in trace
     assert ("transfer", "shipping") in trace
     assert ("transfer", "receiving") in trace
@@ -92,6 +93,24 @@ def test_dispatch_matches_the_core_dp_mapping(client, story, reference_dir: Path
         "epcis_subset_event": dispatched,
     }
     assert list(mapping_validator(reference_dir).iter_errors(fixture)) == []
+
+
+def test_an_offer_published_matches_the_core_dp_mapping(client, story, reference_dir: Path):
+    document = events(client, subject=story["offer"]).json()
+    published = document["epcisBody"]["eventList"][0]
+    assert (published["action"], published["bizStep"]) == ("ADD", "commissioning")
+    fixture = {
+        "fixture_id": "loopnode-offer-published",
+        "pinned_versions": {"epcis": "2.0.1", "cbv": "2.0"},
+        "core_dp_mapping": {
+            "evidence_event_type": "offer-published",
+            "subject_type": "offer",
+            "subject_id": story["offer"],
+        },
+        "epcis_subset_event": published,
+    }
+    assert list(mapping_validator(reference_dir).iter_errors(fixture)) == []
+    assert gs1_errors(document) == []
 
 
 def test_event_ids_are_stable_unique_and_resolvable(client, story):
