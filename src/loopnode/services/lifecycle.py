@@ -23,6 +23,7 @@ from loopnode.services.exchange import Exchange
 from loopnode.services.idempotency import IdempotencyRequest, IdempotencyService, Outcome
 from loopnode.services.journal import Journal
 from loopnode.services.ports import ExchangeRow, ListQuery, UnitOfWork, UnitOfWorkFactory
+from loopnode.services.trade_findings import trade_findings
 
 __all__ = [
     "ENTITY_TYPES",
@@ -159,7 +160,7 @@ class LifecycleService:
             journal = Journal(uow, now, actor)
             row = create(journal, document)
             journal.flush()
-            return Outcome(201, row.document, {"Location": f"/api/v1/{entity}/{row.id}"})
+            return Outcome(201, _answer(uow, row), {"Location": f"/api/v1/{entity}/{row.id}"})
 
         return self._idempotency.run(idem, change)
 
@@ -180,7 +181,7 @@ class LifecycleService:
             journal = Journal(uow, now, actor)
             row = self._exchange.transition(journal, entity, entity_id, status, reason)
             journal.flush()
-            return Outcome(200, row.document)
+            return Outcome(200, _answer(uow, row))
 
         return self._idempotency.run(idem, change)
 
@@ -208,6 +209,11 @@ class LifecycleService:
 
     def _mint(self, entity: str) -> str:
         return ids.mint_entity_id(PREFIXES[entity], self._random_hex(10))
+
+
+def _answer(uow: UnitOfWork, row: ExchangeRow) -> dict[str, Any]:
+    """The stored entity plus its regulatory profile findings, always a list (never stored)."""
+    return {**row.document, "profile_findings": trade_findings(uow, row)}
 
 
 def _page(rows: list[ExchangeRow], size: int, bound: str) -> dict[str, Any]:
