@@ -74,7 +74,11 @@ def test_a_passport_trace_is_a_gs1_valid_epcis_document(client, story):
     assert not any("B00002" in epc for epc in every_epc)  # the bystander is not in this trace
     for event in document["epcisBody"]["eventList"]:
         assert event["eventTimeZoneOffset"] == "+00:00"
-        assert f"urn:loop:material:{MAT}" in event["epcList"]
+        if event["epcList"][0].startswith("urn:loop:offer:") and event["action"] == "ADD":
+            # The offer's commissioning names only the offer: an ADD would commission the rest.
+            assert event["epcList"] == [f"urn:loop:offer:{story['offer']}"]
+        else:
+            assert f"urn:loop:material:{MAT}" in event["epcList"]
 
 
 def test_dispatch_matches_the_core_dp_mapping(client, story, reference_dir: Path):

@@ -6,8 +6,9 @@ about a passport or a trade (registered, offer, match, transfer, status and cust
 becomes one ObjectEvent:
 
 * `epcList`: `urn:loop:{subject type}:{subject id}`, followed by the passports the trade is
-  about (`urn:loop:material:…` / `urn:loop:product:…`), so a passport's trace holds its offers,
-  matches and transfers;
+  about (`urn:loop:material:…` / `urn:loop:product:…`), except in an `ADD`, which would claim
+  to commission them; a passport's trace (the subject filter) holds its offers, matches and
+  transfers either way;
 * `action`, `bizStep`, `disposition`: CBV 2.0 bare names from `STEPS`. The six evidence events
   the core-dp mapping names (registered, offer-published, match-accepted, transfer-dispatched,
   -received, -acked) use only the subset's four business steps: a record coming into existence
@@ -137,7 +138,9 @@ def to_event(fact: EvidenceFact) -> dict[str, Any] | None:
     if step is None:
         return None
     epcs = [epc(fact.subject_type, fact.subject_id)]
-    for kind, identifier in fact.passports:
+    # An ADD commissions every EPC it lists; the passports of an offer exist already, so its
+    # commissioning names the offer alone (the subject filter still finds it by the tables).
+    for kind, identifier in () if step.action == "ADD" else fact.passports:
         urn = epc(kind, identifier)
         if kind in PASSPORT_KINDS and urn not in epcs:
             epcs.append(urn)

@@ -79,7 +79,8 @@ def test_an_offer_published_is_commissioned_inside_the_subset() -> None:
         "commissioning",
         "available",
     )
-    assert event["epcList"][0] == "urn:loop:offer:OFR-1"
+    # An ADD commissions every EPC it lists, so the existing passport is not among them.
+    assert event["epcList"] == ["urn:loop:offer:OFR-1"]
 
 
 @pytest.mark.parametrize("event_type", ALL_TYPES)
