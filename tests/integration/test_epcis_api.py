@@ -7,7 +7,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import text
 
+from loopnode.adapters.storage import migrate
 from tests import lifecycle_payloads as p
 from tests.epcis_schemas import gs1_errors, mapping_validator
 
@@ -115,6 +117,27 @@ def test_an_offer_published_matches_the_core_dp_mapping(client, story, reference
     }
     assert list(mapping_validator(reference_dir).iter_errors(fixture)) == []
     assert gs1_errors(document) == []
+
+
+def test_migration_0007a_forgets_ids_an_earlier_mapping_indexed(client, story, container):
+    """Ids are hashes of the event: after a mapping change the index must be refilled."""
+    published = events(client, subject=story["offer"]).json()["epcisBody"]["eventList"][0]
+    path = f"/api/v1/epcis/events/{quote(published['eventID'], safe='')}"
+    assert client.get(path).status_code == 200  # fills the index up to the newest entry
+    with container.engine.begin() as connection:
+        # What the earlier mapping left behind: other ids for the same entries, the 0007 tip.
+        sequences = connection.execute(text("SELECT sequence FROM epcis_event_index")).scalars()
+        stale = [{"e": f"ni:///sha-256;{n:064x}", "n": n} for n in sequences]
+        connection.execute(text("DELETE FROM epcis_event_index"))
+        connection.execute(
+            text("INSERT INTO epcis_event_index (event_id, sequence) VALUES (:e, :n)"), stale
+        )
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = '0007' WHERE version_num = '0007a'")
+        )
+    assert client.get(path).status_code == 404  # below the watermark: never recomputed
+    migrate.upgrade(container.engine)
+    assert client.get(path).json()["eventID"] == published["eventID"]
 
 
 def test_event_ids_are_stable_unique_and_resolvable(client, story):
