@@ -7,7 +7,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import text
 
+from loopnode.adapters.storage import migrate
 from tests import lifecycle_payloads as p
 from tests.epcis_schemas import gs1_errors, mapping_validator
 
@@ -64,7 +66,8 @@ def test_a_passport_trace_is_a_gs1_valid_epcis_document(client, story):
     trace = steps(document)
     assert trace[0] == ("material", "commissioning")
     assert ("material", "holding") in trace  # the two status updates
-    assert ("offer", "staging_outbound") in trace
+    assert ("offer", "commissioning") in trace
+    assert ("offer", "staging_outbound") not in trace
     assert ("match", "accepting") in trace
     assert ("transfer", "shipping") in trace
     assert ("transfer", "receiving") in trace
@@ -73,7 +76,11 @@ def test_a_passport_trace_is_a_gs1_valid_epcis_document(client, story):
     assert not any("B00002" in epc for epc in every_epc)  # the bystander is not in this trace
     for event in document["epcisBody"]["eventList"]:
         assert event["eventTimeZoneOffset"] == "+00:00"
-        assert f"urn:loop:material:{MAT}" in event["epcList"]
+        if event["epcList"][0].startswith("urn:loop:offer:") and event["action"] == "ADD":
+            # The offer's commissioning names only the offer: an ADD would commission the rest.
+            assert event["epcList"] == [f"urn:loop:offer:{story['offer']}"]
+        else:
+            assert f"urn:loop:material:{MAT}" in event["epcList"]
 
 
 def test_dispatch_matches_the_core_dp_mapping(client, story, reference_dir: Path):
@@ -92,6 +99,45 @@ def test_dispatch_matches_the_core_dp_mapping(client, story, reference_dir: Path
         "epcis_subset_event": dispatched,
     }
     assert list(mapping_validator(reference_dir).iter_errors(fixture)) == []
+
+
+def test_an_offer_published_matches_the_core_dp_mapping(client, story, reference_dir: Path):
+    document = events(client, subject=story["offer"]).json()
+    published = document["epcisBody"]["eventList"][0]
+    assert (published["action"], published["bizStep"]) == ("ADD", "commissioning")
+    fixture = {
+        "fixture_id": "loopnode-offer-published",
+        "pinned_versions": {"epcis": "2.0.1", "cbv": "2.0"},
+        "core_dp_mapping": {
+            "evidence_event_type": "offer-published",
+            "subject_type": "offer",
+            "subject_id": story["offer"],
+        },
+        "epcis_subset_event": published,
+    }
+    assert list(mapping_validator(reference_dir).iter_errors(fixture)) == []
+    assert gs1_errors(document) == []
+
+
+def test_migration_0007a_forgets_ids_an_earlier_mapping_indexed(client, story, container):
+    """Ids are hashes of the event: after a mapping change the index must be refilled."""
+    published = events(client, subject=story["offer"]).json()["epcisBody"]["eventList"][0]
+    path = f"/api/v1/epcis/events/{quote(published['eventID'], safe='')}"
+    assert client.get(path).status_code == 200  # fills the index up to the newest entry
+    with container.engine.begin() as connection:
+        # What the earlier mapping left behind: other ids for the same entries, the 0007 tip.
+        sequences = connection.execute(text("SELECT sequence FROM epcis_event_index")).scalars()
+        stale = [{"e": f"ni:///sha-256;{n:064x}", "n": n} for n in sequences]
+        connection.execute(text("DELETE FROM epcis_event_index"))
+        connection.execute(
+            text("INSERT INTO epcis_event_index (event_id, sequence) VALUES (:e, :n)"), stale
+        )
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = '0007' WHERE version_num = '0007a'")
+        )
+    assert client.get(path).status_code == 404  # below the watermark: never recomputed
+    migrate.upgrade(container.engine)
+    assert client.get(path).json()["eventID"] == published["eventID"]
 
 
 def test_event_ids_are_stable_unique_and_resolvable(client, story):

@@ -6,13 +6,17 @@ about a passport or a trade (registered, offer, match, transfer, status and cust
 becomes one ObjectEvent:
 
 * `epcList`: `urn:loop:{subject type}:{subject id}`, followed by the passports the trade is
-  about (`urn:loop:material:…` / `urn:loop:product:…`), so a passport's trace holds its offers,
-  matches and transfers;
-* `action`, `bizStep`, `disposition`: CBV 2.0 bare names from `STEPS` (creations are `ADD` +
-  `commissioning`; everything else is `OBSERVE`). The core-dp fixture fixes only
-  transfer-dispatched → `shipping`/`in_transit`; the rest is our choice, documented in
-  docs/dpp.md. The core-dp subset allows four business steps, so an offer being published
-  (CBV `staging_outbound`) and the other status changes are valid EPCIS but outside that subset;
+  about (`urn:loop:material:…` / `urn:loop:product:…`), except in an `ADD`, which would claim
+  to commission them; a passport's trace (the subject filter) holds its offers, matches and
+  transfers either way;
+* `action`, `bizStep`, `disposition`: CBV 2.0 bare names from `STEPS`. The six evidence events
+  the core-dp mapping names (registered, offer-published, match-accepted, transfer-dispatched,
+  -received, -acked) use only the subset's four business steps: a record coming into existence
+  (a passport registered, an offer published) is `ADD` + `commissioning`, since the event
+  commissions its EPC; the fixture fixes transfer-dispatched → `shipping`/`in_transit`. Events
+  core-dp has no mapping for (reservations, rejections, cancellations, status changes) keep the
+  closest CBV step (`reserving`, `holding`, `staging_outbound`, `void_shipping`): valid EPCIS,
+  and outside the subset only where the subset says nothing; documented in docs/dpp.md;
 * `eventTime` is the evidence entry's `recorded_at` in UTC with `eventTimeZoneOffset` `+00:00`;
   `readPoint` is the node, `urn:loop:node:{node id}`;
 * `eventID` is `ni:///sha-256;{hex}` (RFC 6920) of the RFC 8785 form of the event without its
@@ -70,11 +74,12 @@ STEPS: Final[Mapping[str, Step]] = {
     "product.registered": Step("ADD", "commissioning", "active"),
     "material.custody_changed": Step("OBSERVE", "receiving", "active"),
     "product.custody_changed": Step("OBSERVE", "receiving", "active"),
-    "offer.published": Step("OBSERVE", "staging_outbound", "available"),
+    # The offer's EPC comes into existence here; the subset's step for that is commissioning.
+    "offer.published": Step("ADD", "commissioning", "available"),
     "offer.reserved": Step("OBSERVE", "reserving", "reserved"),
-    "offer.reopened": Step("OBSERVE", "staging_outbound", "available"),
+    "offer.reopened": Step("OBSERVE", "holding", "available"),
     "offer.withdrawn": Step("OBSERVE", "holding", "unavailable"),
-    "offer.acked": Step("OBSERVE", "staging_outbound", "available"),
+    "offer.acked": Step("OBSERVE", "accepting", "available"),
     "offer.rejected": Step("OBSERVE", "holding", "unavailable"),
     "match.proposed": Step("OBSERVE", "reserving", "in_progress"),
     "match.accepted": Step("OBSERVE", "accepting", "reserved"),
@@ -133,7 +138,9 @@ def to_event(fact: EvidenceFact) -> dict[str, Any] | None:
     if step is None:
         return None
     epcs = [epc(fact.subject_type, fact.subject_id)]
-    for kind, identifier in fact.passports:
+    # An ADD commissions every EPC it lists; the passports of an offer exist already, so its
+    # commissioning names the offer alone (the subject filter still finds it by the tables).
+    for kind, identifier in () if step.action == "ADD" else fact.passports:
         urn = epc(kind, identifier)
         if kind in PASSPORT_KINDS and urn not in epcs:
             epcs.append(urn)

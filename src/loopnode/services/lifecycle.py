@@ -26,6 +26,7 @@ from loopnode.services.idempotency import IdempotencyService
 from loopnode.services.journal import Journal
 from loopnode.services.ports import ExchangeRow, ListQuery, UnitOfWork, UnitOfWorkFactory
 from loopnode.services.results import Change, Changed, Created
+from loopnode.services.trade_findings import trade_findings
 
 __all__ = [
     "ENTITY_TYPES",
@@ -154,7 +155,7 @@ class LifecycleService:
             journal = Journal(uow, now, actor)
             row = create(journal, document)
             journal.flush()
-            return Created(row.document, f"/api/v1/{entity}/{row.id}")
+            return Created(_answer(uow, row), f"/api/v1/{entity}/{row.id}")
 
         return change
 
@@ -170,7 +171,7 @@ class LifecycleService:
             journal = Journal(uow, now, actor)
             row = self._exchange.transition(journal, entity, entity_id, status, reason)
             journal.flush()
-            return Changed(row.document)
+            return Changed(_answer(uow, row))
 
         return change
 
@@ -201,6 +202,11 @@ class LifecycleService:
 
     def _mint(self, entity: str) -> str:
         return ids.mint_entity_id(PREFIXES[entity], self._random_hex(10))
+
+
+def _answer(uow: UnitOfWork, row: ExchangeRow) -> dict[str, Any]:
+    """The stored entity plus its regulatory profile findings, always a list (never stored)."""
+    return {**row.document, "profile_findings": trade_findings(uow, row)}
 
 
 def _page(rows: list[ExchangeRow], size: int, bound: str) -> dict[str, Any]:

@@ -61,16 +61,40 @@ def test_every_mapped_event_is_a_valid_gs1_epcis_2_object_event(event_type: str)
     assert gs1_errors({"@context": [epcis.EPCIS_CONTEXT], **event}) == []
 
 
-# offer.published maps to offer-published, but the subset has no business step for an offer
-# being made available (CBV staging_outbound); see docs/dpp.md.
-SUBSET_TYPES = [
-    t for t in ALL_TYPES if EVENT_TYPE_MAP.get(t) in MAPPING_TYPES and t != "offer.published"
-]
+SUBSET_TYPES = [t for t in ALL_TYPES if EVENT_TYPE_MAP.get(t) in MAPPING_TYPES]
+# The core-dp mapping schema's bizStep enum.
+SUBSET_STEPS = {"commissioning", "shipping", "receiving", "accepting"}
 
 
-def test_the_subset_covers_every_mapped_core_dp_type_but_offer_published() -> None:
+def test_the_subset_covers_every_mapped_core_dp_type() -> None:
     covered = {EVENT_TYPE_MAP[t] for t in SUBSET_TYPES}
-    assert covered == MAPPING_TYPES - {"offer-published"}
+    assert covered == MAPPING_TYPES
+
+
+def test_an_offer_published_is_commissioned_inside_the_subset() -> None:
+    event = epcis.to_event(fact("offer.published"))
+    assert event is not None
+    assert (event["action"], event["bizStep"], event["disposition"]) == (
+        "ADD",
+        "commissioning",
+        "available",
+    )
+    # An ADD commissions every EPC it lists, so the existing passport is not among them.
+    assert event["epcList"] == ["urn:loop:offer:OFR-1"]
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_no_offer_match_or_receipt_step_leaves_the_subset(event_type: str) -> None:
+    """Only events core-dp leaves unmapped (reservations, holds, scheduling, cancellation) may
+    use a CBV step beyond the subset's four."""
+    event = epcis.to_event(fact(event_type, summary={"status": "available"}))
+    assert event is not None
+    unmapped_steps = {"reserving", "holding", "staging_outbound", "void_shipping"}
+    assert event["bizStep"] in SUBSET_STEPS | unmapped_steps
+    if event["bizStep"] not in SUBSET_STEPS:
+        assert EVENT_TYPE_MAP.get(event_type) not in MAPPING_TYPES
+    if event["bizStep"] == "staging_outbound":
+        assert event_type == "transfer.scheduled"
 
 
 @pytest.mark.parametrize("event_type", SUBSET_TYPES)
