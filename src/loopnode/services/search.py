@@ -17,6 +17,8 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from loopnode.domain import geo
 from loopnode.domain.errors import InvalidRequest, Issue, LoopError, ValidationFailed
 from loopnode.domain.money import Money
@@ -29,6 +31,7 @@ from loopnode.services.ports import (
     PeerSearch,
     RecordQuery,
     RecordRow,
+    StoredDocument,
     UnitOfWorkFactory,
 )
 
@@ -139,14 +142,21 @@ class SearchService:
         bound = cursors.binding("protocol", kind, body)
         count_query = query
         query = self._resume(query, cursor, bound)
+        page: list[Any]
+        results: list[Any]
         if "max_loop_cost" in body:
             rows, total = self._within_cost(query, count_query, body["max_loop_cost"])
+            page, more = rows[:DEFAULT_LIMIT], len(rows) > DEFAULT_LIMIT
+            results = [row.document for row in page]
         else:
             with self._uow() as uow:
-                rows = uow.records.page(query)
+                stored = uow.records.page_documents(query)
                 total = uow.records.count(count_query)
-        page, more = rows[:DEFAULT_LIMIT], len(rows) > DEFAULT_LIMIT
-        response: dict[str, Any] = {"results": [row.document for row in page], "total": total}
+            page, more = stored[:DEFAULT_LIMIT], len(stored) > DEFAULT_LIMIT
+            # The stored text goes into the answer as it is: the answer's JSON renderer embeds
+            # it instead of this service parsing 50 documents for it to serialise again.
+            results = [orjson.Fragment(entry.document_json) for entry in page]
+        response: dict[str, Any] = {"results": results, "total": total}
         if more:
             response["next"] = f"{path}?cursor={self._next(page, bound)}"
         return response
@@ -266,7 +276,7 @@ class SearchService:
         return replace(query, after=(position.updated_us, position.record_id))
 
     @staticmethod
-    def _next(page: list[RecordRow], bound: str) -> str:
+    def _next(page: list[RecordRow] | list[StoredDocument], bound: str) -> str:
         last = page[-1]
         return cursors.encode(cursors.Position(last.updated_us, last.id), bound)
 
