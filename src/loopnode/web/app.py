@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
     app.state.request_deadline_s = container.settings.request_deadline_s
+    app.state.database_calls = container.settings.database_pool_size
     errors.install(app, DATABASE_FAULTS)
     docs_ui.install(app)
     app.add_middleware(RdfNegotiation, base_url=container.settings.base_url)
