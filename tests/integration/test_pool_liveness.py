@@ -62,3 +62,23 @@ def test_only_idle_connections_are_pinged(engine: Any, monkeypatch: pytest.Monke
     monkeypatch.setattr(engine_module, "PING_IDLE_S", 0.0)
     _backend(engine)
     assert len(pings) == 1
+
+
+def test_a_read_only_unit_of_work_sends_no_begin_and_leaves_the_connection_as_it_was(
+    engine: Any,
+) -> None:
+    from loopnode.adapters.storage.sql import SqlUnitOfWork
+
+    def in_transaction(uow: SqlUnitOfWork) -> bool:
+        live = uow._live()
+        live.execute(text("SELECT 1"))
+        dbapi = live.connection.driver_connection
+        return str(dbapi.info.transaction_status.name) != "IDLE"
+
+    with SqlUnitOfWork(engine, "n", read_only=True) as uow:
+        assert not in_transaction(uow)  # autocommit: the SELECT ran on its own
+    for _ in range(3):  # the same pooled connection, back to transactions for everyone else
+        with SqlUnitOfWork(engine, "n") as uow:
+            assert in_transaction(uow)
+        with SqlUnitOfWork(engine, "n", write=True, read_only=True) as uow:
+            assert in_transaction(uow)  # a write is never autocommitted

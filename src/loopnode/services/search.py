@@ -149,7 +149,7 @@ class SearchService:
             page, more = rows[:DEFAULT_LIMIT], len(rows) > DEFAULT_LIMIT
             results = [row.document for row in page]
         else:
-            with self._uow() as uow:
+            with self._uow(read_only=True) as uow:
                 stored = uow.records.page_documents(query)
                 total = uow.records.count(count_query)
             page, more = stored[:DEFAULT_LIMIT], len(stored) > DEFAULT_LIMIT
@@ -265,7 +265,7 @@ class SearchService:
 
     # -- shared -------------------------------------------------------------------------------
     def _fetch(self, query: RecordQuery) -> list[RecordRow]:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.records.page(query)
 
     @staticmethod

@@ -566,9 +566,14 @@ class SqlUnitOfWork:
     demand = _Store(SqlDemandStore)
     overflow = _Store(SqlOverflowStore)
 
-    def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, node_id: str, *, write: bool = False, read_only: bool = False
+    ) -> None:
         self._engine = engine
         self._write = write
+        # PostgreSQL: a read that changes nothing needs no BEGIN and COMMIT round trips; under
+        # READ COMMITTED each statement sees its own snapshot inside a transaction too.
+        self._autocommit = read_only and not write and engine.dialect.name != "sqlite"
         self._node_id = node_id
         self._connection: Connection | None = None
 
@@ -579,6 +584,8 @@ class SqlUnitOfWork:
         connection = self._engine.connect()
         if self._write:
             connection = connection.execution_options(**{WRITE: True})
+        elif self._autocommit:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         connection.begin()
         self._connection = connection
         return self
