@@ -12,6 +12,7 @@ connection each, none opened and closed again as pool overflow under load.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -43,12 +44,17 @@ async def call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any
 
 
 def _limiter(request: Request) -> anyio.CapacityLimiter | None:
+    """The process's cap on concurrent database calls, one per event loop (a test client may
+    run the same application on several loops in turn)."""
     state = request.app.state
-    found: anyio.CapacityLimiter | None = getattr(state, "database_limiter", None)
     size: int | None = getattr(state, "database_calls", None)
-    if found is None and size is not None:
-        found = state.database_limiter = anyio.CapacityLimiter(size)
-    return found
+    if size is None:
+        return None
+    loop = asyncio.get_running_loop()
+    found: tuple[Any, anyio.CapacityLimiter] | None = getattr(state, "database_limiter", None)
+    if found is None or found[0] is not loop:
+        found = state.database_limiter = (loop, anyio.CapacityLimiter(size))
+    return found[1]
 
 
 async def offload(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
