@@ -134,3 +134,14 @@ def test_search_answers_the_stored_documents_byte_for_byte(client: Any, containe
     second = client.post(answer["next"], json=body).json()
     assert "next" not in second
     assert sorted(ids + [d["id"] for d in second["results"]]) == sorted(stored)
+
+
+def test_a_core_dp_limit_written_as_a_whole_float_is_a_limit(client: Any, container: Any) -> None:
+    """JSON Schema counts 2.0 as an integer, so the contract check lets it through; the page
+    must then be cut at 2, not fail (found by tests/integration/test_openapi_fuzz.py)."""
+    _near_records(container, 3)
+    body = {"entity_type": "material", "limit": 2.0, "filters": {}}
+    answer = client.post("/api/v1/material/search", json=body)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["results"]) == 2
+    assert "next_cursor" in answer.json()

@@ -210,7 +210,7 @@ class SearchService:
             return self._cross_node(kind, request)
         filters: dict[str, Any] = request.get("filters", {})
         mode = request.get("consistency", "snapshot")
-        size = request["limit"]
+        size = int(request["limit"])  # JSON Schema counts 1.0 as an integer; slices do not
         query = _core_dp_query(kind, filters, request.get("strict_filtering", False), size + 1)
         bound = cursors.binding("core-dp", kind, filters, mode, "updated_at_asc,id_asc")
         snapshot_us: int | None = None
