@@ -143,7 +143,11 @@ def build(
     random_hex: Callable[[int], str] | None = None,
     migrate: bool = True,
 ) -> Container:
-    engine = make_engine(settings.sqlalchemy_url, limits=DatabaseLimits.of(settings))
+    engine = make_engine(
+        settings.sqlalchemy_url,
+        pool_size=settings.database_pool_size,
+        limits=DatabaseLimits.of(settings),
+    )
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     database_connect_timeout_s: int = Field(default=5, ge=1)
     database_statement_timeout_s: float = Field(default=15.0, gt=0)
     database_pool_timeout_s: float = Field(default=5.0, gt=0)
+    # PostgreSQL connections per worker process, and database calls it runs at once.
+    database_pool_size: int = Field(default=16, ge=1, le=200)
     request_deadline_s: float = Field(default=20.0, gt=0)
     # Authentication (docs/auth.md): OAuth 2.0 bearer JWTs from an OIDC issuer and/or the
     # built-in issuer (`loopnode token issue`), whose signing key is not the node key.

@@ -16,6 +16,7 @@ from starlette.routing import Mount
 from loopnode.web.app import create_app
 from loopnode.web.authz import PEER, POLICY, PUBLIC, READ, SELF, access_for, authorize
 from loopnode.web.middleware import flat_routes
+from loopnode.web.routes.registry_reads import AuthorizedRoute
 
 ROLES = ("operator", "registrar", "trader", "voter", "auditor")
 STREAMING = {"/api/v1/stream"}  # answers forever when allowed: checked only when refused
@@ -42,11 +43,12 @@ def test_every_route_is_in_the_table(container: Any) -> None:
 
 def test_routes_outside_the_dependency_are_public(container: Any) -> None:
     """Mounts and plain Starlette routes never run `authorize` (FastAPI applies the app's
-    dependencies to its APIRoutes only): they must be public."""
+    dependencies to its APIRoutes only): they must be public, unless they are the hot reads'
+    `AuthorizedRoute`s, which call `authorize` themselves (tried with every role below)."""
     app = create_app(container=container)
     assert [d.dependency for d in app.router.dependencies] == [authorize]
     for method, path, route in _operations(app):
-        if not isinstance(route, APIRoute):
+        if not isinstance(route, APIRoute | AuthorizedRoute):
             assert access_for(method, path) == PUBLIC, (method, path)
 
 

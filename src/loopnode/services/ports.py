@@ -32,6 +32,16 @@ class Clock(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A page entry of a search that answers stored documents as they are: its keyset position
+    and the document's JSON text exactly as stored (never parsed)."""
+
+    updated_us: int
+    id: str
+    document_json: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordRow:
     """A MaterialDNA/ProductDNA passport with its indexed projections."""
 
@@ -126,6 +136,11 @@ class RecordStore(Protocol):
     def existing_ids(self, kind: str, ids: Sequence[str]) -> set[str]: ...
 
     def page(self, query: RecordQuery) -> list[RecordRow]: ...
+
+    def page_documents(self, query: RecordQuery) -> list[StoredDocument]:
+        """`page` for answers that only pass the documents on: the same rows in the same
+        order, each as its position and stored JSON text."""
+        ...
 
     def count(self, query: RecordQuery) -> int: ...
 

@@ -144,7 +144,7 @@ class RegistryService:
     def document_json(self, kind: str, record_id: str) -> bytes:
         """`get(kind, record_id).document` as JSON bytes, straight from storage (the GET route's
         fast path: no parse and re-serialise)."""
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             found = uow.records.document_json(kind, record_id)
         if found is None:
             raise NotFound(

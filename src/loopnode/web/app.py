@@ -42,6 +42,7 @@ from loopnode.web.routes.loopcoin import clearing_router
 from loopnode.web.routes.loopcoin import federate_router as settlement_router
 from loopnode.web.routes.loopcoin import router as loopcoin_router
 from loopnode.web.routes.registry import registry_router
+from loopnode.web.routes.registry_reads import fast_routes
 
 LIFECYCLE_SCHEMAS = ("Offer", "Match", "Transfer", "MaterialStatusUpdate", "MaterialTransaction")
 MATERIAL_SEARCH_REQUEST: dict[str, Any] = {
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = container
     app.state.inline_calls = container.engine.dialect.name == "sqlite"
     app.state.request_deadline_s = container.settings.request_deadline_s
+    app.state.database_calls = container.settings.database_pool_size
     errors.install(app, DATABASE_FAULTS)
     docs_ui.install(app)
     app.add_middleware(RdfNegotiation, base_url=container.settings.base_url)
@@ -115,6 +117,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(loopcoin_router)
     app.include_router(clearing_router)
     app.include_router(settlement_router)
+    # Matched first: the hot reads without FastAPI's route machinery; the APIRoutes they shadow
+    # stay registered so that /openapi.json documents them (web/routes/registry_reads.py).
+    app.router.routes[0:0] = fast_routes()
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

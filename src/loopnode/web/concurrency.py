@@ -6,11 +6,13 @@ where other requests can proceed meanwhile, under a deadline (`request_deadline_
 database that accepts connections but never answers costs each request that long, then a 503
 with `Retry-After`, instead of holding it for the whole outage. The abandoned thread ends when
 the driver's own timeouts fire; a write it completes after the 503 is made safe to retry by
-`Idempotency-Key`.
+`Idempotency-Key`. At most `database_pool_size` such calls run at once per process: one
+connection each, none opened and closed again as pool overflow under load.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -31,13 +33,28 @@ async def call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any
     deadline: float | None = getattr(request.app.state, "request_deadline_s", None)
     if deadline is None:
         return await offload(fn, *args, **kwargs)
+    limiter = _limiter(request)
     try:
         with anyio.fail_after(deadline):
             return await anyio.to_thread.run_sync(
-                partial(fn, *args, **kwargs), abandon_on_cancel=True
+                partial(fn, *args, **kwargs), abandon_on_cancel=True, limiter=limiter
             )
     except TimeoutError as exc:
         raise Unavailable("the database did not answer in time; retry later") from exc
+
+
+def _limiter(request: Request) -> anyio.CapacityLimiter | None:
+    """The process's cap on concurrent database calls, one per event loop (a test client may
+    run the same application on several loops in turn)."""
+    state = request.app.state
+    size: int | None = getattr(state, "database_calls", None)
+    if size is None:
+        return None
+    loop = asyncio.get_running_loop()
+    found: tuple[Any, anyio.CapacityLimiter] | None = getattr(state, "database_limiter", None)
+    if found is None or found[0] is not loop:
+        found = state.database_limiter = (loop, anyio.CapacityLimiter(size))
+    return found[1]
 
 
 async def offload(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -8,12 +8,13 @@ locks (`SELECT ... FOR UPDATE`), which the storage code takes explicitly.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool
 
@@ -67,19 +68,55 @@ class DatabaseLimits:
         }
 
 
-def make_engine(url: str, *, pool_size: int = 10, limits: DatabaseLimits | None = None) -> Engine:
+# A pooled PostgreSQL connection unused for this long is pinged before it is handed out.
+PING_IDLE_S = 5.0
+
+
+def make_engine(url: str, *, pool_size: int = 16, limits: DatabaseLimits | None = None) -> Engine:
+    """`pool_size`: connections kept per process. The web layer runs at most that many
+    database calls at once (`web/concurrency.py`), so under load no connection is opened and
+    closed again as pool overflow; a few overflow connections remain for calls made outside
+    it (the API key check)."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     limits = limits or DatabaseLimits()
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        max_overflow=max(4, pool_size // 2),
         pool_recycle=1800,
         pool_timeout=limits.pool_s,
         connect_args=limits.connect_args(),
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Liveness without `pool_pre_ping`'s round trip on every checkout: only a connection idle
+    for PING_IDLE_S is pinged (and replaced if dead). One in use moments ago is taken as it
+    is; if the server went away meanwhile, the statement fails as a disconnect, SQLAlchemy
+    invalidates the whole pool and that one request is answered 503 (`web/errors.py`)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_S:
+            return
+        try:
+            ping(dbapi_connection)
+        except Exception as exc:
+            # The pool retries the checkout with a fresh connection (as pool_pre_ping does).
+            raise DisconnectionError("idle pooled connection is gone") from exc
+
+
+def ping(dbapi_connection: Any) -> None:
+    dbapi_connection.execute("SELECT 1")
+    dbapi_connection.rollback()
 
 
 def _sqlite_engine(url: str) -> Engine:

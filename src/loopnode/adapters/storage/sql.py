@@ -51,6 +51,7 @@ from loopnode.services.ports import (
     EvidenceDraft,
     RecordQuery,
     RecordRow,
+    StoredDocument,
 )
 
 
@@ -90,7 +91,7 @@ def _near_filter() -> ColumnElement[bool]:
     )
 
 
-def _near_page(after: bool) -> Any:
+def _near_page(after: bool, columns: Sequence[Any] = (records,)) -> Any:
     c = records.c
     conditions = [_near_filter()]
     if after:
@@ -104,11 +105,15 @@ def _near_page(after: bool) -> Any:
         .order_by(c.updated_us, c.id)
         .limit(bindparam("q_limit", type_=BigInteger))
     )
-    return select(records).where(c.id.in_(ids.scalar_subquery())).order_by(c.updated_us, c.id)
+    return select(*columns).where(c.id.in_(ids.scalar_subquery())).order_by(c.updated_us, c.id)
 
 
+# What a page of stored documents reads: position and text, no other column, no parsing.
+_DOCUMENT_COLUMNS = (records.c.updated_us, records.c.id, records.c.document)
 _NEAR_COUNT = select(func.count()).select_from(records).where(_near_filter())
 _NEAR_PAGE, _NEAR_PAGE_AFTER = _near_page(False), _near_page(True)
+_NEAR_DOCUMENTS = _near_page(False, _DOCUMENT_COLUMNS)
+_NEAR_DOCUMENTS_AFTER = _near_page(True, _DOCUMENT_COLUMNS)
 _NEAR_SHAPE = frozenset(
     {
         "kind",
@@ -237,6 +242,18 @@ class SqlRecordStore:
         if params is not None:
             prebuilt = _NEAR_PAGE if query.after is None else _NEAR_PAGE_AFTER
             return [_record(r) for r in self._c.execute(prebuilt, params)]
+        return [_record(r) for r in self._c.execute(self._page_statement(query, (records,)))]
+
+    def page_documents(self, query: RecordQuery) -> list[StoredDocument]:
+        params = _near_params(query)
+        if params is not None:
+            prebuilt = _NEAR_DOCUMENTS if query.after is None else _NEAR_DOCUMENTS_AFTER
+            found = self._c.execute(prebuilt, params)
+        else:
+            found = self._c.execute(self._page_statement(query, _DOCUMENT_COLUMNS))
+        return [StoredDocument(r[0], r[1], r[2]) for r in found]
+
+    def _page_statement(self, query: RecordQuery, columns: Sequence[Any]) -> Any:
         conditions = self._filters(query)
         if query.after is not None:
             conditions.append(tuple_(records.c.updated_us, records.c.id) > tuple_(*query.after))
@@ -248,12 +265,11 @@ class SqlRecordStore:
             .order_by(records.c.updated_us, records.c.id)
             .limit(query.limit)
         )
-        statement = (
-            select(records)
+        return (
+            select(*columns)
             .where(records.c.id.in_(ids.scalar_subquery()))
             .order_by(records.c.updated_us, records.c.id)
         )
-        return [_record(r) for r in self._c.execute(statement)]
 
     def count(self, query: RecordQuery) -> int:
         params = _near_params(query)
@@ -550,9 +566,14 @@ class SqlUnitOfWork:
     demand = _Store(SqlDemandStore)
     overflow = _Store(SqlOverflowStore)
 
-    def __init__(self, engine: Engine, node_id: str, *, write: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, node_id: str, *, write: bool = False, read_only: bool = False
+    ) -> None:
         self._engine = engine
         self._write = write
+        # PostgreSQL: a read that changes nothing needs no BEGIN and COMMIT round trips; under
+        # READ COMMITTED each statement sees its own snapshot inside a transaction too.
+        self._autocommit = read_only and not write and engine.dialect.name != "sqlite"
         self._node_id = node_id
         self._connection: Connection | None = None
 
@@ -563,6 +584,8 @@ class SqlUnitOfWork:
         connection = self._engine.connect()
         if self._write:
             connection = connection.execution_options(**{WRITE: True})
+        elif self._autocommit:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         connection.begin()
         self._connection = connection
         return self

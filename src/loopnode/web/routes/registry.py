@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from loopnode.services.apikeys import Principal
-from loopnode.services.search import is_core_dp_request
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
-from loopnode.web.concurrency import call, offload
+from loopnode.web.concurrency import call
 from loopnode.web.idempotency import idempotency_request, respond, write
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
-from loopnode.web.responses import LD_JSON, JSONResponse, LDJSONResponse
+from loopnode.web.responses import JSONResponse, LDJSONResponse
+from loopnode.web.routes.registry_reads import read_answer, search_answer
 
 ENTITY = {"material": "MaterialDNA", "product": "ProductDNA"}
 SEARCH_SCHEMA = {"material": "MaterialSearchRequest", "product": "ProductSearchRequest"}
@@ -102,17 +101,7 @@ def registry_router(kind: str) -> APIRouter:
         _principal: Annotated[Principal, Depends(reader)],
         cursor: str | None = None,
     ) -> Response:
-        services = container(request)
-        body = await read_json_object(request, services.settings.max_body_bytes)
-        result: dict[str, Any]
-        if is_core_dp_request(body):
-            # A cross-node search waits on peers for seconds: never on the event loop.
-            run = offload if body.get("scope") == "cross-node" else partial(call, request)
-            result = await run(services.search.core_dp_search, kind, body)
-        else:
-            path = request.url.path
-            result = await call(request, services.search.protocol_search, kind, body, cursor, path)
-        return JSONResponse(result)
+        return await search_answer(request, kind, cursor)
 
     @router.get(
         "/{record_id}",
@@ -125,7 +114,6 @@ def registry_router(kind: str) -> APIRouter:
         record_id: str,
         _principal: Annotated[Principal, Depends(reader)],
     ) -> Response:
-        document = await call(request, container(request).registry.document_json, kind, record_id)
-        return Response(document, media_type=LD_JSON)
+        return await read_answer(request, kind, record_id)
 
     return router
