@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from loopnode.services.apikeys import Principal
+from loopnode.services.ownership import bound
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call
@@ -118,6 +119,8 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
         idem = idempotency_request(request, principal, body)
+        if bound(principal):  # a registrar changes only its organisation's records
+            await call(request, services.ownership.check_subject, principal, body)
         service = services.lifecycle
         return respond(await call(request, service.create, entity, body, principal.name, idem))
 
@@ -164,6 +167,8 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
         idem = idempotency_request(request, principal, body)
+        if bound(principal):  # a registrar changes only its organisation's records
+            await call(request, services.ownership.check_exchange, principal, entity, entity_id)
         outcome = await call(
             request, services.lifecycle.transition, entity, entity_id, body, principal.name, idem
         )
@@ -235,6 +240,8 @@ def _transaction_routes(router: APIRouter) -> None:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
         idem = idempotency_request(request, principal, body)
+        if bound(principal):  # a registrar changes only its organisation's records
+            await call(request, services.ownership.check_subject, principal, body)
         service = services.transactions
         return respond(await call(request, service.submit, body, principal.name, idem))
 
@@ -274,6 +281,8 @@ def _transaction_routes(router: APIRouter) -> None:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
         idem = idempotency_request(request, principal, body)
+        if bound(principal):  # a registrar changes only its organisation's records
+            await call(request, services.ownership.check_transaction, principal, transaction_id)
         outcome = await call(
             request, services.transactions.transition, transaction_id, body, principal.name, idem
         )
