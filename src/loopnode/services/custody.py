@@ -12,6 +12,11 @@ exactly the offer's micro-units. The documents carry the same amounts as exact d
 parent's unit; they can differ from the columns by the column's rounding (below one millionth of
 the base unit), never in a way that lets offers exceed the record.
 
+Fulfilment (issue 15): the record that now holds the moved goods (the whole record on a move,
+the new one on a split) is delivered, not on offer: it becomes `withdrawn` with the reason
+`fulfilled` (a status-history row and evidence entry), so searches leave it out and the relay
+announces it `available: false`. The parent of a split keeps its remaining quantity on offer.
+
 The receiving city is the offer's `to_city` unless it is `any`, else the transfer route's
 `to_city`, else the match's `to_city`.
 
@@ -58,6 +63,10 @@ from loopnode.services.registry import KIND_TYPES, RegistryService
 __all__ = ["Custody", "history", "receiving_city"]
 
 MICRO = Decimal(1_000_000)
+# The record that holds the moved goods is fulfilled: delivered, no longer on offer. It takes the
+# protocol's terminal availability (`withdrawn`, reason `fulfilled`, as its offer does), so it
+# leaves search, and peers are told `available: false` as for any withdrawal.
+FULFILLED = "withdrawn"
 
 
 def receiving_city(offer: dict[str, Any], transfer: dict[str, Any], match: dict[str, Any]) -> str:
@@ -94,10 +103,19 @@ class Custody:
             parent, child = _moved(record, self._relocated(record.document, city), j.now), None
         else:
             parent, child = self._split(record, offer, city, j.now)
+        if child is None:
+            parent = replace(parent, availability=FULFILLED)
+        else:
+            child = replace(child, availability=FULFILLED)
         uow.subjects.rewrite(parent)
-        if child is not None:
+        if child is None:
+            uow.subjects.set_availability(parent.id, FULFILLED, j.now_us)
+        else:
             uow.records.insert(child)
         self._record(j, record, parent, child, transfer, offer)
+        fulfilled = parent if child is None else child
+        previous = record.availability if child is None else None
+        j.entered(fulfilled.kind, fulfilled.id, FULFILLED, previous, fulfilled.document, "fulfilled")
 
     def _split(
         self, record: RecordRow, offer: ExchangeRow, city: str, now: datetime
