@@ -152,3 +152,69 @@ def test_an_unverified_copy_never_replaces_a_verified_one(
     [remote] = api.get("/api/v1/federation/materials").json()["results"]
     assert (remote["available"], remote["origin_verified"]) == (True, True)
     assert orjson.dumps(remote)  # still serialisable
+
+
+# -- unverified announcements are verified once the origin's key arrives through a trusted path ---
+GENUINE, ALTERED, UNSIGNED = (f"MAT-AT-VIE-2026-PLASTIC-C0000{n}" for n in (2, 3, 4))
+
+
+def _relayed_before_vienna_is_known(api: Any, node: Any, clock: FakeClock) -> None:
+    """Berlin relays three announcements naming Vienna as origin before Vienna is a peer."""
+    add_peer(node, BERLIN)
+    altered = VIENNA.announcement(ALTERED)
+    altered["category"] = "metal-steel"  # changed on the way, after Vienna signed
+    for body in (
+        VIENNA.announcement(GENUINE),
+        altered,
+        VIENNA.announcement(UNSIGNED, sign=False),
+    ):
+        assert post_signed(api, BERLIN, ANNOUNCE, body, clock.now()).status_code == 202
+    assert _remote(api) == {GENUINE: False, ALTERED: False, UNSIGNED: False}
+
+
+def _remote(api: Any) -> dict[str, bool]:
+    results = api.get("/api/v1/federation/materials").json()["results"]
+    return {r["material"]: r["origin_verified"] for r in results}
+
+
+def test_approving_the_origin_verifies_its_stored_announcements_and_drops_forgeries(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    _relayed_before_vienna_is_known(api, node, clock)
+    _serving(api, VIENNA)
+    clock.advance(seconds=1)
+    hello = post_signed(api, VIENNA, HANDSHAKE, _handshake(VIENNA, clock.now()), clock.now())
+    assert hello.json()["status"] == "accepted"
+    # A pending claim is not a trusted path: nothing changes yet.
+    assert _remote(api) == {GENUINE: False, ALTERED: False, UNSIGNED: False}
+    node.federation.peers.approve("vienna.loop", key_id=VIENNA.key_id)
+    assert _remote(api) == {GENUINE: True, UNSIGNED: False}
+    with node.engine.connect() as connection:
+        summaries = connection.execute(text("SELECT summary FROM evidence")).scalars().all()
+    assert any("reverification" in (s or "") and ALTERED in s for s in summaries)
+
+
+def test_an_operator_import_of_the_origins_key_verifies_its_stored_announcements(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    from loopnode.protocol.trust import KeyRecord, TrustStore
+
+    _relayed_before_vienna_is_known(api, node, clock)
+    record = KeyRecord(VIENNA.node_id, VIENNA.key_id, VIENNA.raw, "active")
+    assert node.federation.trust.import_store(TrustStore.of([record])) == (1, 0)
+    assert _remote(api) == {GENUINE: True, UNSIGNED: False}
+
+
+def test_a_verified_entry_is_not_reverified_by_a_pending_claims_key(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    """The squatter's pending key matches the key id it signs with, yet verifies nothing."""
+    add_peer(node, BERLIN)
+    forged = SQUATTER.announcement(VIENNA_MAT)
+    assert post_signed(api, BERLIN, ANNOUNCE, forged, clock.now()).status_code == 202
+    squat(api, clock)
+    from loopnode.services.federation.announcements import reverify
+
+    with node.uow(write=True) as uow:
+        assert reverify(uow, "vienna.loop", "test", clock.now()) == (0, 0)
+    assert _remote(api) == {VIENNA_MAT: False}
