@@ -115,7 +115,9 @@ class Custody:
         self._record(j, record, parent, child, transfer, offer)
         fulfilled = parent if child is None else child
         previous = record.availability if child is None else None
-        j.entered(fulfilled.kind, fulfilled.id, FULFILLED, previous, fulfilled.document, "fulfilled")
+        j.entered(
+            fulfilled.kind, fulfilled.id, FULFILLED, previous, fulfilled.document, "fulfilled"
+        )
 
     def _split(
         self, record: RecordRow, offer: ExchangeRow, city: str, now: datetime

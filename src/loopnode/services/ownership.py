@@ -122,7 +122,7 @@ class OwnershipService:
 
 
 def bound(principal: Principal) -> bool:
-    """Is `principal` held to its organisation? Only registrar credentials are held to their organisation; traders trade any
-    passport, and operators act for everyone. A credential carrying both registrar and
-    trader roles is held to its organisation on trading routes too."""
+    """Is `principal` held to its organisation? Registrar credentials are; traders trade any
+    passport, and operators act for everyone. A credential carrying both the registrar and the
+    trader role is held to its organisation on the trading routes too."""
     return principal.has("registrar") and not principal.has("operator")

@@ -6,7 +6,9 @@
   (`user` quota); the check is the key service's own, remembered for a few seconds;
 - everything else, including a credential that does not verify, is charged to the client
   address (`anonymous` quota; IPv6 by /64), so inventing credentials buys no extra quota;
-- `POST /api/v1/<kind>/search` is charged again, to the same identity, against `search`.
+- `POST /api/v1/<kind>/search` is charged again, to the same identity, against `search`;
+- a read (GET/HEAD under `/api/`) carrying a valid dashboard page pass (`X-Dashboard-Pass`,
+  web/dashboard_pass.py) is charged to the `dashboard` quota of the client address instead.
 Node-signed routes (those guarded by `signed_peer`) are charged in that dependency, after the
 signature verified, to the peer's node id (`node` quota): an unverified claim to be a node
 cannot spend that node's quota. A peer's signed cross-node search goes to a public route that
@@ -36,12 +38,14 @@ from loopnode.services.federation.trust import RawRequest, SignedCaller
 from loopnode.services.ratelimit import RateLimitService, credential_identity
 from loopnode.web import errors
 from loopnode.web.concurrency import offload
+from loopnode.web.dashboard_pass import HEADER, DashboardPasses
 from loopnode.web.middleware import flat_routes
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
 # Static files of the dashboard and of /docs: one page load fetches many, each costs nothing.
 STATIC_PREFIXES = ("/ui/static/", "/docs/assets/")
 SEARCH_PATH = re.compile(r"/api/v1/[a-z][a-z-]*/search")
+DASHBOARD_HEADER = HEADER.encode()
 CREDENTIAL_TTL_S = 30.0
 CREDENTIAL_CACHE_SIZE = 10_000
 
@@ -107,8 +111,10 @@ class RateLimitMiddleware:
         signed_guard: Callable[..., Any],
         verify_peer: Callable[[RawRequest], SignedCaller] | None = None,
         max_body: int = 1024 * 1024,
+        dashboard_passes: DashboardPasses | None = None,
     ) -> None:
         self.app = app
+        self._passes = dashboard_passes
         self._verify_peer = verify_peer
         self._max_body = max_body
         self._limits = limits
@@ -135,6 +141,8 @@ class RateLimitMiddleware:
                 peer, receive = await self._signed_search(scope, receive)
             if peer is not None:
                 await self._limits.charge("node", peer)
+            elif self._dashboard_read(scope):
+                await self._limits.charge("dashboard", client_identity(scope))
             else:
                 scope_name, identity = await self._identity(scope)
                 await self._limits.charge(scope_name, identity)
@@ -164,6 +172,15 @@ class RateLimitMiddleware:
         except LoopError:
             return None, replay
         return caller.node_id, replay
+
+    def _dashboard_read(self, scope: Scope) -> bool:
+        """A read under /api/ carrying a valid pass of a dashboard page served to this address."""
+        if self._passes is None or scope["method"] not in ("GET", "HEAD"):
+            return False
+        presented = _header(scope, DASHBOARD_HEADER)
+        if presented is None or not scope["path"].startswith("/api/"):
+            return False
+        return self._passes.valid(presented, client_identity(scope))
 
     def _signed_route(self, scope: Scope) -> bool:
         if _header(scope, b"x-node-signature") is None:

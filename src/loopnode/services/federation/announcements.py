@@ -362,7 +362,9 @@ def reverify(uow: FederationUnitOfWork, origin: str, actor: str, now: datetime) 
         if record is None or row.origin_signature is None:
             continue
         data = flooding.origin_signing_input(row.document)
-        if record.status != "revoked" and keys.verify(record.public_key, data, row.origin_signature):
+        if record.status != "revoked" and keys.verify(
+            record.public_key, data, row.origin_signature
+        ):
             store.put_remote(replace(row, origin_verified=True, origin_signature=None))
             verified.append(row.material)
         else:
