@@ -152,7 +152,9 @@ def _refused(answer: Any) -> None:
     assert error["code"] == "FORBIDDEN" and "organisation" in error["message"]
 
 
-@pytest.mark.parametrize("subject", ["MAT-DE-MUC-2026-PLASTIC-A00001", "PRD-DE-MUC-2026-DESK-B00001"])
+@pytest.mark.parametrize(
+    "subject", ["MAT-DE-MUC-2026-PLASTIC-A00001", "PRD-DE-MUC-2026-DESK-B00001"]
+)
 def test_offers_matches_and_transfers_on_anothers_passport_are_refused(
     client: Any, container: Any, acme: dict[str, str], subject: str
 ) -> None:
