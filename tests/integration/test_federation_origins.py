@@ -218,3 +218,30 @@ def test_a_verified_entry_is_not_reverified_by_a_pending_claims_key(
     with node.uow(write=True) as uow:
         assert reverify(uow, "vienna.loop", "test", clock.now()) == (0, 0)
     assert _remote(api) == {VIENNA_MAT: False}
+
+
+def test_a_rotation_notice_verifies_what_the_new_key_signed_before_it_arrived(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    """Berlin rotated; Vienna relays Berlin's announcement signed with the new key before this
+    node heard of the rotation. The notice, signed by the key this node trusts, verifies it."""
+    from loopnode.services.federation import notices
+
+    add_peer(node, BERLIN)
+    add_peer(node, VIENNA)
+    successor = FakePeer("berlin", seed=33)
+    material = "MAT-DE-BER-2026-PLASTIC-E00001"
+    body = successor.announcement(material)
+    assert post_signed(api, VIENNA, ANNOUNCE, body, clock.now()).status_code == 202
+    assert _remote(api) == {material: False}
+    notice = notices.build(
+        notice_id="kn_test000000000009",
+        node_id=BERLIN.node_id,
+        action="rotated",
+        key=BERLIN.raw,
+        effective_at=clock.now(),
+        signer=BERLIN.key,
+        new_key=successor.key,
+    )
+    assert api.post("/api/v1/federation/keys", json=notice).json()["applied"] is True
+    assert _remote(api) == {material: True}
