@@ -333,7 +333,8 @@ def test_clicking_through_the_dashboard_stays_within_the_anonymous_quota(
     opening all six pages three times spends 18 of 20 anonymous requests and sees no 429."""
     with dashboard_node(tmp_path, rate_limits=True, rate_limit_anonymous="20/minute") as small:
         small.seed_city()
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        # bypass_csp: Playwright's wait_for_function evaluates a string (as the page fixture).
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
         try:
             watched = Watched(context.new_page())
             limited: list[str] = []

@@ -3,10 +3,10 @@
 One dashboard page makes 3-12 API calls, so a person clicking through it reached the anonymous
 quota (100/minute per address) within a minute. Each page is rendered with a pass (bound to
 the client address, valid for `TTL_S`), and its scripts send it as `X-Dashboard-Pass`. The
-rate limiter charges a *read* (GET or HEAD under `/api/`) that carries a valid pass to the
-`dashboard` quota of that address (`rate_limit_dashboard`, 600/minute) instead of the
-anonymous or user quota. The page load itself is charged as before, and writes and searches
-never use the pass.
+rate limiter charges a *read* (GET or HEAD under `/api/`, or a search) that carries a valid
+pass to the `dashboard` quota of that address (`rate_limit_dashboard`, 600/minute) instead of
+the anonymous or user quota; a search still counts against the search quota too. The page
+load itself is charged as before, and writes never use the pass.
 
 No bypass for scripts: the pass is an HMAC over the expiry and the address, so it cannot be
 invented, and one fetched by a script only moves that address's reads to a budget of its own,

@@ -7,8 +7,9 @@
 - everything else, including a credential that does not verify, is charged to the client
   address (`anonymous` quota; IPv6 by /64), so inventing credentials buys no extra quota;
 - `POST /api/v1/<kind>/search` is charged again, to the same identity, against `search`;
-- a read (GET/HEAD under `/api/`) carrying a valid dashboard page pass (`X-Dashboard-Pass`,
-  web/dashboard_pass.py) is charged to the `dashboard` quota of the client address instead.
+- a read (GET/HEAD under `/api/`, or a search) carrying a valid dashboard page pass
+  (`X-Dashboard-Pass`, web/dashboard_pass.py) is charged to the `dashboard` quota of the
+  client address instead (a search also to its search quota).
 Node-signed routes (those guarded by `signed_peer`) are charged in that dependency, after the
 signature verified, to the peer's node id (`node` quota): an unverified claim to be a node
 cannot spend that node's quota. A peer's signed cross-node search goes to a public route that
@@ -141,8 +142,11 @@ class RateLimitMiddleware:
                 peer, receive = await self._signed_search(scope, receive)
             if peer is not None:
                 await self._limits.charge("node", peer)
-            elif self._dashboard_read(scope):
-                await self._limits.charge("dashboard", client_identity(scope))
+            elif self._dashboard_read(scope, search):
+                address = client_identity(scope)
+                await self._limits.charge("dashboard", address)
+                if search:
+                    await self._limits.charge("search", f"dashboard:{address}")
             else:
                 scope_name, identity = await self._identity(scope)
                 await self._limits.charge(scope_name, identity)
@@ -173,9 +177,10 @@ class RateLimitMiddleware:
             return None, replay
         return caller.node_id, replay
 
-    def _dashboard_read(self, scope: Scope) -> bool:
-        """A read under /api/ carrying a valid pass of a dashboard page served to this address."""
-        if self._passes is None or scope["method"] not in ("GET", "HEAD"):
+    def _dashboard_read(self, scope: Scope, search: bool) -> bool:
+        """A read under /api/ (a search too) carrying a valid pass of a dashboard page served to
+        this address."""
+        if self._passes is None or not (search or scope["method"] in ("GET", "HEAD")):
             return False
         presented = _header(scope, DASHBOARD_HEADER)
         if presented is None or not scope["path"].startswith("/api/"):
