@@ -245,3 +245,18 @@ def test_a_rotation_notice_verifies_what_the_new_key_signed_before_it_arrived(
     )
     assert api.post("/api/v1/federation/keys", json=notice).json()["applied"] is True
     assert _remote(api) == {material: True}
+
+
+def test_an_oversized_origin_signature_is_stored_unverified_without_it(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    """Only a signature of an Ed25519 signature's length is kept for later; a longer one could
+    never verify, and must not reach the column (PostgreSQL would refuse it: a 500)."""
+    add_peer(node, BERLIN)
+    body = VIENNA.announcement(GENUINE)
+    body["origin_signature"] = "A" * 5000
+    assert post_signed(api, BERLIN, ANNOUNCE, body, clock.now()).status_code == 202
+    with node.uow() as uow:
+        [row] = uow.federation.announcements.unverified("vienna.loop")
+    assert row.origin_signature is None
+    assert len(VIENNA.announcement(GENUINE)["origin_signature"]) == 86

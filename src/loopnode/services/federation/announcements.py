@@ -60,6 +60,7 @@ ID_RETENTION = timedelta(days=7)
 LATE_COMMIT_MARGIN_US = 60 * 1_000_000
 RELAY_BATCH = 200
 MAX_PAGE = 100
+SIGNATURE_CHARS = 86  # an Ed25519 signature (64 bytes) in unpadded base64url
 
 
 class BadOriginSignature(RequestSignatureError):
@@ -220,7 +221,7 @@ class AnnouncementService:
                 document=flooding.content(payload),
                 received_us=current.received_us if current else now_us,
                 updated_us=now_us,
-                origin_signature=None if verified else fields.origin_signature,
+                origin_signature=None if verified else _checkable(fields.origin_signature),
             )
         )
 
@@ -389,6 +390,12 @@ def remote_view(row: RemoteMaterialRow) -> dict[str, Any]:
         "received_at": format_timestamp(from_us(row.received_us)),
         "updated_at": format_timestamp(from_us(row.updated_us)),
     }
+
+
+def _checkable(signature: str | None) -> str | None:
+    """A signature worth keeping for later: one of an Ed25519 signature's length (base64url,
+    86 characters). Anything longer could never verify and would not fit its column."""
+    return signature if signature is not None and len(signature) == SIGNATURE_CHARS else None
 
 
 def _unsigned(payload: dict[str, Any]) -> dict[str, Any]:
