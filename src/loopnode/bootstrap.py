@@ -431,6 +431,7 @@ def rate_limits(settings: Settings) -> RateLimitService:
         node=settings.rate_limit_node,
         search=settings.rate_limit_search,
         anonymous=settings.rate_limit_anonymous,
+        dashboard=settings.rate_limit_dashboard,
     )
     store = counter_store(settings.redis_url, settings.rate_limit_key_prefix)
     return RateLimitService(store, quotas, enabled=settings.rate_limits)

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     rate_limit_node: str = "1000/minute"
     rate_limit_search: str = "10/minute"
     rate_limit_anonymous: str = "100/minute"
+    # Reads a dashboard page makes with its page pass, per address (web/dashboard_pass.py).
+    rate_limit_dashboard: str = "600/minute"
     rate_limit_key_prefix: str = "loopnode"
     # Operations and production mode (docs/operations.md).
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
@@ -105,7 +107,11 @@ class Settings(BaseSettings):
     jwks_cache_s: float = Field(default=300.0, gt=0)
 
     @field_validator(
-        "rate_limit_user", "rate_limit_node", "rate_limit_search", "rate_limit_anonymous"
+        "rate_limit_user",
+        "rate_limit_node",
+        "rate_limit_search",
+        "rate_limit_anonymous",
+        "rate_limit_dashboard",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from loopnode.web.dashboard import FEATURES
@@ -296,3 +297,62 @@ def test_city_names_from_records_are_shown_as_text_not_markup(
     opened.locator(".leaflet-tooltip", has_text="Gotham").wait_for(timeout=WAIT)
     assert opened.locator("#injected").count() == 0
     assert name in opened.inner_text("#map")
+
+
+def test_a_trader_signed_in_is_told_the_clearing_panel_is_not_for_its_role(
+    page: Watched, node: DashboardNode
+) -> None:
+    """Clearing rounds are an operator/auditor read: the page asks the node which roles the key
+    has and never makes the request a trader would be refused (no 403, no error text)."""
+    trader = node.container.api_keys.create("clearing-trader", role="trader").secret
+    refused: list[str] = []
+    page.page.on("response", lambda r: refused.append(r.url) if r.status >= 400 else None)
+    opened = _open(page, node, "/ui/economy")
+    opened.get_by_label("API key").fill(trader)
+    opened.get_by_role("button", name="Sign in").click()
+    opened.wait_for_function(
+        "document.getElementById('clearing-status').textContent.startsWith('Not available for')",
+        timeout=WAIT,
+    )
+    status = opened.locator("#clearing-status")
+    assert "your role" in status.inner_text() and "auditor or operator" in status.inner_text()
+    assert status.get_attribute("data-kind") == "info"
+    assert opened.locator("#clearing-chart svg").count() == 0
+    federation = _open(page, node, "/ui/federation")
+    federation.wait_for_function(
+        "document.getElementById('outbox-status').textContent.startsWith('Not available for')",
+        timeout=WAIT,
+    )
+    assert refused == [] and page.errors == []
+
+
+def test_clicking_through_the_dashboard_stays_within_the_anonymous_quota(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Each page's reads count against the dashboard quota (with the page's pass), so a person
+    opening all six pages three times spends 18 of 20 anonymous requests and sees no 429."""
+    with dashboard_node(tmp_path, rate_limits=True, rate_limit_anonymous="20/minute") as small:
+        small.seed_city()
+        # bypass_csp: Playwright's wait_for_function evaluates a string (as the page fixture).
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+        try:
+            watched = Watched(context.new_page())
+            limited: list[str] = []
+            api_calls: list[str] = []
+            watched.page.on(
+                "response", lambda r: limited.append(r.url) if r.status == 429 else None
+            )
+            watched.page.on(
+                "request",
+                lambda r: api_calls.append(r.url) if "/api/v1/" in r.url else None,
+            )
+            for _ in range(3):
+                for path in PAGES:
+                    _open(watched, small, path)
+            assert len(api_calls) > 20  # more reads than the anonymous quota allows
+            assert limited == [] and watched.errors == []
+            # The pass buys nothing for a script's own requests without it.
+            plain = [httpx.get(f"{small.base}/api/v1/material") for _ in range(3)]
+            assert plain[-1].status_code == 429
+        finally:
+            context.close()

@@ -167,3 +167,26 @@ def test_features_follow_the_routes_the_app_serves(client: Any) -> None:
         assert features(app)["probe"] is True
     finally:
         del FEATURES["probe"]
+
+
+def test_pages_name_the_roles_each_restricted_panel_needs_and_carry_a_pass(client: Any) -> None:
+    config = _config(client.get("/ui/economy").text)
+    assert config["roles"]["clearing"] == ["auditor", "operator"]
+    assert config["roles"]["outbox"] == ["auditor", "operator"]
+    expires, _, mac = config["pass"].partition(".")
+    assert expires.isdigit() and len(mac) == 43  # an HMAC-SHA256, base64url
+
+
+def test_whoami_names_the_roles_of_the_credential_sent(client: Any, container: Any) -> None:
+    assert client.get("/api/v1/whoami").json() == {
+        "authenticated": False,
+        "roles": [],
+        "organisation": None,
+    }
+    trader = container.api_keys.create("panel-trader", role="trader").secret
+    answer = client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {trader}"})
+    assert answer.status_code == 200
+    assert answer.json() == {"authenticated": True, "roles": ["trader"], "organisation": None}
+    assert answer.headers["cache-control"] == "no-store"
+    refused = client.get("/api/v1/whoami", headers={"Authorization": "Bearer lnk_invented"})
+    assert refused.status_code == 401

@@ -152,3 +152,111 @@ def test_an_unverified_copy_never_replaces_a_verified_one(
     [remote] = api.get("/api/v1/federation/materials").json()["results"]
     assert (remote["available"], remote["origin_verified"]) == (True, True)
     assert orjson.dumps(remote)  # still serialisable
+
+
+# -- unverified announcements are verified once the origin's key arrives through a trusted path ---
+GENUINE, ALTERED, UNSIGNED = (f"MAT-AT-VIE-2026-PLASTIC-C0000{n}" for n in (2, 3, 4))
+
+
+def _relayed_before_vienna_is_known(api: Any, node: Any, clock: FakeClock) -> None:
+    """Berlin relays three announcements naming Vienna as origin before Vienna is a peer."""
+    add_peer(node, BERLIN)
+    altered = VIENNA.announcement(ALTERED)
+    altered["category"] = "metal-steel"  # changed on the way, after Vienna signed
+    for body in (
+        VIENNA.announcement(GENUINE),
+        altered,
+        VIENNA.announcement(UNSIGNED, sign=False),
+    ):
+        assert post_signed(api, BERLIN, ANNOUNCE, body, clock.now()).status_code == 202
+    assert _remote(api) == {GENUINE: False, ALTERED: False, UNSIGNED: False}
+
+
+def _remote(api: Any) -> dict[str, bool]:
+    results = api.get("/api/v1/federation/materials").json()["results"]
+    return {r["material"]: r["origin_verified"] for r in results}
+
+
+def test_approving_the_origin_verifies_its_stored_announcements_and_drops_forgeries(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    _relayed_before_vienna_is_known(api, node, clock)
+    _serving(api, VIENNA)
+    clock.advance(seconds=1)
+    hello = post_signed(api, VIENNA, HANDSHAKE, _handshake(VIENNA, clock.now()), clock.now())
+    assert hello.json()["status"] == "accepted"
+    # A pending claim is not a trusted path: nothing changes yet.
+    assert _remote(api) == {GENUINE: False, ALTERED: False, UNSIGNED: False}
+    node.federation.peers.approve("vienna.loop", key_id=VIENNA.key_id)
+    assert _remote(api) == {GENUINE: True, UNSIGNED: False}
+    with node.engine.connect() as connection:
+        summaries = connection.execute(text("SELECT summary FROM evidence")).scalars().all()
+    assert any("reverification" in (s or "") and ALTERED in s for s in summaries)
+
+
+def test_an_operator_import_of_the_origins_key_verifies_its_stored_announcements(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    from loopnode.protocol.trust import KeyRecord, TrustStore
+
+    _relayed_before_vienna_is_known(api, node, clock)
+    record = KeyRecord(VIENNA.node_id, VIENNA.key_id, VIENNA.raw, "active")
+    assert node.federation.trust.import_store(TrustStore.of([record])) == (1, 0)
+    assert _remote(api) == {GENUINE: True, UNSIGNED: False}
+
+
+def test_a_verified_entry_is_not_reverified_by_a_pending_claims_key(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    """The squatter's pending key matches the key id it signs with, yet verifies nothing."""
+    add_peer(node, BERLIN)
+    forged = SQUATTER.announcement(VIENNA_MAT)
+    assert post_signed(api, BERLIN, ANNOUNCE, forged, clock.now()).status_code == 202
+    squat(api, clock)
+    from loopnode.services.federation.announcements import reverify
+
+    with node.uow(write=True) as uow:
+        assert reverify(uow, "vienna.loop", "test", clock.now()) == (0, 0)
+    assert _remote(api) == {VIENNA_MAT: False}
+
+
+def test_a_rotation_notice_verifies_what_the_new_key_signed_before_it_arrived(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    """Berlin rotated; Vienna relays Berlin's announcement signed with the new key before this
+    node heard of the rotation. The notice, signed by the key this node trusts, verifies it."""
+    from loopnode.services.federation import notices
+
+    add_peer(node, BERLIN)
+    add_peer(node, VIENNA)
+    successor = FakePeer("berlin", seed=33)
+    material = "MAT-DE-BER-2026-PLASTIC-E00001"
+    body = successor.announcement(material)
+    assert post_signed(api, VIENNA, ANNOUNCE, body, clock.now()).status_code == 202
+    assert _remote(api) == {material: False}
+    notice = notices.build(
+        notice_id="kn_test000000000009",
+        node_id=BERLIN.node_id,
+        action="rotated",
+        key=BERLIN.raw,
+        effective_at=clock.now(),
+        signer=BERLIN.key,
+        new_key=successor.key,
+    )
+    assert api.post("/api/v1/federation/keys", json=notice).json()["applied"] is True
+    assert _remote(api) == {material: True}
+
+
+def test_an_oversized_origin_signature_is_stored_unverified_without_it(
+    api: Any, node: Any, clock: FakeClock
+) -> None:
+    """Only a signature of an Ed25519 signature's length is kept for later; a longer one could
+    never verify, and must not reach the column (PostgreSQL would refuse it: a 500)."""
+    add_peer(node, BERLIN)
+    body = VIENNA.announcement(GENUINE)
+    body["origin_signature"] = "A" * 5000
+    assert post_signed(api, BERLIN, ANNOUNCE, body, clock.now()).status_code == 202
+    with node.uow() as uow:
+        [row] = uow.federation.announcements.unverified("vienna.loop")
+    assert row.origin_signature is None
+    assert len(VIENNA.announcement(GENUINE)["origin_signature"]) == 86

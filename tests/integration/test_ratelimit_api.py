@@ -256,3 +256,51 @@ def test_a_search_with_a_bad_signature_is_charged_as_an_ordinary_search(
     good = BERLIN.headers(SEARCH, raw, clock.now())
     assert api.post(SEARCH, content=raw, headers=good).status_code == 200
     assert_refused(api.post(SEARCH, content=raw, headers=good), "anonymous")  # 4th of 3
+
+
+def test_a_dashboard_pages_reads_have_their_own_quota_and_its_pass_is_bound_to_the_address(
+    tmp_path: Path, database_url: str, clock: FakeClock
+) -> None:
+    """A dashboard page makes 3-12 reads: with the page's pass they count against the dashboard
+    quota of the address, not the anonymous one (searches also count as searches). Writes do
+    not use the pass, and a pass copied to another address or invented counts for nothing."""
+    import re
+
+    from loopnode.web.app import create_app
+
+    node = make_node(
+        tmp_path,
+        database_url,
+        clock,
+        rate_limit_anonymous="3/minute",
+        rate_limit_dashboard="6/minute",
+        rate_limit_search="2/minute",
+    )
+    try:
+        with TestClient(create_app(container=node), raise_server_exceptions=False) as api:
+            page = api.get("/ui/registry")  # the page load: anonymous 1 of 3
+            found = re.search(r'id="loop-config">(.*?)</script>', page.text, re.S)
+            assert found is not None
+            pass_ = json.loads(found.group(1))["pass"]
+            headers = {"X-Dashboard-Pass": pass_}
+            reads = [api.get("/api/v1/material", headers=headers).status_code for _ in range(3)]
+            searches = [api.post(SEARCH, json={}, headers=headers) for _ in range(3)]
+            assert reads + [s.status_code for s in searches[:2]] == [200] * 5
+            assert_refused(searches[2], "search")  # 2/minute here, a dashboard's searches too
+            # That refused search was the dashboard quota's sixth request: the seventh is over.
+            assert_refused(api.get("/api/v1/material", headers=headers), "dashboard")
+            assert api.get("/api/v1/material").status_code == 200  # anonymous 2 of 3
+            write = api.post("/api/v1/material", json={}, headers=headers)
+            assert write.status_code == 401  # charged as anonymous 3 of 3, then refused
+            assert_refused(api.get("/api/v1/node/info"), "anonymous")
+            elsewhere = TestClient(api.app, client=("203.0.113.9", 5000))
+            for _ in range(3):
+                assert elsewhere.get("/api/v1/material", headers=headers).status_code == 200
+            assert_refused(elsewhere.get("/api/v1/material", headers=headers), "anonymous")
+            invented = {"X-Dashboard-Pass": "9999999999.AAAA"}
+            third = TestClient(api.app, client=("203.0.113.10", 5000))
+            for _ in range(3):
+                assert third.get("/api/v1/material", headers=invented).status_code == 200
+            assert_refused(third.get("/api/v1/material", headers=invented), "anonymous")
+    finally:
+        node.close()

@@ -11,6 +11,11 @@ Quantities and the receiving city are worked out in `domain/custody.py` (pure ar
 integer micro-unit columns are the authority for the invariant and move by exactly the offer's
 micro-units, the documents carry the same amounts as exact decimals in the parent's unit.
 
+Fulfilment (issue 15): the record that now holds the moved goods (the whole record on a move,
+the new one on a split) is delivered, not on offer: it becomes `withdrawn` with the reason
+`fulfilled` (a status-history row and evidence entry), so searches leave it out and the relay
+announces it `available: false`. The parent of a split keeps its remaining quantity on offer.
+
 Location: the record that goes to the receiving city (the whole record on a move, the new one
 on a split) does not keep the coordinates it had, or a radius search would still find it where
 it was. When the receiving city is this node's own city it takes the node's location;
@@ -54,6 +59,10 @@ from loopnode.services.registry import KIND_TYPES, RegistryService
 __all__ = ["Custody", "history", "receiving_city"]
 
 MICRO = Decimal(1_000_000)
+# The record that holds the moved goods is fulfilled: delivered, no longer on offer. It takes the
+# protocol's terminal availability (`withdrawn`, reason `fulfilled`, as its offer does), so it
+# leaves search, and peers are told `available: false` as for any withdrawal.
+FULFILLED = "withdrawn"
 
 
 class Custody:
@@ -75,10 +84,21 @@ class Custody:
             parent, child = _moved(record, self._relocated(record.document, city), j.now), None
         else:
             parent, child = self._split(record, offer, city, j.now)
+        if child is None:
+            parent = replace(parent, availability=FULFILLED)
+        else:
+            child = replace(child, availability=FULFILLED)
         uow.subjects.rewrite(parent)
-        if child is not None:
+        if child is None:
+            uow.subjects.set_availability(parent.id, FULFILLED, j.now_us)
+        else:
             uow.records.insert(child)
         self._record(j, record, parent, child, transfer, offer)
+        fulfilled = parent if child is None else child
+        previous = record.availability if child is None else None
+        j.entered(
+            fulfilled.kind, fulfilled.id, FULFILLED, previous, fulfilled.document, "fulfilled"
+        )
 
     def _split(
         self, record: RecordRow, offer: ExchangeRow, city: str, now: datetime

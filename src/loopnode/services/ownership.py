@@ -75,8 +75,51 @@ class OwnershipService:
 
     def check(self, principal: Principal, kind: str, record_id: Any) -> None:
         """Refuse a registrar's change to a record of another organisation (or of none)."""
-        if principal.has("operator") or not principal.has("registrar"):
+        if not bound(principal):
             return
         with self._uow() as uow:
             owner = uow.organisations.get(kind, str(record_id)) if record_id else None
         ensure_organisation(principal, owner)
+
+    def check_subject(self, principal: Principal, body: dict[str, Any]) -> None:
+        """A new offer, match, transfer or transaction acts on the passport its body names."""
+        if not bound(principal):
+            return
+        material = body.get("material_id") or body.get("material")
+        about = body.get("transaction_id")
+        if material is None and body.get("product_id") is None and isinstance(about, str):
+            self.check_transaction(principal, about)  # a TransactionStatus names no material
+        elif material is not None or body.get("product_id") is None:
+            self.check(principal, "material", material)
+        else:
+            self.check(principal, "product", body.get("product_id"))
+
+    def check_exchange(self, principal: Principal, entity: str, entity_id: str) -> None:
+        """A status change of an offer, match or transfer acts on its offer's passport."""
+        if not bound(principal):
+            return
+        with self._uow() as uow:
+            row = uow.exchange.get(entity, entity_id)
+            if row is None:
+                return  # the transition answers 404
+            kind = "material" if row.material_id is not None else "product"
+            owner = uow.organisations.get(kind, row.subject_id)
+        ensure_organisation(principal, owner)
+
+    def check_transaction(self, principal: Principal, transaction_id: str) -> None:
+        """A transaction's status change acts on the material it is about."""
+        if not bound(principal):
+            return
+        with self._uow() as uow:
+            row = uow.transactions.get(transaction_id)
+            if row is None:
+                return  # the transition answers 404
+            owner = uow.organisations.get("material", row.material_id)
+        ensure_organisation(principal, owner)
+
+
+def bound(principal: Principal) -> bool:
+    """Is `principal` held to its organisation? Registrar credentials are; traders trade any
+    passport, and operators act for everyone. A credential carrying both the registrar and the
+    trader role is held to its organisation on the trading routes too."""
+    return principal.has("registrar") and not principal.has("operator")

@@ -18,8 +18,8 @@ from typing import Literal, Protocol
 
 from loopnode.domain.errors import NodeFailure, RateLimited
 
-Scope = Literal["user", "node", "anonymous", "search"]
-SCOPES: tuple[Scope, ...] = ("user", "node", "anonymous", "search")
+Scope = Literal["user", "node", "anonymous", "search", "dashboard"]
+SCOPES: tuple[Scope, ...] = ("user", "node", "anonymous", "search", "dashboard")
 log = logging.getLogger("loopnode.ratelimit")
 
 
@@ -47,6 +47,7 @@ class Quotas:
     node: str = "1000/minute"
     search: str = "10/minute"
     anonymous: str = "100/minute"
+    dashboard: str = "600/minute"  # a dashboard page's reads, per address (web/dashboard_pass.py)
 
     def of(self, scope: Scope) -> str:
         limit: str = getattr(self, scope)

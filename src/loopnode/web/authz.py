@@ -64,6 +64,7 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/.well-known/did.json"): PUBLIC,
     ("GET", "/.well-known/jwks.json"): PUBLIC,
+    ("GET", f"{V1}/whoami"): READ,  # the caller's own roles (the dashboard's panels)
     # Passports (registry).
     ("POST", f"{V1}/material"): REGISTER,
     ("GET", f"{V1}/material"): READ,
@@ -202,6 +203,20 @@ async def authorize(request: Request) -> None:
         principal = authenticate(request)
     check(access, principal, public_reads=settings.public_reads)
     request.state.principal = principal or ANONYMOUS
+
+
+def panel_roles() -> dict[str, list[str]]:
+    """The roles that may read each role-restricted dashboard panel's API."""
+    panels = {
+        "clearing": ("GET", f"{V1}/clearing/rounds"),
+        "peers": ("GET", f"{V1}/federation/peers"),
+        "outbox": ("GET", f"{V1}/federation/outbox"),
+    }
+    found: dict[str, list[str]] = {}
+    for name, key in panels.items():
+        access = POLICY[key]
+        found[name] = sorted(access) if isinstance(access, frozenset) else []
+    return found
 
 
 # The ownership rules (a registrar's own organisation, a LoopCoin account's holder) live in

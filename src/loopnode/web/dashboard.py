@@ -27,6 +27,8 @@ from starlette.responses import HTMLResponse, Response
 
 from loopnode import __version__
 from loopnode.web.auth import container
+from loopnode.web.authz import panel_roles
+from loopnode.web.ratelimit import client_identity
 
 __all__ = ["PAGES", "install"]
 
@@ -105,6 +107,8 @@ def render(request: Request, page: Page) -> HTMLResponse:
         "tile_url": settings.dashboard_tile_url,
         "public_reads": settings.public_reads,
         "features": features(request.app),
+        "pass": request.app.state.dashboard_passes.issue(client_identity(request.scope)),
+        "roles": panel_roles(),
     }
     html = _env.get_template(f"{page.key}.html").render(
         page=page,

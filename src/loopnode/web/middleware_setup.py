@@ -7,11 +7,14 @@ answers preflights before they are charged to a quota.
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from loopnode.bootstrap import Container
+from loopnode.domain.errors import LoopError
+from loopnode.web.dashboard_pass import DashboardPasses
 from loopnode.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from loopnode.web.node_auth import signed_peer
 from loopnode.web.ops import Metrics
@@ -26,9 +29,12 @@ def install_middleware(app: FastAPI, container: Container) -> None:
     app.state.metrics = metrics
     container.rate_limits.on_refusal(metrics.refused)
     # Starlette runs the last added middleware first.
+    passes = DashboardPasses(lambda: node_secret(container))
+    app.state.dashboard_passes = passes
     app.add_middleware(
         RateLimitMiddleware,
         limits=container.rate_limits,
+        dashboard_passes=passes,
         authenticate=container.auth.authenticator.authenticate,
         routes=lambda: app.routes,
         signed_guard=signed_peer,
@@ -62,3 +68,12 @@ def install_middleware(app: FastAPI, container: Container) -> None:
         )
 
     app.build_middleware_stack = outermost  # type: ignore[method-assign]
+
+
+def node_secret(container: Container) -> bytes | None:
+    """The node's private key bytes, to derive keys every worker shares (None without one)."""
+    try:
+        key, _ = container.federation.keys.signing_key()
+    except LoopError:
+        return None
+    return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())

@@ -6,7 +6,10 @@
   (`user` quota); the check is the key service's own, remembered for a few seconds;
 - everything else, including a credential that does not verify, is charged to the client
   address (`anonymous` quota; IPv6 by /64), so inventing credentials buys no extra quota;
-- `POST /api/v1/<kind>/search` is charged again, to the same identity, against `search`.
+- `POST /api/v1/<kind>/search` is charged again, to the same identity, against `search`;
+- a read (GET/HEAD under `/api/`, or a search) carrying a valid dashboard page pass
+  (`X-Dashboard-Pass`, web/dashboard_pass.py) is charged to the `dashboard` quota of the
+  client address instead (a search also to its search quota).
 Node-signed routes (those guarded by `signed_peer`) are charged in that dependency, after the
 signature verified, to the peer's node id (`node` quota): an unverified claim to be a node
 cannot spend that node's quota. A peer's signed cross-node search goes to a public route that
@@ -36,12 +39,14 @@ from loopnode.services.federation.trust import RawRequest, SignedCaller
 from loopnode.services.ratelimit import RateLimitService, credential_identity
 from loopnode.web import errors
 from loopnode.web.concurrency import offload
+from loopnode.web.dashboard_pass import HEADER, DashboardPasses
 from loopnode.web.middleware import flat_routes
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
 # Static files of the dashboard and of /docs: one page load fetches many, each costs nothing.
 STATIC_PREFIXES = ("/ui/static/", "/docs/assets/")
 SEARCH_PATH = re.compile(r"/api/v1/[a-z][a-z-]*/search")
+DASHBOARD_HEADER = HEADER.encode()
 CREDENTIAL_TTL_S = 30.0
 CREDENTIAL_CACHE_SIZE = 10_000
 
@@ -107,8 +112,10 @@ class RateLimitMiddleware:
         signed_guard: Callable[..., Any],
         verify_peer: Callable[[RawRequest], SignedCaller] | None = None,
         max_body: int = 1024 * 1024,
+        dashboard_passes: DashboardPasses | None = None,
     ) -> None:
         self.app = app
+        self._passes = dashboard_passes
         self._verify_peer = verify_peer
         self._max_body = max_body
         self._limits = limits
@@ -135,6 +142,11 @@ class RateLimitMiddleware:
                 peer, receive = await self._signed_search(scope, receive)
             if peer is not None:
                 await self._limits.charge("node", peer)
+            elif self._dashboard_read(scope, search):
+                address = client_identity(scope)
+                await self._limits.charge("dashboard", address)
+                if search:
+                    await self._limits.charge("search", f"dashboard:{address}")
             else:
                 scope_name, identity = await self._identity(scope)
                 await self._limits.charge(scope_name, identity)
@@ -164,6 +176,16 @@ class RateLimitMiddleware:
         except LoopError:
             return None, replay
         return caller.node_id, replay
+
+    def _dashboard_read(self, scope: Scope, search: bool) -> bool:
+        """A read under /api/ (a search too) carrying a valid pass of a dashboard page served to
+        this address."""
+        if self._passes is None or not (search or scope["method"] in ("GET", "HEAD")):
+            return False
+        presented = _header(scope, DASHBOARD_HEADER)
+        if presented is None or not scope["path"].startswith("/api/"):
+            return False
+        return self._passes.valid(presented, client_identity(scope))
 
     def _signed_route(self, scope: Scope) -> bool:
         if _header(scope, b"x-node-signature") is None:

@@ -300,6 +300,7 @@ class SqlAnnouncementStore:
             "category": row.category,
             "announcement_id": row.announcement_id,
             "origin_verified": row.origin_verified,
+            "origin_signature": row.origin_signature,
             "hop_count": row.hop_count,
             "document": _json(row.document),
             "received_us": row.received_us,
@@ -320,6 +321,20 @@ class SqlAnnouncementStore:
             statement = statement.where(c.origin == origin)
         return [_remote(r) for r in self._c.execute(statement.limit(limit))]
 
+    def unverified(self, origin: str) -> list[RemoteMaterialRow]:
+        c = remote_materials.c
+        statement = (
+            select(remote_materials)
+            .where(c.origin == origin, c.origin_verified.is_(False))
+            .order_by(c.material)
+            .with_for_update()
+        )
+        return [_remote(r) for r in self._c.execute(statement)]
+
+    def delete_remote(self, origin: str, material: str) -> None:
+        c = remote_materials.c
+        self._c.execute(delete(remote_materials).where(c.origin == origin, c.material == material))
+
     def prune(self, now_us: int) -> int:
         result = self._c.execute(delete(announcements).where(announcements.c.expires_us < now_us))
         return int(result.rowcount or 0)
@@ -339,6 +354,7 @@ def _remote(row: Row[Any]) -> RemoteMaterialRow:
         document=orjson.loads(m["document"]),
         received_us=int(m["received_us"]),
         updated_us=int(m["updated_us"]),
+        origin_signature=m["origin_signature"],
     )
 
 

@@ -109,6 +109,8 @@ remote_materials = Table(
     Column("category", String(64)),
     Column("announcement_id", String(100)),
     Column("origin_verified", Boolean, nullable=False),
+    # An unverified entry's origin signature, checked when the origin's key arrives (0016).
+    Column("origin_signature", String(200)),
     Column("hop_count", Integer, nullable=False),
     Column("document", Text, nullable=False),
     Column("received_us", BigInteger, nullable=False),

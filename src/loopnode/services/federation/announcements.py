@@ -13,7 +13,10 @@ pending peer's key is only a claim). A signature that fails against such a key i
 (401). Anything else (no signature, an origin or key id we hold no trusted key for) is
 *unverified*: stored as such, never allowed to replace a verified entry, and relayed without
 its origin signature fields, so no node forwards a signature it could not check and honest
-relays are not refused downstream for an attacker's forgery.
+relays are not refused downstream for an attacker's forgery. The stored entry keeps that
+signature, and `reverify` checks it once the origin's key reaches this node through a trusted
+path (approval, `peers add`, an operator import or a key notice): verified entries are marked
+`origin_verified`, forged ones are dropped.
 
 Out: `relay` finds local materials whose current version (`record_hash:availability`) has not
 been announced, signs an announcement for each as its origin, and queues it for every approved
@@ -26,8 +29,8 @@ transactions that commit late.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -57,6 +60,7 @@ ID_RETENTION = timedelta(days=7)
 LATE_COMMIT_MARGIN_US = 60 * 1_000_000
 RELAY_BATCH = 200
 MAX_PAGE = 100
+SIGNATURE_CHARS = 86  # an Ed25519 signature (64 bytes) in unpadded base64url
 
 
 class BadOriginSignature(RequestSignatureError):
@@ -218,6 +222,7 @@ class AnnouncementService:
                 document=flooding.content(payload),
                 received_us=current.received_us if current else now_us,
                 updated_us=now_us,
+                origin_signature=None if verified else _checkable(fields.origin_signature),
             )
         )
 
@@ -337,6 +342,45 @@ class AnnouncementService:
             return uow.federation.announcements.prune(to_us(self._clock.now()))
 
 
+def reverify(uow: FederationUnitOfWork, origin: str, actor: str, now: datetime) -> tuple[int, int]:
+    """Check `origin`'s unverified entries now that its keys came through a trusted path (an
+    operator's approval, `peers add` or import, or a key notice signed by a key we trusted).
+
+    An entry whose kept signature verifies with a usable key becomes `origin_verified`; one
+    whose signature fails against a key of the origin we now hold is dropped (it was forged or
+    altered on the way). Entries without a signature, or naming a key we still lack, stay as
+    they are. Keys are never fetched through another peer: an approved peer vouching for a
+    third node's key would let any one peer verify what it forged. Returns (verified, dropped);
+    any change is one evidence entry, in the caller's transaction."""
+    peer = uow.federation.peers.get(origin)
+    if peer is not None and not peer.approved:
+        return 0, 0  # a pending claim's key is not a trusted path
+    store = uow.federation.announcements
+    verified: list[str] = []
+    dropped: list[str] = []
+    for row in store.unverified(origin):
+        key_id = row.document.get("origin_key_id")
+        record = uow.federation.peer_keys.get(origin, key_id) if isinstance(key_id, str) else None
+        if record is None or row.origin_signature is None:
+            continue
+        data = flooding.origin_signing_input(row.document)
+        if record.status != "revoked" and keys.verify(
+            record.public_key, data, row.origin_signature
+        ):
+            store.put_remote(replace(row, origin_verified=True, origin_signature=None))
+            verified.append(row.material)
+        else:
+            store.delete_remote(origin, row.material)
+            dropped.append(row.material)
+    if verified or dropped:
+        summary = {"kind": "reverification", "verified": verified, "dropped": dropped}
+        draft = EvidenceDraft(
+            "node.federation_received", "node", origin, actor, sha256_hex(summary), summary
+        )
+        uow.evidence.append(draft, now)
+    return len(verified), len(dropped)
+
+
 def remote_view(row: RemoteMaterialRow) -> dict[str, Any]:
     return {
         **row.document,
@@ -347,6 +391,12 @@ def remote_view(row: RemoteMaterialRow) -> dict[str, Any]:
         "received_at": format_timestamp(from_us(row.received_us)),
         "updated_at": format_timestamp(from_us(row.updated_us)),
     }
+
+
+def _checkable(signature: str | None) -> str | None:
+    """A signature worth keeping for later: one of an Ed25519 signature's length (base64url,
+    86 characters). Anything longer could never verify and would not fit its column."""
+    return signature if signature is not None and len(signature) == SIGNATURE_CHARS else None
 
 
 def _unsigned(payload: dict[str, Any]) -> dict[str, Any]:

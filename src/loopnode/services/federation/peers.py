@@ -37,6 +37,7 @@ from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.request_signing import UnknownKey
 from loopnode.protocol.trust import KeyRecord
 from loopnode.protocol.validation import validate_entity
+from loopnode.services.federation.announcements import reverify
 from loopnode.services.federation.ports import (
     FederationUnitOfWork,
     FederationUowFactory,
@@ -188,6 +189,7 @@ class PeerService:
             store.peers.put(row)
             _install_key(uow, node_id, key_id, public, "operator", to_us(now))
             self._evidence(uow, node_id, "operator", info, "added")
+            reverify(uow, node_id, "operator", now)
         return row
 
     def handshake_payload(self) -> dict[str, Any]:
@@ -375,6 +377,7 @@ class PeerService:
                 row = replace(row, pending_key_id=None, pending_public_key=None)
             store.peers.put(row)
             self._evidence(uow, node_id, "operator", {"node_id": node_id}, "approved")
+            reverify(uow, node_id, "operator", now)
         return row
 
     def remove(self, node_id: str) -> bool:

@@ -101,6 +101,8 @@ class RemoteMaterialRow:
     document: dict[str, Any]
     received_us: int
     updated_us: int
+    # Kept while unverified, so the entry can be verified once the origin's key is trusted.
+    origin_signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,11 @@ class AnnouncementStore(Protocol):
     def remote_page(
         self, after: tuple[int, str, str] | None, limit: int, origin: str | None = None
     ) -> list[RemoteMaterialRow]: ...
+
+    def unverified(self, origin: str) -> list[RemoteMaterialRow]:
+        """`origin`'s entries not verified yet, locked for update."""
+
+    def delete_remote(self, origin: str, material: str) -> None: ...
 
     def prune(self, now_us: int) -> int: ...
 

@@ -29,6 +29,7 @@ from loopnode.protocol.request_signing import (
 )
 from loopnode.protocol.trust import KeyRecord, TrustStore
 from loopnode.services.federation import notices
+from loopnode.services.federation.announcements import reverify
 from loopnode.services.federation.ports import FederationUowFactory, PeerRow
 from loopnode.services.ports import Clock, EvidenceDraft
 
@@ -161,6 +162,8 @@ class PeerTrust:
                     {"node_id": notice.node_id, "notice_id": notice.notice_id},
                 )
                 uow.evidence.append(draft, now)
+                if notice.action == "rotated":
+                    reverify(uow, notice.node_id, notice.node_id, now)
         return {"notice_id": notice.notice_id, "applied": changed}
 
     # -- operator imports ------------------------------------------------------------------------
@@ -170,6 +173,7 @@ class PeerTrust:
         Returns (imported, skipped)."""
         now = self._clock.now()
         imported = skipped = 0
+        nodes: set[str] = set()
         with self._uow(write=True) as uow:
             for record in store.records:
                 existing = uow.federation.peer_keys.get(record.node_id, record.key_id)
@@ -185,6 +189,9 @@ class PeerTrust:
                     EvidenceDraft("key.created", "key", record.key_id, actor, digest, summary), now
                 )
                 imported += 1
+                nodes.add(record.node_id)
+            for node_id in sorted(nodes):
+                reverify(uow, node_id, actor, now)
         return imported, skipped
 
 

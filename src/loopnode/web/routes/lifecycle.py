@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from loopnode.services.apikeys import Principal
+from loopnode.services.ownership import bound
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call
@@ -118,6 +119,8 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
     async def create(request: Request, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
+        if bound(principal):  # a registrar changes only its organisation's records
+            await call(request, services.ownership.check_subject, principal, body)
         plan = partial(services.lifecycle.create_change, entity, body, principal.name)
         return await write(request, principal, body, plan)
 
@@ -163,6 +166,8 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
     async def transition(request: Request, entity_id: str, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
+        if bound(principal):  # a registrar changes only its organisation's records
+            await call(request, services.ownership.check_exchange, principal, entity, entity_id)
         service = services.lifecycle
         plan = partial(service.transition_change, entity, entity_id, body, principal.name)
         return await write(request, principal, body, plan)
@@ -232,6 +237,8 @@ def _transaction_routes(router: APIRouter) -> None:
     async def submit(request: Request, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
+        if bound(principal):  # a registrar changes only its organisation's records
+            await call(request, services.ownership.check_subject, principal, body)
         plan = partial(services.transactions.submit_change, body, principal.name)
         return await write(request, principal, body, plan)
 
@@ -270,6 +277,8 @@ def _transaction_routes(router: APIRouter) -> None:
     async def transition(request: Request, transaction_id: str, principal: Writer) -> Response:
         services = container(request)
         body = await read_json_object(request, services.settings.max_body_bytes)
+        if bound(principal):  # a registrar changes only its organisation's records
+            await call(request, services.ownership.check_transaction, principal, transaction_id)
         service = services.transactions
         plan = partial(service.transition_change, transaction_id, body, principal.name)
         return await write(request, principal, body, plan)

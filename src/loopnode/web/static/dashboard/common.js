@@ -3,7 +3,11 @@
 
 export const config = JSON.parse(document.getElementById("loop-config").textContent);
 const KEY = "loopnode.apiKey";
+const ROLES = "loopnode.roles";
 export const API = "/api/v1";
+// The page's pass: its reads count against the node's dashboard quota, not the address's
+// anonymous one (web/dashboard_pass.py). Only ever sent to this node (same origin).
+const PASS = { "X-Dashboard-Pass": config.pass };
 
 export function apiKey() {
   return sessionStorage.getItem(KEY) || "";
@@ -15,7 +19,7 @@ export function signedIn() {
 
 /** Call the node's API; never throws for HTTP errors: returns {status, ok, data}. */
 export async function api(path, { method = "GET", body, headers = {} } = {}) {
-  const init = { method, headers: { Accept: "application/json", ...headers } };
+  const init = { method, headers: { Accept: "application/json", ...PASS, ...headers } };
   if (apiKey()) init.headers.Authorization = `Bearer ${apiKey()}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -51,6 +55,29 @@ export async function listAll(path, pages = 5) {
   return { status: 200, ok: true, results };
 }
 
+/** The signed-in credential's roles (asked once per sign-in, kept beside the key). */
+export async function myRoles() {
+  if (!signedIn()) return [];
+  const kept = sessionStorage.getItem(ROLES);
+  if (kept) return JSON.parse(kept);
+  const answer = await api("whoami");
+  if (!answer.ok) return [];
+  sessionStorage.setItem(ROLES, JSON.stringify(answer.data.roles));
+  return answer.data.roles;
+}
+
+/** May the signed-in credential read `panel` (a key of config.roles)? Asks nothing otherwise. */
+export async function mayRead(panel) {
+  const allowed = config.roles[panel] || [];
+  return (await myRoles()).some((role) => allowed.includes(role));
+}
+
+/** Say that the signed-in role cannot read a panel (not an error: the node refuses nothing). */
+export function notForRole(element, panel, what) {
+  const roles = (config.roles[panel] || []).join(" or ");
+  say(element, `Not available for your role: ${what} are shown to ${roles} keys.`, "info");
+}
+
 export function errorText(answer) {
   const error = answer.data && answer.data.error;
   return error ? error.message : `HTTP ${answer.status}`;
@@ -69,7 +96,9 @@ export const NOT_AVAILABLE = "Not available on this node (its API answers 404)."
 /** Explain an answer that carries no data: absent API, missing key, or an error. */
 export function explain(element, answer) {
   if (answer.status === 404) say(element, NOT_AVAILABLE, "warn");
-  else if (answer.status === 401 || answer.status === 403) {
+  else if (answer.status === 403 && signedIn()) {
+    say(element, "Not available for your role.", "info");
+  } else if (answer.status === 401 || answer.status === 403) {
     say(element, "Sign in with an operator API key to see this.", "warn");
   } else say(element, `Could not load: ${errorText(answer)}`, "error");
 }
@@ -140,7 +169,7 @@ async function startLive() {
   }
   let last = null;
   for (;;) {
-    const headers = { Accept: "text/event-stream" };
+    const headers = { Accept: "text/event-stream", ...PASS };
     if (apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
     if (last !== null) headers["Last-Event-ID"] = last;
     try {
@@ -206,11 +235,13 @@ function setUpSignIn() {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (input.value.trim()) sessionStorage.setItem(KEY, input.value.trim());
+    sessionStorage.removeItem(ROLES);
     input.value = "";
     window.location.reload();
   });
   out.addEventListener("click", () => {
     sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(ROLES);
     window.location.reload();
   });
   show();

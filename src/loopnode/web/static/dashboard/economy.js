@@ -1,6 +1,6 @@
 // Economic panels over the LoopCoin (issue 10) and LoopSignal (issue 11) APIs. Each panel says
 // "not available on this node" when the node does not serve its API, before or after it lands.
-import { api, config, el, errorText, explain, fillTable, NOT_AVAILABLE, say, shortTime, signedIn } from "./common.js";
+import { api, config, el, errorText, explain, fillTable, mayRead, NOT_AVAILABLE, notForRole, say, shortTime, signedIn } from "./common.js";
 import { barChart, lineChart } from "./charts.js";
 
 const F = config.features;
@@ -125,6 +125,7 @@ async function account(event) {
 async function clearing() {
   if (absent("clearing-status", "clearing")) return;
   if (!signedIn()) return say("clearing-status", "Sign in with an operator or auditor API key to see the clearing rounds.", "warn");
+  if (!(await mayRead("clearing"))) return notForRole("clearing-status", "clearing", "clearing rounds");
   const answer = await api("clearing/rounds");
   if (!answer.ok) return explain("clearing-status", answer);
   const rounds = listOf(answer.data, "rounds", "results");

@@ -1,4 +1,4 @@
-import { api, el, explain, fillTable, say, shortTime, signedIn } from "./common.js";
+import { api, el, explain, fillTable, mayRead, notForRole, say, shortTime, signedIn } from "./common.js";
 
 async function nodes() {
   const answer = await api("federation/nodes");
@@ -13,6 +13,11 @@ async function operatorPanels() {
     for (const id of ["peers-status", "outbox-status"]) {
       say(id, "Sign in with an operator API key to see peers, the outbox, dead letters and breakers.", "warn");
     }
+    return;
+  }
+  if (!(await mayRead("peers")) || !(await mayRead("outbox"))) {
+    notForRole("peers-status", "peers", "peers");
+    notForRole("outbox-status", "outbox", "the outbox, dead letters and breakers");
     return;
   }
   const [peers, outbox, dead] = await Promise.all([
