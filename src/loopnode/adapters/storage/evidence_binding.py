@@ -1,0 +1,108 @@
+"""Record binding: the state hash of each stored record an evidence entry is about (issue 15).
+
+Every entry about a passport, offer, match or transfer carries `record_hash`, the hash of that
+row's state right after the change (computed when the entry is appended, in the same
+transaction). `loopnode evidence verify` recomputes the hash of every row and compares it with
+the latest entry about it: a row changed, added or deleted in the database without an entry is
+named. The state covers every column but `dna_records.offered_micro`, which offers move under
+their own entries (and which the offers' own states account for).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import Column, ColumnElement, Table, and_, func, select
+from sqlalchemy.engine import Connection
+
+from loopnode.adapters.storage.lifecycle_tables import matches, offers, transfers
+from loopnode.adapters.storage.tables import evidence, records
+
+__all__ = ["BOUND_SUBJECTS", "bound_states", "current_states", "state_hash", "states_of"]
+
+# subject type -> (table, extra condition, columns of its state)
+_UNBOUND_COLUMNS: Final = frozenset({"offered_micro"})
+
+
+def _columns(table: Table) -> list[Column[Any]]:
+    return [c for c in table.columns if c.name not in _UNBOUND_COLUMNS]
+
+
+BOUND_SUBJECTS: Final[Mapping[str, tuple[Table, ColumnElement[bool] | None]]] = {
+    "material": (records, records.c.kind == "material"),
+    "product": (records, records.c.kind == "product"),
+    "offer": (offers, None),
+    "match": (matches, None),
+    "transfer": (transfers, None),
+}
+
+
+def state_hash(values: Sequence[Any]) -> str:
+    """sha256 of the row's values in column order (strings, integers, floats, nulls)."""
+    return hashlib.sha256(orjson.dumps(list(values))).hexdigest()
+
+
+def _select(subject_type: str) -> tuple[Table, Any]:
+    table, condition = BOUND_SUBJECTS[subject_type]
+    statement = select(*_columns(table))
+    if condition is not None:
+        statement = statement.where(condition)
+    return table, statement
+
+
+def states_of(
+    connection: Connection, subjects: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The current state hash of each bound (subject type, id) that has a row here."""
+    wanted: dict[str, set[str]] = {}
+    for subject_type, subject_id in subjects:
+        if subject_type in BOUND_SUBJECTS:
+            wanted.setdefault(subject_type, set()).add(subject_id)
+    found: dict[tuple[str, str], str] = {}
+    for subject_type, ids in wanted.items():
+        table, statement = _select(subject_type)
+        for row in connection.execute(statement.where(table.c.id.in_(sorted(ids)))):
+            found[(subject_type, row.id)] = state_hash(tuple(row))
+    return found
+
+
+def current_states(connection: Connection, subject_type: str) -> Iterator[tuple[str, str]]:
+    """(id, state hash) of every stored row of one bound subject type."""
+    _table, statement = _select(subject_type)
+    for row in connection.execute(statement.execution_options(yield_per=1000)):
+        yield row.id, state_hash(tuple(row))
+
+
+def bound_states(connection: Connection) -> dict[tuple[str, str], tuple[int, str]]:
+    """(subject type, id) -> (sequence, record hash) of the latest binding entry per subject."""
+    latest = (
+        select(
+            evidence.c.subject_type,
+            evidence.c.subject_id,
+            func.max(evidence.c.sequence).label("last"),
+        )
+        .where(
+            evidence.c.record_hash.is_not(None),
+            evidence.c.subject_type.in_(list(BOUND_SUBJECTS)),
+        )
+        .group_by(evidence.c.subject_type, evidence.c.subject_id)
+        .subquery()
+    )
+    statement = select(
+        evidence.c.subject_type, evidence.c.subject_id, evidence.c.sequence, evidence.c.record_hash
+    ).join(latest, and_(evidence.c.sequence == latest.c.last))
+    return {
+        (row.subject_type, row.subject_id): (int(row.sequence), str(row.record_hash))
+        for row in connection.execute(statement)
+    }
+
+
+def subjects_with_entries(connection: Connection, subject_type: str) -> set[str]:
+    """Ids of one subject type that any entry (bound or from before binding) is about."""
+    statement = (
+        select(evidence.c.subject_id).where(evidence.c.subject_type == subject_type).distinct()
+    )
+    return {str(r[0]) for r in connection.execute(statement)}
