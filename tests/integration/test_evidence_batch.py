@@ -62,9 +62,7 @@ def test_a_batch_is_chained_consecutive_and_verifiable(tmp_path: Path, database_
     assert result.exit_code == 0, result.output
 
 
-def test_a_batch_costs_four_statements_whatever_its_size(
-    tmp_path: Path, database_url: str
-) -> None:
+def test_a_batch_costs_four_statements_whatever_its_size(tmp_path: Path, database_url: str) -> None:
     data_dir = _init(tmp_path, database_url)
     container = build(load_settings(data_dir))
     try:

@@ -23,9 +23,9 @@ from loopnode.domain.evidence import (
     content_digest,
     content_intact,
     derive_event_id,
-    redact,
     entry_hash,
     next_event,
+    redact,
     verify_chain,
 )
 
