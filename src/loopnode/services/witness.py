@@ -110,9 +110,11 @@ class WitnessService:
             head = await self._fetch(transport, peer, "/evidence/checkpoint")
             with self._uow() as uow:
                 held = uow.witnesses.held(peer.node_id)
+            known = any(w.sequence == head.sequence and w.head_hash == head.head_hash for w in held)
             findings = self._same_sequence(peer, head, held)
             earlier = [w for w in held if w.sequence < head.sequence]
-            if earlier and not findings:
+            # A head already held was checked against the earlier ones when it arrived.
+            if earlier and not findings and not known:
                 last = earlier[-1]
                 answer = await self._fetch(transport, peer, f"/evidence/checkpoint/{last.sequence}")
                 if answer.sequence != last.sequence:
@@ -125,8 +127,7 @@ class WitnessService:
         except (TransportError, InvalidRequest) as exc:
             log.warning("witness: no usable checkpoint from %s: %s", peer.node_id, exc.message)
             return Outcome(peer.node_id, "failed", reason=exc.message)
-        known = any(w.sequence == head.sequence and w.head_hash == head.head_hash for w in held)
-        self._store(peer, head, findings, store=not known)
+        findings = self._store(peer, head, findings, store=not known)
         if findings:
             return Outcome(peer.node_id, "finding", head.sequence, findings=tuple(findings))
         return Outcome(peer.node_id, "known" if known else "held", head.sequence)
@@ -186,7 +187,10 @@ class WitnessService:
 
     def _store(
         self, peer: PeerRow, head: Checkpoint, findings: list[Finding], *, store: bool
-    ) -> None:
+    ) -> list[Finding]:
+        """Store the checkpoint (unless held) and the findings not recorded before; returns
+        those."""
+        recorded: list[Finding] = []
         now = self._clock.now()
         with self._uow(write=True) as uow:
             if store:
@@ -201,7 +205,12 @@ class WitnessService:
                         to_us(now),
                     )
                 )
+            # Once recorded, the same inconsistency is not recorded again on every later round.
+            known = {_key(f) for f in uow.witnesses.findings()}
             for finding in findings:
+                if _key(finding) in known:
+                    continue
+                recorded.append(finding)
                 log.error("witness: %s (%s)", finding.detail, finding.kind)
                 uow.witnesses.add_finding(finding)
                 summary = {
@@ -221,3 +230,14 @@ class WitnessService:
                     ),
                     now,
                 )
+        return recorded
+
+
+def _key(finding: Finding) -> tuple[str, str, int, str, str]:
+    return (
+        finding.peer_node_id,
+        finding.kind,
+        finding.sequence,
+        finding.held_hash,
+        finding.answered_hash,
+    )
