@@ -145,6 +145,18 @@ def test_a_record_added_or_deleted_without_an_entry_is_named(node: Node) -> None
     assert "row is gone" in problems[("offer", spare)]
 
 
+def test_a_transaction_is_bound_through_its_settlement_and_status_changes(node: Node) -> None:
+    node.created("material", p.material())
+    node.created("transaction", p.transaction(status="confirmed"))
+    node.created("transaction", p.settlement())
+    node.created("transaction", p.transaction_status("in_transit"))
+    assert node.container.evidence.verify().intact
+
+    node.sql("UPDATE transactions SET settlement = NULL WHERE id = :id", id="TXN-2026-06-01-001")
+    problems = node.container.evidence.verify().records
+    assert [(k, i) for k, i, _ in problems] == [("transaction", "TXN-2026-06-01-001")]
+
+
 # -- redaction ------------------------------------------------------------------------------------
 def _registered_sequence(node: Node) -> int:
     (entry,) = [e for e in node.entries() if e["event_type"] == "material.registered"]

@@ -1,11 +1,12 @@
 """Record binding: the state hash of each stored record an evidence entry is about (issue 15).
 
-Every entry about a passport, offer, match or transfer carries `record_hash`, the hash of that
-row's state right after the change (computed when the entry is appended, in the same
+Every entry about a passport, offer, match, transfer or transaction carries `record_hash`, the
+hash of that row's state right after the change (computed when the entry is appended, in the same
 transaction). `loopnode evidence verify` recomputes the hash of every row and compares it with
 the latest entry about it: a row changed, added or deleted in the database without an entry is
 named. The state covers every column but `dna_records.offered_micro`, which offers move under
-their own entries (and which the offers' own states account for).
+their own entries (and which the offers' own states account for). A settlement is stored in its
+transaction's row, so entries about a settlement bind that row too (`ALIASES`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,18 @@ import orjson
 from sqlalchemy import Column, ColumnElement, Table, and_, func, select
 from sqlalchemy.engine import Connection
 
-from loopnode.adapters.storage.lifecycle_tables import matches, offers, transfers
+from loopnode.adapters.storage.lifecycle_tables import matches, offers, transactions, transfers
 from loopnode.adapters.storage.tables import evidence, records
 
-__all__ = ["BOUND_SUBJECTS", "bound_states", "current_states", "state_hash", "states_of"]
+__all__ = [
+    "ALIASES",
+    "BOUND_SUBJECTS",
+    "bound_states",
+    "current_states",
+    "state_hash",
+    "states_of",
+    "subjects_with_entries",
+]
 
 # subject type -> (table, extra condition, columns of its state)
 _UNBOUND_COLUMNS: Final = frozenset({"offered_micro"})
@@ -37,7 +46,10 @@ BOUND_SUBJECTS: Final[Mapping[str, tuple[Table, ColumnElement[bool] | None]]] = 
     "offer": (offers, None),
     "match": (matches, None),
     "transfer": (transfers, None),
+    "transaction": (transactions, None),
 }
+# Entries about these subject types bind the row of another (same id).
+ALIASES: Final[Mapping[str, str]] = {"settlement": "transaction"}
 
 
 def state_hash(values: Sequence[Any]) -> str:
@@ -57,16 +69,18 @@ def states_of(
     connection: Connection, subjects: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
     """The current state hash of each bound (subject type, id) that has a row here."""
+    asked = {(t, i) for t, i in subjects if ALIASES.get(t, t) in BOUND_SUBJECTS}
     wanted: dict[str, set[str]] = {}
-    for subject_type, subject_id in subjects:
-        if subject_type in BOUND_SUBJECTS:
-            wanted.setdefault(subject_type, set()).add(subject_id)
-    found: dict[tuple[str, str], str] = {}
+    for subject_type, subject_id in asked:
+        wanted.setdefault(ALIASES.get(subject_type, subject_type), set()).add(subject_id)
+    rows: dict[tuple[str, str], str] = {}
     for subject_type, ids in wanted.items():
         table, statement = _select(subject_type)
         for row in connection.execute(statement.where(table.c.id.in_(sorted(ids)))):
-            found[(subject_type, row.id)] = state_hash(tuple(row))
-    return found
+            rows[(subject_type, row.id)] = state_hash(tuple(row))
+    return {
+        (t, i): rows[(ALIASES.get(t, t), i)] for t, i in asked if (ALIASES.get(t, t), i) in rows
+    }
 
 
 def current_states(connection: Connection, subject_type: str) -> Iterator[tuple[str, str]]:
@@ -77,7 +91,8 @@ def current_states(connection: Connection, subject_type: str) -> Iterator[tuple[
 
 
 def bound_states(connection: Connection) -> dict[tuple[str, str], tuple[int, str]]:
-    """(subject type, id) -> (sequence, record hash) of the latest binding entry per subject."""
+    """(subject type, id) -> (sequence, record hash) of the latest binding entry per stored row
+    (aliases folded into the type whose row they bind)."""
     latest = (
         select(
             evidence.c.subject_type,
@@ -86,7 +101,7 @@ def bound_states(connection: Connection) -> dict[tuple[str, str], tuple[int, str
         )
         .where(
             evidence.c.record_hash.is_not(None),
-            evidence.c.subject_type.in_(list(BOUND_SUBJECTS)),
+            evidence.c.subject_type.in_([*BOUND_SUBJECTS, *ALIASES]),
         )
         .group_by(evidence.c.subject_type, evidence.c.subject_id)
         .subquery()
@@ -94,15 +109,17 @@ def bound_states(connection: Connection) -> dict[tuple[str, str], tuple[int, str
     statement = select(
         evidence.c.subject_type, evidence.c.subject_id, evidence.c.sequence, evidence.c.record_hash
     ).join(latest, and_(evidence.c.sequence == latest.c.last))
-    return {
-        (row.subject_type, row.subject_id): (int(row.sequence), str(row.record_hash))
-        for row in connection.execute(statement)
-    }
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for row in connection.execute(statement):
+        key = (ALIASES.get(row.subject_type, row.subject_type), str(row.subject_id))
+        binding = (int(row.sequence), str(row.record_hash))
+        if key not in found or found[key][0] < binding[0]:
+            found[key] = binding
+    return found
 
 
 def subjects_with_entries(connection: Connection, subject_type: str) -> set[str]:
-    """Ids of one subject type that any entry (bound or from before binding) is about."""
-    statement = (
-        select(evidence.c.subject_id).where(evidence.c.subject_type == subject_type).distinct()
-    )
+    """Ids of one bound type that any entry (bound or from before binding) is about."""
+    types = [subject_type, *(alias for alias, target in ALIASES.items() if target == subject_type)]
+    statement = select(evidence.c.subject_id).where(evidence.c.subject_type.in_(types)).distinct()
     return {str(r[0]) for r in connection.execute(statement)}
