@@ -22,7 +22,9 @@ from loopnode.domain.times import format_timestamp, from_us
 
 def redact(
     data_dir: DataDir,
-    sequence: Annotated[int, typer.Argument(min=1, help="the entry's sequence")],
+    sequence: Annotated[
+        int, typer.Argument(min=1, metavar="ENTRY_SEQ", help="the entry's sequence")
+    ],
     reason: Annotated[str, typer.Option("--reason", help="why (kept with the tombstone)")],
 ) -> None:
     """Replace an entry's actor and summary by a tombstone that keeps the chain verifiable."""
