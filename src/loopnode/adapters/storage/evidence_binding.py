@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Table, and_, func, select
+from sqlalchemy import Column, ColumnElement, Table, and_, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from loopnode.adapters.storage.lifecycle_tables import matches, offers, transactions, transfers
@@ -65,6 +65,16 @@ def _select(subject_type: str) -> tuple[Table, Any]:
     return table, statement
 
 
+# Built once: building a Core statement costs about as much as running it on SQLite, and this
+# one runs on every evidence append (docs/performance.md).
+_BY_IDS: Final = {
+    subject_type: _select(subject_type)[1].where(
+        BOUND_SUBJECTS[subject_type][0].c.id.in_(bindparam("ids", expanding=True))
+    )
+    for subject_type in BOUND_SUBJECTS
+}
+
+
 def states_of(
     connection: Connection, subjects: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
@@ -75,8 +85,7 @@ def states_of(
         wanted.setdefault(ALIASES.get(subject_type, subject_type), set()).add(subject_id)
     rows: dict[tuple[str, str], str] = {}
     for subject_type, ids in wanted.items():
-        table, statement = _select(subject_type)
-        for row in connection.execute(statement.where(table.c.id.in_(sorted(ids)))):
+        for row in connection.execute(_BY_IDS[subject_type], {"ids": sorted(ids)}):
             rows[(subject_type, row.id)] = state_hash(tuple(row))
     return {
         (t, i): rows[(ALIASES.get(t, t), i)] for t, i in asked if (ALIASES.get(t, t), i) in rows
