@@ -175,3 +175,15 @@ def test_a_checkpoint_signed_by_another_key_is_refused(pair: tuple[Any, Any, Any
     (refused,) = asyncio.run(witness.collect())
     assert refused.status == "failed" and "unknown key" in (refused.reason or "")
     assert witness.held() == []
+
+
+def test_the_periodic_round_witnesses_without_an_operator(pair: tuple[Any, Any, Any]) -> None:
+    a, _b, witness = pair
+    _append(a, 1)
+
+    async def a_few_rounds() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(witness.run(0.05), 1.0)
+
+    asyncio.run(a_few_rounds())
+    assert [w.sequence for w in witness.held()] == [_head(a)]
