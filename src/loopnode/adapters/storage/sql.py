@@ -439,8 +439,9 @@ class SqlEvidenceLog:
         return None if row is None else (_event(row), str(row._mapping["entry_hash"]))
 
     def tombstone(self, tombstone: EvidenceEvent, redacted_by: int) -> None:
-        """Store `tombstone` (domain `redact`) over its entry: the one update the guard allows."""
-        self._c.execute(
+        """Store `tombstone` (domain `redact`) over its entry: the one update the guard allows.
+        `Conflict` when a concurrent redaction got there first (this transaction rolls back)."""
+        result = self._c.execute(
             update(evidence)
             .where(evidence.c.sequence == tombstone.sequence, evidence.c.redacted_by.is_(None))
             .values(
@@ -451,6 +452,11 @@ class SqlEvidenceLog:
                 redaction_reason=tombstone.redaction_reason,
             )
         )
+        if not result.rowcount:
+            raise Conflict(
+                f"evidence entry {tombstone.sequence} is already redacted",
+                {"sequence": tombstone.sequence},
+            )
 
     def record_mismatches(self) -> list[tuple[str, str, str]]:
         """(subject type, id, problem) of each stored record its evidence does not account for."""
