@@ -73,6 +73,7 @@ from loopnode.services.routing_overflow import held as overflow_held
 from loopnode.services.search import SearchService
 from loopnode.services.stream import EventHub
 from loopnode.services.transactions import TransactionService
+from loopnode.services.witness import WitnessService
 
 # Re-exported for web/app: the driver faults web answers 503, without web importing a driver.
 __all__ = ["DATABASE_FAULTS", "Container", "build"]
@@ -107,6 +108,7 @@ class Container:
     ledger: LedgerService
     auth: Auth
     ownership: OwnershipService
+    witness: WitnessService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -199,7 +201,7 @@ def build(
         registry=registry,
         search=search,
         api_keys=api_keys,
-        evidence=EvidenceService(uow, settings.node_id),
+        evidence=EvidenceService(uow, settings.node_id, clock, federation.keys.signing_key),
         node_info=NodeInfoService(
             uow,
             node,
@@ -224,6 +226,9 @@ def build(
         ledger=ledger,
         auth=build_auth(settings, clock, api_keys, create=migrate),
         ownership=OwnershipService(uow, clock),
+        witness=WitnessService(
+            uow, clock, federation.transport_factory, settings.federation_timeout_s
+        ),
     )
 
 

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     federation_breaker_threshold: int = Field(default=5, ge=1)
     federation_breaker_cooldown_s: float = Field(default=30.0, gt=0)
     federation_worker: bool = True
+    # Witnessed checkpoints (issue 15, docs/operations.md): seconds between fetches of every
+    # approved peer's signed evidence head; 0 leaves it to `loopnode evidence checkpoint`.
+    evidence_witness_interval_s: float = Field(default=300.0, ge=0)
     # Dashboard (docs/dashboard.md): map tiles, e.g. https://tile.example/{z}/{x}/{y}.png;
     # empty draws the map on a plain background (nodes run offline).
     dashboard_tile_url: str = ""

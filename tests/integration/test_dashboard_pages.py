@@ -111,7 +111,13 @@ def test_evidence_verify_reports_an_intact_chain_with_its_length(
     client: Any, auth: dict[str, str]
 ) -> None:
     empty = client.get("/api/v1/evidence/verify").json()
-    assert empty == {"intact": True, "entries": 0, "first_broken": None, "reason": None}
+    assert empty == {
+        "intact": True,
+        "entries": 0,
+        "first_broken": None,
+        "reason": None,
+        "records": [],
+    }
     assert client.post("/api/v1/material", json=p.material(), headers=auth).status_code == 201
     assert client.post("/api/v1/offer", json=p.offer(), headers=auth).status_code == 201
     report = client.get("/api/v1/evidence/verify").json()
@@ -130,6 +136,24 @@ def test_evidence_verify_names_the_first_broken_entry(container: Any, client: An
         "entries": 3,
         "first_broken": 2,
         "reason": "its content does not match its hash",
+        "records": [],
+    }
+
+
+def test_evidence_verify_names_records_changed_without_an_entry(
+    container: Any, client: Any
+) -> None:
+    """Record binding (issue 15): the chain holds, a record does not."""
+    from loopnode.services.evidence import ChainReport
+
+    problem = ("offer", "OFR-1", "its stored state differs from the one entry 7 recorded")
+    container.evidence.verify = lambda: ChainReport(9, None, None, (problem,))
+    assert client.get("/api/v1/evidence/verify").json() == {
+        "intact": False,
+        "entries": 9,
+        "first_broken": None,
+        "reason": None,
+        "records": [{"type": "offer", "id": "OFR-1", "problem": problem[2]}],
     }
 
 

@@ -15,6 +15,7 @@ from loopnode.cli import (
     conformance_cmd,
     coredp_cmd,
     demo_cmd,
+    evidence_cmd,
     federation_cmd,
     lint_cmd,
     node_cmd,
@@ -82,6 +83,7 @@ for module in (
     vc_cmd,
     lint_cmd,
     ops_cmd,
+    evidence_cmd,
     route_cmd,
     token_cmd,
 ):

@@ -290,14 +290,18 @@ evidence_app = typer.Typer(help="The append-only evidence log.", no_args_is_help
 
 @evidence_app.command("verify")
 def evidence_verify(data_dir: DataDir) -> None:
-    """Recompute the evidence hash chain and name the first broken entry."""
+    """Recompute the evidence hash chain and name the first broken entry, then name every
+    stored record changed without an evidence entry."""
     container = _container(data_dir)
     report = container.evidence.verify()
     container.close()
     if report.intact:
-        typer.echo(f"OK: {report.entries} evidence entries, chain intact")
+        typer.echo(f"OK: {report.entries} evidence entries, chain intact, records match")
         return
-    typer.echo(f"BROKEN at sequence {report.first_broken}: {report.reason}")
+    if report.first_broken is not None:
+        typer.echo(f"BROKEN at sequence {report.first_broken}: {report.reason}")
+    for kind, record_id, problem in report.records:
+        typer.echo(f"RECORD {kind} {record_id}: {problem}")
     raise typer.Exit(1)
 
 

@@ -7,8 +7,18 @@ so rewriting any entry breaks the link from its successor: `verify_chain` finds 
 The last entry has no successor; anchor the head hash elsewhere (an export, a peer) and pass it as
 `head_hash` to cover it too. The hash covers every stored column of an entry, the `summary` text
 included (hash version 2; version 1 left the summary out, so databases created before it must be
-re-created: docs/evidence.md). `chain_next` is the one place an entry is built and linked. The
-hashes are internal (DECISIONS 22); what peers see is the core-dp export in
+re-created: docs/evidence.md).
+
+Hash version 3 (issue 15) makes entries redactable and binds records: instead of the actor and
+summary themselves, the hash covers `content_hash`, a salted sha256 commitment to them
+(`content_digest`), and `record_hash`, the state hash of the subject's stored row right after the
+entry (None when the subject has no row here). Redaction drops the actor, the summary and the salt
+and keeps `content_hash`, so the entry hash still verifies and the dropped content cannot be
+guessed back from it. Version-2 entries keep their version-2 hash (the `hash_version` column);
+they verify as before but cannot be redacted.
+
+`chain_next` is the one place an entry is built and linked. The hashes are internal
+(DECISIONS 22); what peers see is the core-dp export in
 `loopnode.protocol.evidence_export`, chained by `predecessor_event_id`.
 
 Why `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)` is a sound canonical
@@ -26,8 +36,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -36,15 +47,22 @@ from loopnode.domain.errors import InvalidRequest, LoopError
 __all__ = [
     "EVENT_TYPES",
     "GENESIS_HASH",
+    "HASH_VERSION",
+    "REDACTED_ACTOR",
     "EvidenceEvent",
     "chain_next",
+    "content_digest",
+    "content_intact",
     "derive_event_id",
     "entry_hash",
     "next_event",
+    "redact",
     "verify_chain",
 ]
 
 GENESIS_HASH: Final = "0" * 64
+HASH_VERSION: Final = 3  # what new entries use; 2 is still verified (see the module docstring)
+REDACTED_ACTOR: Final = "[redacted]"  # the actor of a tombstone; its summary and salt are gone
 
 # The event vocabulary: event type -> the kind of subject it is about. Lifecycle events are named
 # after the state entered (DECISIONS 8); `*.published` / `*.registered` are creations.
@@ -89,10 +107,13 @@ EVENT_TYPES: Final[Mapping[str, str]] = {
     "key.revoked": "key",
     "envelope.error_recorded": "envelope",
     "capabilities.confirmed": "envelope",
+    "evidence.redacted": "evidence",  # subject: the event id of the entry made a tombstone
+    "node.equivocation_detected": "node",  # a witnessed peer's signed history changed
 }
 
 _EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_-]{16,80}\Z")
 _SHA256 = re.compile(r"^[a-f0-9]{64}\Z")
+MAX_REDACTION_REASON: Final = 500  # core-dp retention.redaction_reason maxLength
 _TOKEN = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\Z")
 
 
@@ -104,6 +125,11 @@ class EvidenceEvent:
     is the sha256 of the canonical JSON of the payload concerned (computed by the protocol layer).
     `recorded_at` must be timezone-aware; it is kept in UTC. `summary` is the stored JSON text of
     the entry's human-readable summary (None when there is none); it is hashed like every field.
+
+    Version 3 entries also carry `content_salt`/`content_hash` (the salted commitment to actor and
+    summary that the entry hash covers) and `record_hash` (the subject row's state after the
+    entry). `redaction_reason` is set on a tombstone; it is not hashed (the redaction is its own
+    entry, which is).
     """
 
     sequence: int
@@ -117,6 +143,15 @@ class EvidenceEvent:
     recorded_at: datetime
     node_id: str
     summary: str | None = None
+    hash_version: int = 2
+    content_salt: str | None = None
+    content_hash: str | None = None
+    record_hash: str | None = None
+    redaction_reason: str | None = None
+
+    @property
+    def redacted(self) -> bool:
+        return self.redaction_reason is not None
 
     def __post_init__(self) -> None:
         _check_event(self)
@@ -137,8 +172,18 @@ def _hash_timestamp(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
+def content_digest(actor: str, summary: str | None, salt: str) -> str:
+    """The salted commitment to an entry's redactable content (hash version 3)."""
+    fields = {"actor": actor, "summary": summary, "salt": salt}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def entry_hash(event: EvidenceEvent) -> str:
-    """sha256 (lowercase hex) over the canonical form of every field, `prev_hash` included."""
+    """sha256 (lowercase hex) over the canonical form of every field, `prev_hash` included
+    (version 3: the content commitment and record state instead of actor and summary)."""
+    if event.hash_version >= 3:
+        return _entry_hash_v3(event)
     fields = {
         "sequence": event.sequence,
         "event_id": event.event_id,
@@ -154,6 +199,57 @@ def entry_hash(event: EvidenceEvent) -> str:
     }
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _entry_hash_v3(event: EvidenceEvent) -> str:
+    fields = {
+        "hash_version": event.hash_version,
+        "sequence": event.sequence,
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "payload_hash_sha256": event.payload_hash_sha256,
+        "prev_hash": event.prev_hash,
+        "recorded_at": _hash_timestamp(event.recorded_at),
+        "node_id": event.node_id,
+        "content_hash": event.content_hash,
+        "record_hash": event.record_hash,
+    }
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def content_intact(event: EvidenceEvent) -> bool:
+    """Whether a version-3 entry's actor and summary are the ones its hash committed to
+    (a tombstone has nothing left to compare, so it is intact by construction)."""
+    if event.hash_version < 3 or event.redacted:
+        return True
+    if event.content_salt is None:
+        return False
+    return content_digest(event.actor, event.summary, event.content_salt) == event.content_hash
+
+
+def redact(event: EvidenceEvent, reason: str) -> EvidenceEvent:
+    """The tombstone of `event`: actor, summary and salt dropped, everything hashed kept."""
+    if event.hash_version < 3:
+        raise InvalidRequest(
+            f"evidence entry {event.sequence} uses hash version {event.hash_version}, which "
+            "covers its content directly: it cannot be redacted without breaking the chain"
+        )
+    if event.redacted:
+        raise InvalidRequest(f"evidence entry {event.sequence} is already redacted")
+    if not _is_utf8_text(reason) or len(reason) > MAX_REDACTION_REASON:
+        raise InvalidRequest(
+            f"the redaction reason must be 1 to {MAX_REDACTION_REASON} characters of text"
+        )
+    return replace(
+        event,
+        actor=REDACTED_ACTOR,
+        summary=None,
+        content_salt=None,
+        redaction_reason=reason,
+    )
 
 
 def next_event(
@@ -197,15 +293,20 @@ def chain_next(
     payload_hash_sha256: str,
     recorded_at: datetime,
     summary: str | None = None,
+    record_hash: str | None = None,
+    salt: str | None = None,
 ) -> EvidenceEvent:
     """The entry after the chain head (`head_sequence`, `head_hash`; 0 and GENESIS_HASH when empty).
 
-    Pure: storage locks the head, calls this, stores the event with `entry_hash(event)` and moves
-    the head. New events must use the vocabulary in `EVENT_TYPES` (a bug otherwise: `LoopError`).
+    Pure but for the salt (random unless given): storage locks the head, calls this, stores the
+    event with `entry_hash(event)` and moves the head. `record_hash` is the subject row's state
+    after the change (storage computes it). New events must use the vocabulary in `EVENT_TYPES`
+    (a bug otherwise: `LoopError`).
     """
     if EVENT_TYPES.get(event_type) != subject_type:
         raise LoopError(f"unknown evidence event type {event_type!r} for subject {subject_type!r}")
     sequence = head_sequence + 1
+    salt = salt if salt is not None else secrets.token_hex(16)
     return EvidenceEvent(
         sequence=sequence,
         event_id=derive_event_id(node_id, sequence),
@@ -218,6 +319,10 @@ def chain_next(
         recorded_at=recorded_at,
         node_id=node_id,
         summary=summary,
+        hash_version=HASH_VERSION,
+        content_salt=salt,
+        content_hash=content_digest(actor, summary, salt),
+        record_hash=record_hash,
     )
 
 
@@ -231,7 +336,8 @@ def verify_chain(
     """The sequence of the first broken entry, or None if the chain holds.
 
     An entry is broken when its sequence is not the expected next one (a gap, a repeat, a
-    reordering) or its `prev_hash` is not the hash of the entry before it. The defaults verify a
+    reordering), its `prev_hash` is not the hash of the entry before it, or (version 3) its
+    actor and summary are not the ones its content hash committed to. The defaults verify a
     whole log from its start; `prev_hash`/`first_sequence` verify a segment that continues after a
     known entry. `head_hash`, if given, must be the last entry's hash: that detects a rewrite of
     the last entry, which no successor covers.
@@ -240,6 +346,8 @@ def verify_chain(
     last: EvidenceEvent | None = None
     for event in events:
         if event.sequence != expected_sequence or event.prev_hash != expected_prev:
+            return event.sequence
+        if not content_intact(event):  # version 3: actor or summary changed after the fact
             return event.sequence
         last = event
         expected_prev, expected_sequence = entry_hash(event), event.sequence + 1
@@ -268,8 +376,24 @@ def _check_event(event: EvidenceEvent) -> None:
         problems.append("summary must be None or non-empty text without lone surrogates")
     if not isinstance(event.recorded_at, datetime) or event.recorded_at.utcoffset() is None:
         problems.append("recorded_at must be a timezone-aware datetime")
+    problems.extend(_version_problems(event))
     if problems:
         raise InvalidRequest("invalid evidence event: " + "; ".join(problems))
+
+
+def _version_problems(event: EvidenceEvent) -> list[str]:
+    if event.hash_version not in (2, 3):
+        return ["hash_version must be 2 or 3"]
+    if event.hash_version == 2:
+        return []
+    problems: list[str] = []
+    if not isinstance(event.content_hash, str) or not _SHA256.match(event.content_hash):
+        problems.append("content_hash must be 64 lowercase hex characters")
+    if event.record_hash is not None and not _SHA256.match(event.record_hash):
+        problems.append("record_hash must be None or 64 lowercase hex characters")
+    if event.content_salt is None and event.redaction_reason is None:
+        problems.append("only a redacted entry may lack its content salt")
+    return problems
 
 
 def _is_utf8_text(value: object) -> bool:

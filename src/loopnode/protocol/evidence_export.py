@@ -11,7 +11,9 @@ envelope events, SPEC-DIGEST §7 item 39) export as entries valid against that s
   exactly (the core-dp immutable-subset check);
 - entries chain through `predecessor_event_id` (the internal `prev_hash` stays internal);
 - `retention` is mandatory: `retain_until` defaults to `recorded_at` + 2 years (the reference
-  backend's lab default, not legal guidance), `exportable` true, `redaction_status` none.
+  backend's lab default, not legal guidance), `exportable` true, `redaction_status` none, or
+  `tombstoned` with the reason and `redactions` for an entry redacted by `loopnode evidence
+  redact` (its immutable subset unchanged, its actor removed).
 
 Other events (transactions, settlements, ledger, signals, node handshakes) have no core-dp
 equivalent: `to_export_entry` gives them the same shape with our own subject and event types,
@@ -188,6 +190,11 @@ def _entry(
             "redaction_status": "none",
         },
     }
+    if event.redacted:
+        # A tombstone (issue 15): the immutable subset stays, the actor is gone.
+        entry["retention"]["redaction_status"] = "tombstoned"
+        entry["retention"]["redaction_reason"] = event.redaction_reason
+        entry["redactions"] = [{"field": "actor_node_id", "method": "remove"}]
     if predecessor_event_id is not None:
         entry["predecessor_event_id"] = predecessor_event_id
     # The schema's actor is a node; API keys, users and the system itself are not named there.

@@ -162,6 +162,15 @@ class EvidenceLog(Protocol):
 
     def head(self) -> tuple[int, str]: ...
 
+    def get(self, sequence: int) -> tuple[EvidenceEvent, str] | None:
+        """One entry and its stored hash."""
+
+    def tombstone(self, tombstone: EvidenceEvent, redacted_by: int) -> None:
+        """Store a redacted entry (domain `redact`) over the original, once."""
+
+    def record_mismatches(self) -> list[tuple[str, str, str]]:
+        """(subject type, id, problem) of each record its evidence does not account for."""
+
 
 class ApiKeyStore(Protocol):
     def insert(self, row: ApiKeyRow) -> None: ...

@@ -29,6 +29,7 @@ from loopnode.web.routes import (
     did,
     dpp,
     epcis,
+    evidence_checkpoint,
     federation,
     loopcost,
     node,
@@ -70,7 +71,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker = await federation.start(_app, container)
         overflow_worker = await routes.start(_app, container)
+        witness = await evidence_checkpoint.start(_app, container)
         yield
+        await evidence_checkpoint.stop(witness)
         await routes.stop(overflow_worker)
         await coredp.stop(_app, container)
         await federation.stop(_app, worker)
@@ -102,6 +105,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(federation.router)
     app.include_router(coredp.router)
     app.include_router(ui_evidence.router)
+    app.include_router(evidence_checkpoint.router)
     dashboard.install(app)
     app.include_router(credentials.router)
     app.include_router(did.router)

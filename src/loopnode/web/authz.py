@@ -89,6 +89,9 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{V1}/node/info"): READ,
     ("GET", f"{V1}/evidence"): READ,
     ("GET", f"{V1}/evidence/verify"): READ,
+    # Signed chain heads, fetched by witnessing peers without credentials (issue 15).
+    ("GET", f"{V1}/evidence/checkpoint"): PUBLIC,
+    ("GET", f"{V1}/evidence/checkpoint/{{sequence}}"): PUBLIC,
     ("GET", f"{V1}/stream"): READ,
     # Lifecycle: offers, matches, transfers, transactions.
     **{

@@ -17,11 +17,15 @@ from loopnode.domain.errors import InvalidRequest, LoopError
 from loopnode.domain.evidence import (
     EVENT_TYPES,
     GENESIS_HASH,
+    REDACTED_ACTOR,
     EvidenceEvent,
     chain_next,
+    content_digest,
+    content_intact,
     derive_event_id,
     entry_hash,
     next_event,
+    redact,
     verify_chain,
 )
 
@@ -82,8 +86,13 @@ def test_event_ids_are_evt_and_32_hex_and_deterministic() -> None:
     int(event_id[4:], 16)
 
 
-def test_entry_hash_is_sha256_of_sorted_compact_json_of_all_fields() -> None:
-    (event,) = _chain(1)
+def _v2(event: EvidenceEvent) -> EvidenceEvent:
+    """The entry as hash version 2 wrote it (databases from before migration 0014_evidence)."""
+    return dataclasses.replace(event, hash_version=2, content_salt=None, content_hash=None)
+
+
+def test_version_2_entry_hash_is_sha256_of_sorted_compact_json_of_all_fields() -> None:
+    event = _v2(_chain(1)[0])
     expected_text = json.dumps(
         {
             "actor": event.actor,
@@ -105,13 +114,83 @@ def test_entry_hash_is_sha256_of_sorted_compact_json_of_all_fields() -> None:
     assert entry_hash(event) == hashlib.sha256(expected_text.encode()).hexdigest()
 
 
+def test_version_3_entry_hash_covers_the_content_commitment_and_the_record_state() -> None:
+    (event,) = _chain(1)
+    expected_text = json.dumps(
+        {
+            "content_hash": content_digest(event.actor, None, event.content_salt or ""),
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "hash_version": 3,
+            "node_id": event.node_id,
+            "payload_hash_sha256": event.payload_hash_sha256,
+            "prev_hash": event.prev_hash,
+            "record_hash": None,
+            "recorded_at": "2026-07-17T00:00:00Z",
+            "sequence": 1,
+            "subject_id": event.subject_id,
+            "subject_type": event.subject_type,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+    assert event.hash_version == 3
+    assert entry_hash(event) == hashlib.sha256(expected_text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("field", ["actor", "summary", "content_salt"])
+def test_version_3_content_is_checked_against_its_salted_commitment(field: str) -> None:
+    (event,) = _chain(1)
+    changed = _replace(event, field, {"actor": "apikey:mallory", "summary": "{}"}.get(field, "0"))
+
+    assert content_intact(event)
+    assert not content_intact(changed)
+
+
+def test_a_tombstone_keeps_the_entry_hash_and_drops_the_content() -> None:
+    (event,) = _chain(1)
+    tombstone = redact(event, "GDPR art. 17 request 2026-12")
+
+    assert entry_hash(tombstone) == entry_hash(event)
+    assert (tombstone.actor, tombstone.summary, tombstone.content_salt) == (
+        REDACTED_ACTOR,
+        None,
+        None,
+    )
+    assert tombstone.redacted and content_intact(tombstone)
+    with pytest.raises(InvalidRequest, match="already redacted"):
+        redact(tombstone, "again")
+    with pytest.raises(InvalidRequest, match="hash version 2"):
+        redact(_v2(event), "too old")
+
+
+def test_the_commitment_is_salted_so_equal_content_commits_differently() -> None:
+    first, second = (
+        chain_next(
+            0,
+            GENESIS_HASH,
+            node_id=NODE,
+            event_type="material.read",
+            subject_type="material",
+            subject_id="MAT-1",
+            actor="apikey:alice",
+            payload_hash_sha256=PAYLOAD_HASH,
+            recorded_at=T0,
+        )
+        for _ in range(2)
+    )
+
+    assert first.content_hash != second.content_hash
+
+
 @pytest.mark.parametrize(
     "field",
     ["event_type", "subject_type", "subject_id", "actor", "node_id", "payload_hash_sha256",
      "recorded_at", "sequence", "event_id", "prev_hash", "summary"],
 )  # fmt: skip
-def test_entry_hash_covers_every_field(field: str) -> None:
-    (event,) = _chain(1)
+def test_version_2_entry_hash_covers_every_field(field: str) -> None:
+    event = _v2(_chain(1)[0])
     replacement: object = {
         "event_type": "offer.published",
         "subject_type": "offer",
@@ -124,6 +203,30 @@ def test_entry_hash_covers_every_field(field: str) -> None:
         "event_id": derive_event_id(NODE, 99),
         "prev_hash": "a" * 64,
         "summary": '{"quantity":1}',
+    }[field]
+
+    assert entry_hash(_replace(event, field, replacement)) != entry_hash(event)
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["event_type", "subject_type", "subject_id", "node_id", "payload_hash_sha256",
+     "recorded_at", "sequence", "event_id", "prev_hash", "content_hash", "record_hash"],
+)  # fmt: skip
+def test_version_3_entry_hash_covers_every_hashed_field(field: str) -> None:
+    (event,) = _chain(1)
+    replacement: object = {
+        "event_type": "offer.published",
+        "subject_type": "offer",
+        "subject_id": "OTHER",
+        "node_id": "berlin.loop",
+        "payload_hash_sha256": "f" * 64,
+        "recorded_at": T0 + timedelta(microseconds=1),
+        "sequence": 2,
+        "event_id": derive_event_id(NODE, 99),
+        "prev_hash": "a" * 64,
+        "content_hash": "b" * 64,
+        "record_hash": "c" * 64,
     }[field]
 
     assert entry_hash(_replace(event, field, replacement)) != entry_hash(event)
@@ -181,10 +284,17 @@ def test_rewritten_entry_is_detected_by_its_successor() -> None:
 def test_rewritten_last_entry_is_detected_only_against_an_anchored_head() -> None:
     events = _chain(5)
     head = entry_hash(events[-1])
-    events[-1] = dataclasses.replace(events[-1], actor="apikey:forged")
+    events[-1] = dataclasses.replace(events[-1], payload_hash_sha256="d" * 64)
 
     assert verify_chain(events) is None
     assert verify_chain(events, head_hash=head) == 5
+
+
+def test_a_forged_actor_on_the_last_entry_breaks_its_content_commitment_without_an_anchor() -> None:
+    events = _chain(5)
+    events[-1] = dataclasses.replace(events[-1], actor="apikey:forged")
+
+    assert verify_chain(events) == 5
 
 
 def test_segment_verifies_from_a_known_predecessor() -> None:
@@ -292,5 +402,6 @@ def test_chain_next_links_to_the_head_it_is_given() -> None:
     assert (second.sequence, second.prev_hash) == (2, entry_hash(first))
     assert second.event_id == derive_event_id(NODE, 2)
     assert verify_chain([first, second]) is None
-    tampered = _replace(second, "summary", '{"note":"y"}')
+    tampered = _replace(second, "payload_hash_sha256", "c" * 64)
     assert verify_chain([first, second], head_hash=entry_hash(tampered)) == 2
+    assert verify_chain([first, _replace(second, "summary", '{"note":"y"}')]) == 2

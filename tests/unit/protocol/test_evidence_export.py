@@ -10,8 +10,15 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from loopnode.domain.errors import InvalidRequest
-from loopnode.domain.evidence import EVENT_TYPES, EvidenceEvent, derive_event_id, next_event
+from loopnode.domain.evidence import (
+    EVENT_TYPES,
+    EvidenceEvent,
+    derive_event_id,
+    next_event,
+    redact,
+)
 from loopnode.protocol.canonical import canonical_bytes, sha256_hex
+from loopnode.protocol.coredp.evidence_rules import check_immutable_subset
 from loopnode.protocol.evidence_export import (
     CORE_DP_EVENT_TYPES,
     CORE_DP_SUBJECT_TYPES,
@@ -214,3 +221,19 @@ def test_to_export_entry_is_the_core_dp_entry_where_the_schema_covers_the_subjec
     event = _event("match.accepted")
 
     assert to_export_entry(event, None) == to_core_dp_entry(event, None)
+
+
+def test_a_tombstone_exports_valid_with_its_redaction_and_the_immutable_subset_intact() -> None:
+    event = _event("offer.published", sequence=2)
+    before = to_core_dp_entry(event, derive_event_id(NODE, 1))
+    tombstone = redact(event, "GDPR art. 17 request #12")
+
+    entry = to_core_dp_entry(tombstone, derive_event_id(NODE, 1))
+
+    _validator().validate(entry)
+    assert check_immutable_subset(entry) == []
+    assert entry["immutable"] == before["immutable"]
+    assert "actor_node_id" in before and "actor_node_id" not in entry
+    assert entry["retention"]["redaction_status"] == "tombstoned"
+    assert entry["retention"]["redaction_reason"] == "GDPR art. 17 request #12"
+    assert entry["redactions"] == [{"field": "actor_node_id", "method": "remove"}]

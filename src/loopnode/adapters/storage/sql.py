@@ -29,6 +29,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from loopnode.adapters.storage.auth_tables import SqlOrganisationStore
 from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
 from loopnode.adapters.storage.engine import WRITE
+from loopnode.adapters.storage.evidence_binding import states_of
+from loopnode.adapters.storage.evidence_sql import SqlWitnessStore, record_mismatches
 from loopnode.adapters.storage.federation_sql import SqlFederationStores
 from loopnode.adapters.storage.ledger_sql import SqlLedgerStore
 from loopnode.adapters.storage.lifecycle_sql import (
@@ -382,11 +384,14 @@ class SqlEvidenceLog:
     def append_many(self, drafts: Sequence[EvidenceDraft], now: datetime) -> list[EvidenceEvent]:
         """The entries of one change, in order: the head locked once, every entry linked by the
         domain to the one before, all of them stored by one executemany, the head moved once
-        (three statements whatever the count, instead of three per entry)."""
+        (three statements whatever the count, instead of three per entry), plus one read per
+        subject type of the subjects' current rows for record binding (evidence_binding.py)."""
         if not drafts:
             return []
         locked = self._c.execute(_HEAD_FOR_UPDATE).one()
         sequence, previous = int(locked.sequence), str(locked.entry_hash)
+        # Record binding (issue 15): each entry carries its subject row's state after the change.
+        states = states_of(self._c, ((d.subject_type, d.subject_id) for d in drafts))
         recorded_us = to_us(now)
         events: list[EvidenceEvent] = []
         rows: list[dict[str, Any]] = []
@@ -402,6 +407,7 @@ class SqlEvidenceLog:
                 payload_hash_sha256=draft.payload_hash,
                 recorded_at=now,
                 summary=_dumps(draft.summary) if draft.summary else None,
+                record_hash=states.get((draft.subject_type, draft.subject_id)),
             )
             digest = entry_hash(event)
             rows.append(
@@ -418,6 +424,10 @@ class SqlEvidenceLog:
                     "entry_hash": digest,
                     "recorded_us": recorded_us,
                     "summary": event.summary,
+                    "hash_version": event.hash_version,
+                    "content_salt": event.content_salt,
+                    "content_hash": event.content_hash,
+                    "record_hash": event.record_hash,
                 }
             )
             events.append(event)
@@ -440,6 +450,34 @@ class SqlEvidenceLog:
         for row in self._c.execute(statement.execution_options(yield_per=1000)):
             yield _event(row), str(row._mapping["entry_hash"])
 
+    def get(self, sequence: int) -> tuple[EvidenceEvent, str] | None:
+        row = self._c.execute(select(evidence).where(evidence.c.sequence == sequence)).first()
+        return None if row is None else (_event(row), str(row._mapping["entry_hash"]))
+
+    def tombstone(self, tombstone: EvidenceEvent, redacted_by: int) -> None:
+        """Store `tombstone` (domain `redact`) over its entry: the one update the guard allows.
+        `Conflict` when a concurrent redaction got there first (this transaction rolls back)."""
+        result = self._c.execute(
+            update(evidence)
+            .where(evidence.c.sequence == tombstone.sequence, evidence.c.redacted_by.is_(None))
+            .values(
+                actor=tombstone.actor,
+                summary=None,
+                content_salt=None,
+                redacted_by=redacted_by,
+                redaction_reason=tombstone.redaction_reason,
+            )
+        )
+        if not result.rowcount:
+            raise Conflict(
+                f"evidence entry {tombstone.sequence} is already redacted",
+                {"sequence": tombstone.sequence},
+            )
+
+    def record_mismatches(self) -> list[tuple[str, str, str]]:
+        """(subject type, id, problem) of each stored record its evidence does not account for."""
+        return record_mismatches(self._c)
+
 
 def _event(row: Row[Any]) -> EvidenceEvent:
     m = row._mapping
@@ -455,6 +493,11 @@ def _event(row: Row[Any]) -> EvidenceEvent:
         recorded_at=from_us(int(m["recorded_us"])),
         node_id=m["node_id"],
         summary=m["summary"],
+        hash_version=int(m["hash_version"]),
+        content_salt=m["content_salt"],
+        content_hash=m["content_hash"],
+        record_hash=m["record_hash"],
+        redaction_reason=m["redaction_reason"],
     )
 
 
@@ -549,6 +592,7 @@ class SqlUnitOfWork:
 
     records = _Store(SqlRecordStore)
     evidence = _Store(SqlEvidenceLog, per_node=True)
+    witnesses = _Store(SqlWitnessStore)
     api_keys = _Store(SqlApiKeyStore)
     federation = _Store(SqlFederationStores)
     exchange = _Store(SqlExchangeStore)

@@ -92,6 +92,14 @@ evidence = Table(
     Column("entry_hash", String(64), nullable=False),
     Column("recorded_us", BigInteger, nullable=False),
     Column("summary", Text),
+    # Hash version 3 (migration 0014_evidence): the salted content commitment, the subject row's
+    # state after the entry, and the tombstone columns; version-2 rows leave them null.
+    Column("hash_version", Integer, nullable=False, server_default="2"),
+    Column("content_salt", String(32)),
+    Column("content_hash", String(64)),
+    Column("record_hash", String(64)),
+    Column("redacted_by", BigInteger),
+    Column("redaction_reason", Text),
     Index("ix_evidence_subject", "subject_type", "subject_id"),
 )
 
@@ -104,6 +112,37 @@ evidence_head = Table(
     Column("sequence", BigInteger, nullable=False),
     Column("entry_hash", String(64), nullable=False),
     CheckConstraint("id = 1", name="single_row"),
+)
+
+# Peers' signed checkpoints of their evidence heads, as this node received them (append-only:
+# they are what convicts a peer that rewrites its past; services/witness.py).
+evidence_witnessed = Table(
+    "evidence_witnessed",
+    metadata,
+    Column("id", SERIAL, primary_key=True),
+    Column("peer_node_id", String(128), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("issued_us", BigInteger, nullable=False),
+    Column("key_id", String(160), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("received_us", BigInteger, nullable=False),
+    Index("ix_evidence_witnessed_peer_node_id_sequence", "peer_node_id", "sequence"),
+)
+
+# What checking those checkpoints against each other found (append-only).
+evidence_witness_findings = Table(
+    "evidence_witness_findings",
+    metadata,
+    Column("id", SERIAL, primary_key=True),
+    Column("peer_node_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("held_hash", String(64), nullable=False),
+    Column("answered_hash", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("found_us", BigInteger, nullable=False),
+    CheckConstraint("kind IN ('equivocation', 'rewritten', 'rolled_back')", name="kind"),
 )
 
 api_keys = Table(

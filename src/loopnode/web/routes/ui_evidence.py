@@ -25,8 +25,9 @@ router = APIRouter(prefix="/api/v1")
     tags=["Evidence"],
     response_class=JSONResponse,
     summary="Recompute the evidence hash chain and report whether it is intact",
-    description="`{intact, entries, first_broken, reason}`: `first_broken` is the sequence of "
-    "the first entry that does not fit the chain (null when intact).",
+    description="`{intact, entries, first_broken, reason, records}`: `first_broken` is the "
+    "sequence of the first entry that does not fit the chain (null when intact); `records` "
+    "lists the stored records their evidence does not account for (`{type, id, problem}`).",
     responses=errors(401),
 )
 async def verify(request: Request, _p: Annotated[Principal, Depends(reader)]) -> Response:
@@ -37,5 +38,9 @@ async def verify(request: Request, _p: Annotated[Principal, Depends(reader)]) ->
             "entries": report.entries,
             "first_broken": report.first_broken,
             "reason": report.reason,
+            "records": [
+                {"type": kind, "id": record_id, "problem": problem}
+                for kind, record_id, problem in report.records
+            ],
         }
     )

@@ -9,10 +9,16 @@ export async function refreshEvidenceStatus() {
     return null;
   }
   const report = answer.data;
+  const records = report.records || [];
   if (report.intact) {
     say(target, `✓ Verified: the hash chain of ${report.entries} entries is intact.`, "ok");
-  } else {
+  } else if (report.first_broken !== null) {
     say(target, `✗ Broken at entry ${report.first_broken}: ${report.reason}`, "error");
+  } else {
+    // The chain holds, but records were changed without an entry (record binding, issue 15).
+    const first = records[0];
+    const more = records.length > 1 ? ` (and ${records.length - 1} more)` : "";
+    say(target, `✗ Record ${first.type} ${first.id}: ${first.problem}${more}`, "error");
   }
   return report;
 }
