@@ -95,7 +95,9 @@ class Custody:
             uow.records.insert(child)
         self._record(j, record, parent, child, transfer, offer)
         fulfilled = parent if child is None else child
-        previous = record.availability if child is None else None
+        # A split-off part comes into being available (as a registration does) and is delivered
+        # at once, so its history is one walk of the availability table like any passport's.
+        previous = record.availability if child is None else "available"
         j.entered(
             fulfilled.kind, fulfilled.id, FULFILLED, previous, fulfilled.document, "fulfilled"
         )

@@ -49,6 +49,7 @@ TABLES = {
     "match": ("matches", "status"),
     "transfer": ("transfers", "status"),
     "material": ("dna_records", "availability"),
+    "product": ("dna_records", "availability"),
 }
 
 _TEMPLATE: Path | None = None
@@ -249,7 +250,9 @@ class Lifecycle(RuleBasedStateMachine):
     @invariant()
     def every_history_is_a_walk_of_its_table(self) -> None:
         machines = {"offer": "offer", "match": "match", "transfer": "transfer"}
-        machines["material"] = "availability"
+        # Passports start `available` (registration writes no history row); a delivered one
+        # leaves as `withdrawn` (fulfilled).
+        machines["material"] = machines["product"] = "availability"
         walks: dict[tuple[str, str], list[tuple[str | None, str]]] = defaultdict(list)
         for entity, entity_id, previous, status in rows(
             self.c,
@@ -258,7 +261,7 @@ class Lifecycle(RuleBasedStateMachine):
             walks[(entity, entity_id)].append((previous, status))
         for (entity, entity_id), steps in walks.items():
             machine = MACHINES[machines[entity]]
-            current: str | None = "available" if entity == "material" else None
+            current: str | None = "available" if entity in ("material", "product") else None
             for previous, status in steps:
                 if current is None:
                     assert previous is None and status == machine.initial, steps
