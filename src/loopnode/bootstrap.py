@@ -106,6 +106,7 @@ class Container:
     ledger: LedgerService
     auth: Auth
     ownership: OwnershipService
+    writes: GroupCommit
 
     def close(self) -> None:
         self.engine.dispose()
@@ -149,7 +150,9 @@ def build(
     node = node_identity(settings)
     uow: UnitOfWorkFactory = partial(SqlUnitOfWork, engine, settings.node_id)
     random_hex = random_hex or (lambda n: secrets.token_hex(n).upper()[:n])
-    idempotency = IdempotencyService(uow, clock)
+    # One gate per worker: registrations and lifecycle changes batch together.
+    writes = GroupCommit(uow, clock)
+    idempotency = IdempotencyService(uow, clock, writes)
     exchange = Exchange(Custody(node, random_hex))
     lifecycle = LifecycleService(uow, idempotency, exchange, random_hex)
     federation = build_federation(settings, uow, clock, node, lifecycle=lifecycle)
@@ -166,12 +169,13 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    registry = RegistryService(uow, clock, node, random_hex, GroupCommit(uow, clock))
+    registry = RegistryService(uow, clock, node, random_hex, writes)
     api_keys = ApiKeyService(
         uow,
         clock,
         default_ttl_days=settings.api_key_default_ttl_days,
         max_ttl_days=settings.api_key_max_ttl_days,
+        cache_s=settings.api_key_cache_s,
     )
     credentials = CredentialService(
         registry,
@@ -220,6 +224,7 @@ def build(
         ledger=ledger,
         auth=build_auth(settings, clock, api_keys, create=migrate),
         ownership=OwnershipService(uow, clock),
+        writes=writes,
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from loopnode.domain.errors import Conflict, InvalidRequest
 from loopnode.domain.times import to_us
 from loopnode.protocol.canonical import sha256_hex
+from loopnode.services.group_commit import GroupCommit
 from loopnode.services.ports import (
     Clock,
     IdempotencyRow,
@@ -76,10 +77,14 @@ class _Replay(Exception):  # control flow only: never escapes this module
 
 
 class IdempotencyService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, writes: GroupCommit | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._last_purge: datetime | None = None
+        # The lifecycle's changes share transactions with concurrent writes when given.
+        self._writes = writes
 
     def run(
         self,
@@ -88,22 +93,39 @@ class IdempotencyService:
     ) -> Outcome:
         """Run `change` in one write unit of work, at most once per idempotency key."""
         now = self._clock.now()
-        if request is None:
-            with self._uow(write=True) as uow:
-                return change(uow, now)
-        self._purge(now)
+        if request is not None:
+            self._purge(now)
         try:
-            with self._uow(write=True) as uow:
-                self._claim(uow, request, now)
-                outcome = change(uow, now)
-                uow.idempotency.complete(
-                    request.principal, request.key, outcome.status, outcome.body, outcome.headers
-                )
-                return outcome
+            return self._write(lambda uow: self._once(uow, request, change, now))
         except _Replay as replay:
             return replay.outcome
         except KeyTaken:
+            if request is None:
+                raise
             return self._stored(request, now)
+
+    def _write(self, body: Callable[[UnitOfWork], Outcome]) -> Outcome:
+        if self._writes is None:
+            with self._uow(write=True) as uow:
+                return body(uow)
+        outcome: Outcome = self._writes.run(lambda uow: (body(uow), ()))
+        return outcome
+
+    def _once(
+        self,
+        uow: UnitOfWork,
+        request: IdempotencyRequest | None,
+        change: Callable[[UnitOfWork, datetime], Outcome],
+        now: datetime,
+    ) -> Outcome:
+        if request is None:
+            return change(uow, now)
+        self._claim(uow, request, now)
+        outcome = change(uow, now)
+        uow.idempotency.complete(
+            request.principal, request.key, outcome.status, outcome.body, outcome.headers
+        )
+        return outcome
 
     def replay(self, request: IdempotencyRequest | None) -> Outcome | None:
         """A cheap look before validating: the stored response, or 409 for another request.

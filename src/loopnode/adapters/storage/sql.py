@@ -371,10 +371,10 @@ class SqlEvidenceLog:
             return []
         locked = self._c.execute(_HEAD_FOR_UPDATE).one()
         sequence, previous = int(locked.sequence), str(locked.entry_hash)
-        recorded_us = to_us(now)
         events: list[EvidenceEvent] = []
         rows: list[dict[str, Any]] = []
         for draft in drafts:
+            recorded_at = draft.recorded_at or now
             event = chain_next(
                 sequence,
                 previous,
@@ -384,7 +384,7 @@ class SqlEvidenceLog:
                 subject_id=draft.subject_id,
                 actor=draft.actor,
                 payload_hash_sha256=draft.payload_hash,
-                recorded_at=now,
+                recorded_at=recorded_at,
                 summary=_dumps(draft.summary) if draft.summary else None,
             )
             digest = entry_hash(event)
@@ -400,7 +400,7 @@ class SqlEvidenceLog:
                     "payload_hash": event.payload_hash_sha256,
                     "prev_hash": event.prev_hash,
                     "entry_hash": digest,
-                    "recorded_us": recorded_us,
+                    "recorded_us": to_us(recorded_at),
                     "summary": event.summary,
                 }
             )
