@@ -7,11 +7,12 @@ of work: each `work` runs in its own SAVEPOINT when the batch holds more than on
 rolls back to it and becomes that write's own answer; its neighbours keep their work). Then
 the evidence of every write that succeeded is appended at once — its returned drafts, and the
 entries of any `Journal` it flushed (`defer`) — one head lock, one insert, one head update,
-the chain order being the order of the writes in the batch, which is its commit order — and
-the unit of work commits once. Only then are the results released; if the batch fails (its
-evidence append or its commit), every write of the batch gets that error, none having been
-stored: even a write that failed on its own may have failed because of a neighbour's
-uncommitted change. A lone write runs without a savepoint, as it would without group commit.
+the chain order being the order of the writes in the batch, which is its commit order; then
+the journals' status-history rows as one insert, and the unit of work commits once. Only then
+are the results released; if the batch fails (its evidence append or its commit), every write
+of the batch gets that error, none having been stored: even a write that failed on its own
+may have failed because of a neighbour's uncommitted change. A lone write runs without a
+savepoint, as it would without group commit.
 
 Two ways in, one queue:
 - from a thread (PostgreSQL routes run service calls in the threadpool; CLI; workers): the
@@ -42,7 +43,13 @@ from typing import Any, Protocol
 
 from loopnode.domain.evidence import EvidenceEvent
 from loopnode.services import loop_bridge
-from loopnode.services.ports import Clock, EvidenceDraft, UnitOfWork, UnitOfWorkFactory
+from loopnode.services.ports import (
+    Clock,
+    EvidenceDraft,
+    StatusChange,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 __all__ = ["Deferred", "GroupCommit", "Work", "defer"]
 
@@ -54,8 +61,9 @@ class Deferred(Protocol):
 
     def deferred_drafts(self) -> Sequence[EvidenceDraft]: ...
 
-    def recorded(self, appended: Sequence[EvidenceEvent]) -> object:
-        """Called with the appended entries of `deferred_drafts`, in the batch's unit of work."""
+    def recorded(self, appended: Sequence[EvidenceEvent]) -> Sequence[StatusChange]:
+        """Called with the appended entries of `deferred_drafts`, in the batch's unit of work;
+        answers the status-history rows to write (the batch writes everyone's at once)."""
 
 
 @dataclass
@@ -181,9 +189,12 @@ class GroupCommit:
                     drafts.extend(own)
                 if drafts:
                     events = uow.evidence.append_many(drafts, now)
+                    changes: list[StatusChange] = []
                     for deferred, own in later:
-                        deferred.recorded(events[start : start + len(own)])
+                        changes.extend(deferred.recorded(events[start : start + len(own)]))
                         start += len(own)
+                    if changes:
+                        uow.history.append_many(changes)
                 if lone and batch[0].error is not None:
                     raise batch[0].error  # roll back the lone write's unit of work
         except BaseException as failure:
