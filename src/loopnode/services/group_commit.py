@@ -69,7 +69,7 @@ class Deferred(Protocol):
 @dataclass
 class _Job:
     work: Work
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None  # a thread's submission waits on it
     future: asyncio.Future[None] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     result: Any = None
@@ -84,8 +84,10 @@ class _Job:
         return self.result
 
     def release(self, on_loop: asyncio.AbstractEventLoop | None) -> None:
-        if self.future is None:
+        if self.done is not None:
             self.done.set()
+        elif self.future is None:
+            return  # ran by its own caller, inline
         elif self.loop is on_loop:
             _resolve(self.future)
         else:
@@ -133,6 +135,7 @@ class GroupCommit:
             self._count(1)
             self._run([job], None)
             return job.outcome()
+        job.done = threading.Event()
         with self._lock:
             self._queue.append(job)
             lead = not self._leading
