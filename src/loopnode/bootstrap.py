@@ -27,7 +27,7 @@ from loopnode.adapters.routing_wiring import Routing, build_routing
 from loopnode.adapters.storage.engine import DATABASE_FAULTS, DatabaseLimits, make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
-from loopnode.adapters.storage.sql import SqlUnitOfWork
+from loopnode.adapters.storage.sql import SqlUnitOfWork, retryable
 from loopnode.config import Settings
 from loopnode.protocol import keys
 from loopnode.services.apikeys import ApiKeyService
@@ -151,7 +151,7 @@ def build(
     uow: UnitOfWorkFactory = partial(SqlUnitOfWork, engine, settings.node_id)
     random_hex = random_hex or (lambda n: secrets.token_hex(n).upper()[:n])
     # One gate per worker: registrations and lifecycle changes batch together.
-    writes = GroupCommit(uow, clock)
+    writes = GroupCommit(uow, clock, retryable=retryable)
     idempotency = IdempotencyService(uow, clock, writes)
     exchange = Exchange(Custody(node, random_hex))
     lifecycle = LifecycleService(uow, idempotency, exchange, random_hex)

@@ -207,3 +207,36 @@ def test_lifecycle_writes_batch_and_keep_their_invariants_under_concurrency(
     assert kinds["match"] == 2 * len(match_ids)  # the losers of the race left no entry
     assert kinds["transfer"] == 3 * len(records)
     assert container.evidence.verify().intact
+
+
+def test_a_postgres_deadlock_is_a_write_to_run_again(container: Any) -> None:
+    """What `GroupCommit` is told to retry (adapters/storage/sql.retryable): a real deadlock."""
+    from sqlalchemy import text
+
+    from loopnode.adapters.storage.sql import retryable
+
+    if _sqlite(container):
+        pytest.skip("SQLite has one writer at a time: no deadlock between writers")
+    engine = container.engine
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE probe (id integer PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO probe VALUES (1), (2)"))
+    both = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def lock(first: int, second: int) -> None:
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("UPDATE probe SET id = id WHERE id = :i"), {"i": first})
+                both.wait(timeout=10)
+                connection.execute(text("UPDATE probe SET id = id WHERE id = :i"), {"i": second})
+        except Exception as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=lock, args=pair) for pair in ((1, 2), (2, 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(failures) == 1 and retryable(failures[0])
+    assert not retryable(Conflict("an invariant's 409 is an answer, not a retry"))

@@ -24,6 +24,13 @@ Two ways in, one queue:
   batch — run inline on the loop, one transaction — committed. A plain call on the loop that
   is not bridged cannot wait, so it runs alone at once.
 
+A batch holds the row locks of all its writes until it commits, so on PostgreSQL two workers'
+batches can deadlock where two single changes would not (each holds a row the other's next
+write wants). The database aborts one statement; its savepoint rolls back (releasing that
+write's locks, so the other batch goes on), and a write that failed so (`retryable`, from the
+storage adapter: deadlock or serialization failure) runs again alone after its batch, at most
+`ATTEMPTS` times in all, before its error is the answer.
+
 Invariants stay where they were: unique constraints, row locks and the checks inside `work` run
 in the batch's transaction, and a conflict between two writes of one batch is seen by the
 second one's savepoint as it would be by a second transaction. The evidence head, a node-wide
@@ -54,6 +61,7 @@ from loopnode.services.ports import (
 __all__ = ["Deferred", "GroupCommit", "Work", "defer"]
 
 Work = Callable[[UnitOfWork], tuple[Any, Sequence[EvidenceDraft]]]
+ATTEMPTS = 3
 
 
 class Deferred(Protocol):
@@ -77,6 +85,7 @@ class _Job:
     drafts: Sequence[EvidenceDraft] = ()
     uow: Any = None
     deferred: list[Deferred] = field(default_factory=list)
+    attempts: int = 1
 
     def outcome(self) -> Any:
         if self.error is not None:
@@ -116,10 +125,17 @@ def defer(uow: UnitOfWork, deferred: Deferred) -> bool:
 class GroupCommit:
     """Runs writes in shared transactions; `sizes` counts the batches by size (for metrics)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        max_batch: int = 64,
+        retryable: Callable[[BaseException], bool] = lambda _: False,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._max = max_batch
+        self._retryable = retryable
         self._lock = threading.Lock()
         self._queue: list[_Job] = []
         self._leading = False
@@ -178,6 +194,12 @@ class GroupCommit:
         return sum(size * count for size, count in self.sizes.items())
 
     def _run(self, batch: list[_Job], loop: asyncio.AbstractEventLoop | None) -> None:
+        for job in self._once(batch, loop):  # deadlock victims, each again on its own
+            self._count(1)
+            self._run([job], loop)
+
+    def _once(self, batch: list[_Job], loop: asyncio.AbstractEventLoop | None) -> list[_Job]:
+        """Runs `batch` as one unit of work; releases its writes but those to run again."""
         now = self._clock.now()
         try:
             with self._uow(write=True) as uow:
@@ -205,9 +227,19 @@ class GroupCommit:
             if not lone_failed:
                 for job in batch:
                     job.error = failure
-        finally:
-            for job in batch:
+        again = [job for job in batch if self._again(job)]
+        for job in batch:
+            if not any(job is retried for retried in again):
                 job.release(loop)
+        return again
+
+    def _again(self, job: _Job) -> bool:
+        if job.error is None or job.attempts >= ATTEMPTS or not self._retryable(job.error):
+            return False
+        job.attempts += 1
+        job.error, job.result, job.drafts = None, None, ()
+        job.deferred.clear()
+        return True
 
     @staticmethod
     def _attempt(uow: UnitOfWork, job: _Job, *, nested: bool) -> None:

@@ -169,3 +169,34 @@ def test_a_failed_batch_fails_every_write_in_it_and_frees_the_gate() -> None:
     answers = asyncio.run(main())
     assert [type(a) for a in answers[:2]] == [OSError, OSError]
     assert answers[2] == "c"
+
+
+def test_a_deadlock_victim_runs_again_alone_after_its_batch() -> None:
+    log: list[str] = []
+
+    class Deadlock(Exception):
+        pass
+
+    writes = GroupCommit(
+        lambda **_: _Unit(log), _Clock(), retryable=lambda e: isinstance(e, Deadlock)
+    )
+    tries: dict[str, int] = {"a": 0, "b": 0, "c": 0}
+
+    def register(name: str, failures: int) -> Any:
+        def work(uow: Any) -> tuple[str, list[EvidenceDraft]]:
+            tries[name] += 1
+            if tries[name] <= failures:
+                raise Deadlock(name)
+            return name, [_draft(name)]
+
+        return writes.run(work)
+
+    async def main() -> list[Any]:
+        calls = [loop_bridge.run(register, "a", 0), loop_bridge.run(register, "b", 1)]
+        calls.append(loop_bridge.run(register, "c", 5))  # never gets through: its own error
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert answers[:2] == ["a", "b"] and isinstance(answers[2], Deadlock)
+    assert tries == {"a": 1, "b": 2, "c": 3}  # at most ATTEMPTS runs
+    assert writes.sizes == {3: 1, 1: 3}  # the batch, then b once and c twice on their own

@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from loopnode.adapters.storage.auth_tables import SqlOrganisationStore
 from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
@@ -58,6 +58,13 @@ def _unavailable(failure: OperationalError) -> StorageUnavailable:
     """The service-level error for a locked database or a lost connection (nothing internal)."""
     reason = (str(failure.orig or failure).splitlines() or ["error"])[0]
     return StorageUnavailable(f"the database could not complete the step: {reason}")
+
+
+def retryable(failure: BaseException) -> bool:
+    """A deadlock or serialization failure (SQLSTATE 40P01, 40001): the write may run again
+    (group commit, services/group_commit.py)."""
+    state = getattr(getattr(failure, "orig", None), "sqlstate", None)
+    return isinstance(failure, DBAPIError) and state in ("40P01", "40001")
 
 
 def _dumps(document: dict[str, Any]) -> str:
