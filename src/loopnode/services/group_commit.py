@@ -3,16 +3,19 @@
 Theory of operation. A write submits `work(uow) -> (result, drafts)`: what it stores, and the
 evidence drafts of its change. Writes that arrive while a batch runs (or, on the event loop,
 before the loop gets round to it) queue up and form the next batch. A batch is one write unit
-of work: each `work` runs in its own SAVEPOINT when the batch holds more than one (an exception
-rolls back to it and becomes that write's own answer; its neighbours keep their work). Then
-the evidence of every write that succeeded is appended at once — its returned drafts, and the
-entries of any `Journal` it flushed (`defer`) — one head lock, one insert, one head update,
-the chain order being the order of the writes in the batch, which is its commit order; then
-the journals' status-history rows as one insert, and the unit of work commits once. Only then
-are the results released; if the batch fails (its evidence append or its commit), every write
-of the batch gets that error, none having been stored: even a write that failed on its own
-may have failed because of a neighbour's uncommitted change. A lone write runs without a
-savepoint, as it would without group commit.
+of work. Its writes first run one after the other without savepoints; if one raises, the batch
+is rolled back and run again with each `work` in its own SAVEPOINT (an exception rolls back to
+it and becomes that write's own answer; its neighbours keep their work): savepoints cost two
+statements per write, and most batches have no failure. Then the evidence of every write that
+succeeded is appended at once — its returned drafts, and the entries of any `Journal` it
+flushed (`defer`) — one head lock, one insert, one head update, the chain order being the
+order of the writes in the batch, which is its commit order; then the journals' status-history
+rows as one insert, and the unit of work commits once. Only then are the results released;
+if the batch fails (its evidence append or its commit), every write of the batch gets that
+error, none having been stored: even a write that failed on its own may have failed because
+of a neighbour's uncommitted change. A lone write runs without a savepoint, as it would
+without group commit. A write may therefore run more than once before its batch commits: the
+`work` functions only touch the unit of work they are given.
 
 Two ways in, one queue:
 - from a thread (PostgreSQL routes run service calls in the threadpool; CLI; workers): the
@@ -87,6 +90,10 @@ class _Job:
     deferred: list[Deferred] = field(default_factory=list)
     attempts: int = 1
 
+    def reset(self) -> None:
+        self.error, self.result, self.drafts = None, None, ()
+        self.deferred.clear()
+
     def outcome(self) -> Any:
         if self.error is not None:
             raise self.error
@@ -102,6 +109,10 @@ class _Job:
         else:
             assert self.loop is not None
             self.loop.call_soon_threadsafe(_resolve, self.future)
+
+
+class _Failed(Exception):
+    """A write of a batch run without savepoints failed: roll the batch back (control flow)."""
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -194,18 +205,31 @@ class GroupCommit:
         return sum(size * count for size, count in self.sizes.items())
 
     def _run(self, batch: list[_Job], loop: asyncio.AbstractEventLoop | None) -> None:
-        for job in self._once(batch, loop):  # deadlock victims, each again on its own
+        try:
+            again = self._once(batch, loop, careful=False)
+        except _Failed:  # a write failed: the batch again, each write in its own savepoint
+            for job in batch:
+                job.reset()
+            again = self._once(batch, loop, careful=True)
+        for job in again:  # deadlock victims, each again on its own
             self._count(1)
             self._run([job], loop)
 
-    def _once(self, batch: list[_Job], loop: asyncio.AbstractEventLoop | None) -> list[_Job]:
-        """Runs `batch` as one unit of work; releases its writes but those to run again."""
+    def _once(
+        self, batch: list[_Job], loop: asyncio.AbstractEventLoop | None, *, careful: bool
+    ) -> list[_Job]:
+        """Runs `batch` as one unit of work; releases its writes but those to run again.
+
+        Not `careful`, the writes run without savepoints (two statements each saved) and the
+        first failure rolls the batch back (`_Failed`) to be run again carefully."""
         now = self._clock.now()
+        lone = len(batch) == 1
         try:
             with self._uow(write=True) as uow:
-                lone = len(batch) == 1
                 for job in batch:
-                    self._attempt(uow, job, nested=not lone)
+                    self._attempt(uow, job, nested=careful and not lone)
+                    if job.error is not None and not careful and not lone:
+                        raise _Failed
                 stored = [job for job in batch if job.error is None]
                 drafts = [d for job in stored for d in job.drafts]
                 later = [(d, list(d.deferred_drafts())) for job in stored for d in job.deferred]
@@ -222,6 +246,8 @@ class GroupCommit:
                         uow.history.append_many(changes)
                 if lone and batch[0].error is not None:
                     raise batch[0].error  # roll back the lone write's unit of work
+        except _Failed:
+            raise
         except BaseException as failure:
             lone_failed = len(batch) == 1 and batch[0].error is failure
             if not lone_failed:
@@ -237,8 +263,7 @@ class GroupCommit:
         if job.error is None or job.attempts >= ATTEMPTS or not self._retryable(job.error):
             return False
         job.attempts += 1
-        job.error, job.result, job.drafts = None, None, ()
-        job.deferred.clear()
+        job.reset()
         return True
 
     @staticmethod
