@@ -209,12 +209,18 @@ def measure_node(
             waited = node.wait_idle(timeout=900, activity=activity)
             console.print(f"{label}:   idle after {waited:.0f} s (federation relay)")
         pid = node.process.pid
+        batching: list[str] = []
         for scenario in SCENARIOS:
             console.print(f"{label}: {scenario} ...")
             extra = ("--dialect", "protocol", "--api-key", key)
+            before = write_batches(node.base)
             cells[scenario] = measure_with_client(
                 pid, client, node.base, scenario, args, work, *extra
             )
+            batches, writes = (a - b for a, b in zip(write_batches(node.base), before, strict=True))
+            if batches:
+                mean = writes / batches
+                batching.append(f"{scenario} {writes:,.0f} in {batches:,.0f} ({mean:.1f})")
         console.print(f"{label}: search ...")
         load = search_load().with_(connections=args.connections)
         run_load(node.base, load, args.warmup, args.tool)
@@ -232,8 +238,21 @@ def measure_node(
     if not verify.startswith("OK"):
         problems.append(f"loopnode evidence verify: {verify}")
     summary += f"; {verify}"
+    if batching:
+        worker = "one worker's " if workers > 1 else ""
+        summary += f"; {worker}writes in group-commit batches (mean size): " + ", ".join(batching)
     verdict = "OK: " if not problems else "FAILED: " + "; ".join(problems[:5]) + "; "
     return cells, verdict + summary
+
+
+def write_batches(base: str) -> tuple[float, float]:
+    """(batches, writes) the group commit of the worker answering has run (its /metrics)."""
+    found = {"loopnode_write_batches": 0.0, "loopnode_batched_writes": 0.0}
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = float(value)
+    return found["loopnode_write_batches"], found["loopnode_batched_writes"]
 
 
 def check_flows_load(base: str, key: str) -> tuple[list[str], str]:

@@ -27,7 +27,7 @@ from loopnode.adapters.routing_wiring import Routing, build_routing
 from loopnode.adapters.storage.engine import DATABASE_FAULTS, DatabaseLimits, make_engine
 from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
-from loopnode.adapters.storage.sql import SqlUnitOfWork
+from loopnode.adapters.storage.sql import SqlUnitOfWork, retryable
 from loopnode.config import Settings
 from loopnode.protocol import keys
 from loopnode.services.apikeys import ApiKeyService
@@ -109,6 +109,7 @@ class Container:
     auth: Auth
     ownership: OwnershipService
     witness: WitnessService
+    writes: GroupCommit
 
     def close(self) -> None:
         self.engine.dispose()
@@ -156,7 +157,9 @@ def build(
     node = node_identity(settings)
     uow: UnitOfWorkFactory = partial(SqlUnitOfWork, engine, settings.node_id)
     random_hex = random_hex or (lambda n: secrets.token_hex(n).upper()[:n])
-    idempotency = IdempotencyService(uow, clock)
+    # One gate per worker: registrations and lifecycle changes batch together.
+    writes = GroupCommit(uow, clock, retryable=retryable)
+    idempotency = IdempotencyService(uow, clock, writes)
     exchange = Exchange(Custody(node, random_hex))
     lifecycle = LifecycleService(uow, idempotency, exchange, random_hex)
     # Local first (issue 11 item 5): the relay leaves lots the overflow policy holds back.
@@ -176,12 +179,13 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    registry = RegistryService(uow, clock, node, random_hex, GroupCommit(uow, clock))
+    registry = RegistryService(uow, clock, node, random_hex, writes)
     api_keys = ApiKeyService(
         uow,
         clock,
         default_ttl_days=settings.api_key_default_ttl_days,
         max_ttl_days=settings.api_key_max_ttl_days,
+        cache_s=settings.api_key_cache_s,
     )
     credentials = CredentialService(
         registry,
@@ -229,6 +233,7 @@ def build(
         witness=WitnessService(
             uow, clock, federation.transport_factory, settings.federation_timeout_s
         ),
+        writes=writes,
     )
 
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     api_key_default_ttl_days: int = 30  # issue 15: a leaked key is useful for a month at most
     api_key_max_ttl_days: int = 365
+    # Seconds a checked API key is kept in memory: a revocation made by another process
+    # (`loopnode key revoke`, another worker) is seen within this delay; 0 reads it every time.
+    api_key_cache_s: float = Field(default=5.0, ge=0, le=300)
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca_bundle: str = ""

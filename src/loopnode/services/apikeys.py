@@ -5,6 +5,13 @@ random, so a slow password hash would add latency without adding safety). Every 
 30 days by default (`api_key_default_ttl_days`), never more than a year. `Principal.roles`
 names what the key may do (one of `tokens.ROLES`, `operator` by default); keys created
 before roles existed carry `writer`, which counts as `operator`.
+
+Checking a key costs no transaction of its own on most requests: the stored key is kept in
+memory for `cache_s` seconds (`api_key_cache_s`, default 5) after it was read. Expiry is still
+checked against the clock on every request, and a revocation made by this process drops the
+cache at once; a revocation made elsewhere (`loopnode key revoke`, another worker) is seen
+within `cache_s` seconds — the documented revocation delay. Unknown keys are not cached, so a
+new key works at once.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +29,7 @@ from loopnode.domain.times import from_us, to_us
 from loopnode.services.ports import ApiKeyRow, Clock, UnitOfWorkFactory
 
 KEY_PREFIX = "lnk_"
+CACHE_SIZE = 4096
 KEY_ROLES = ("operator", "registrar", "trader", "voter", "auditor")
 _TTL = re.compile(r"^([1-9][0-9]{0,5})([smhdwy])\Z")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -61,12 +71,22 @@ def secret_hash(secret: str) -> str:
 
 class ApiKeyService:
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, *, default_ttl_days: int, max_ttl_days: int
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        default_ttl_days: int,
+        max_ttl_days: int,
+        cache_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._default = timedelta(days=default_ttl_days)
         self._max = timedelta(days=max_ttl_days)
+        self._cache_s = cache_s
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, ApiKeyRow]] = {}  # secret hash → (read at, row)
 
     def create(self, name: str, ttl: timedelta | None = None, role: str = "operator") -> IssuedKey:
         lifetime = ttl or self._default
@@ -88,8 +108,7 @@ class ApiKeyService:
     def authenticate(self, secret: str) -> Principal:
         if not secret.startswith(KEY_PREFIX):
             raise Unauthorized("the credential is not a valid API key")
-        with self._uow() as uow:
-            row = uow.api_keys.by_secret_hash(secret_hash(secret))
+        row = self._stored(secret_hash(secret))
         if row is None:
             raise Unauthorized("the credential is not a valid API key")
         if row.revoked_us is not None:
@@ -107,4 +126,19 @@ class ApiKeyService:
 
     def revoke(self, key_id: str) -> bool:
         with self._uow(write=True) as uow:
-            return uow.api_keys.revoke(key_id, to_us(self._clock.now()))
+            revoked = uow.api_keys.revoke(key_id, to_us(self._clock.now()))
+        self._cache.clear()  # revocations are rare: this process refuses the key at once
+        return revoked
+
+    def _stored(self, digest: str) -> ApiKeyRow | None:
+        now = self._monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < self._cache_s:
+            return cached[1]
+        with self._uow() as uow:
+            row = uow.api_keys.by_secret_hash(digest)
+        if row is not None and self._cache_s > 0:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[digest] = (now, row)
+        return row

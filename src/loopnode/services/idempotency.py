@@ -20,6 +20,7 @@ what is stored and replayed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -27,6 +28,7 @@ from typing import TypeVar
 from loopnode.domain.errors import Conflict, InvalidRequest
 from loopnode.domain.times import to_us
 from loopnode.protocol.canonical import sha256_hex
+from loopnode.services.group_commit import GroupCommit
 from loopnode.services.ports import (
     Clock,
     IdempotencyRow,
@@ -72,16 +74,19 @@ class _Replay(Exception):  # control flow only: never escapes this module
 
 
 class IdempotencyService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, writes: GroupCommit | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._last_purge: datetime | None = None
+        # The lifecycle's changes share transactions with concurrent writes when given.
+        self._writes = writes
 
     def apply(self, change: Change[R]) -> R:
         """Run `change` in one write unit of work (no key: an in-process caller)."""
         now = self._clock.now()
-        with self._uow(write=True) as uow:
-            return change(uow, now)
+        return self._write(lambda uow: change(uow, now))
 
     def run(
         self, request: IdempotencyRequest | None, change: Change[R], render: Render
@@ -93,18 +98,34 @@ class IdempotencyService:
         now = self._clock.now()
         self._purge(now)
         try:
-            with self._uow(write=True) as uow:
-                self._claim(uow, request, now)
-                result = change(uow, now)
-                stored = render(result)
-                uow.idempotency.complete(
-                    request.principal, request.key, stored.status, stored.body, stored.headers
-                )
-                return result
+            return self._write(lambda uow: self._once(uow, request, change, render, now))
         except _Replay as replay:
             return replay.replayed
         except KeyTaken:
             return self._stored(request, now)
+
+    def _write(self, body: Callable[[UnitOfWork], R]) -> R:
+        if self._writes is None:
+            with self._uow(write=True) as uow:
+                return body(uow)
+        result: R = self._writes.run(lambda uow: (body(uow), ()))
+        return result
+
+    def _once(
+        self,
+        uow: UnitOfWork,
+        request: IdempotencyRequest,
+        change: Change[R],
+        render: Render,
+        now: datetime,
+    ) -> R:
+        self._claim(uow, request, now)
+        result = change(uow, now)
+        stored = render(result)
+        uow.idempotency.complete(
+            request.principal, request.key, stored.status, stored.body, stored.headers
+        )
+        return result
 
     def replay(self, request: IdempotencyRequest | None) -> Replayed | None:
         """A cheap look before validating: the stored response, or 409 for another request.

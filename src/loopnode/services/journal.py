@@ -9,14 +9,15 @@ order the same in every transaction (no deadlock between two writers on PostgreS
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from loopnode.domain.evidence import EvidenceEvent
 from loopnode.domain.times import to_us
 from loopnode.protocol.canonical import sha256_hex
+from loopnode.services.group_commit import defer
 from loopnode.services.ports import EvidenceDraft, StatusChange, UnitOfWork
 
 __all__ = ["Journal", "event_type"]
@@ -102,19 +103,34 @@ class Journal:
         self._pending.append(_Pending(draft, after))
 
     def flush(self) -> list[EvidenceEvent]:
-        """Appends the collected entries as one batch, then their status-history rows as one
-        batch (each row carries its entry's sequence), then runs the `after` callbacks."""
+        """Appends the collected entries as one batch, runs the `after` callbacks, then
+        writes their status-history rows as one batch (each row carries its entry's sequence).
+
+        Inside a group-committed write (services/group_commit.py) the entries are left to its
+        batch, which appends them with its neighbours' and then calls `recorded`: the answer
+        is [] then."""
+        if defer(self.uow, self):
+            return []
         drafts = [pending.draft for pending in self._pending]
         appended = self.uow.evidence.append_many(drafts, self.now)
+        changes = self.recorded(appended)
+        if changes:
+            self.uow.history.append_many(changes)
+        return appended
+
+    def deferred_drafts(self) -> list[EvidenceDraft]:
+        return [replace(pending.draft, recorded_at=self.now) for pending in self._pending]
+
+    def recorded(self, appended: Sequence[EvidenceEvent]) -> list[StatusChange]:
+        """Runs the `after` callbacks of the appended entries; answers their status-history
+        rows, for the caller to write (a batch writes all of its writes' rows at once)."""
         changes = [
             StatusChange(*pending.history, self.actor, event.sequence, self.now_us)
             for pending, event in zip(self._pending, appended, strict=True)
             if pending.history is not None
         ]
-        if changes:
-            self.uow.history.append_many(changes)
         for pending, event in zip(self._pending, appended, strict=True):
             if pending.after is not None:
                 pending.after(event)
         self._pending.clear()
-        return appended
+        return changes

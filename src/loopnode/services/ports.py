@@ -109,6 +109,8 @@ class EvidenceDraft:
     actor: str
     payload_hash: str
     summary: dict[str, Any] = field(default_factory=dict)
+    # When the change happened, if not when the entry is appended (a batched write's own time).
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

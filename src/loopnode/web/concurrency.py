@@ -1,7 +1,9 @@
 """Running the synchronous services from async routes.
 
 On SQLite a service call is a few hundred microseconds of local work, cheaper to run inline
-than to hand to a thread. On PostgreSQL it waits on the network, so it goes to the threadpool
+than to hand to a thread. It runs through `loop_bridge`, so that a write may wait on the loop
+for the writes of other requests to share its transaction (services/group_commit.py) without
+blocking the loop. On PostgreSQL it waits on the network, so it goes to the threadpool
 where other requests can proceed meanwhile, under a deadline (`request_deadline_s`): a
 database that accepts connections but never answers costs each request that long, then a 503
 with `Retry-After`, instead of holding it for the whole outage. The abandoned thread ends when
@@ -22,6 +24,7 @@ import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from loopnode.services import loop_bridge
 from loopnode.web.errors import Unavailable
 
 T = TypeVar("T")
@@ -29,7 +32,7 @@ T = TypeVar("T")
 
 async def call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if request.app.state.inline_calls:
-        return fn(*args, **kwargs)
+        return await loop_bridge.run(fn, *args, **kwargs)
     deadline: float | None = getattr(request.app.state, "request_deadline_s", None)
     if deadline is None:
         return await offload(fn, *args, **kwargs)

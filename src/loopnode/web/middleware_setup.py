@@ -28,6 +28,9 @@ def install_middleware(app: FastAPI, container: Container) -> None:
     metrics = Metrics(container.ops)
     app.state.metrics = metrics
     container.rate_limits.on_refusal(metrics.refused)
+    writes = container.writes
+    metrics.add_gauge("loopnode_write_batches", "group-commit batches", writes.batches)
+    metrics.add_gauge("loopnode_batched_writes", "writes in group-commit batches", writes.batched)
     # Starlette runs the last added middleware first.
     passes = DashboardPasses(lambda: node_secret(container))
     app.state.dashboard_passes = passes

@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from loopnode.adapters.storage.auth_tables import SqlOrganisationStore
 from loopnode.adapters.storage.coredp_sql import SqlCoreDpStores
@@ -61,6 +61,13 @@ def _unavailable(failure: OperationalError) -> StorageUnavailable:
     """The service-level error for a locked database or a lost connection (nothing internal)."""
     reason = (str(failure.orig or failure).splitlines() or ["error"])[0]
     return StorageUnavailable(f"the database could not complete the step: {reason}")
+
+
+def retryable(failure: BaseException) -> bool:
+    """A deadlock or serialization failure (SQLSTATE 40P01, 40001): the write may run again
+    (group commit, services/group_commit.py)."""
+    state = getattr(getattr(failure, "orig", None), "sqlstate", None)
+    return isinstance(failure, DBAPIError) and state in ("40P01", "40001")
 
 
 def _dumps(document: dict[str, Any]) -> str:
@@ -390,12 +397,13 @@ class SqlEvidenceLog:
             return []
         locked = self._c.execute(_HEAD_FOR_UPDATE).one()
         sequence, previous = int(locked.sequence), str(locked.entry_hash)
-        # Record binding (issue 15): each entry carries its subject row's state after the change.
+        # Record binding (issue 15): each entry carries its subject row's state after the change
+        # (in a batch, after the whole batch: the latest entry about a row is what verify checks).
         states = states_of(self._c, ((d.subject_type, d.subject_id) for d in drafts))
-        recorded_us = to_us(now)
         events: list[EvidenceEvent] = []
         rows: list[dict[str, Any]] = []
         for draft in drafts:
+            recorded_at = draft.recorded_at or now
             event = chain_next(
                 sequence,
                 previous,
@@ -405,7 +413,7 @@ class SqlEvidenceLog:
                 subject_id=draft.subject_id,
                 actor=draft.actor,
                 payload_hash_sha256=draft.payload_hash,
-                recorded_at=now,
+                recorded_at=recorded_at,
                 summary=_dumps(draft.summary) if draft.summary else None,
                 record_hash=states.get((draft.subject_type, draft.subject_id)),
             )
@@ -422,7 +430,7 @@ class SqlEvidenceLog:
                     "payload_hash": event.payload_hash_sha256,
                     "prev_hash": event.prev_hash,
                     "entry_hash": digest,
-                    "recorded_us": recorded_us,
+                    "recorded_us": to_us(recorded_at),
                     "summary": event.summary,
                     "hash_version": event.hash_version,
                     "content_salt": event.content_salt,
