@@ -209,14 +209,16 @@ def test_lifecycle_writes_batch_and_keep_their_invariants_under_concurrency(
     assert container.evidence.verify().intact
 
 
+# SQLite has one writer at a time, so no deadlock between writers: PostgreSQL only.
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_a_postgres_deadlock_is_a_write_to_run_again(container: Any) -> None:
     """What `GroupCommit` is told to retry (adapters/storage/sql.retryable): a real deadlock."""
     from sqlalchemy import text
 
     from loopnode.adapters.storage.sql import retryable
 
-    if _sqlite(container):
-        pytest.skip("SQLite has one writer at a time: no deadlock between writers")
     engine = container.engine
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE probe (id integer PRIMARY KEY)"))
