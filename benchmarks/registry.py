@@ -64,7 +64,7 @@ from _harness import (
     wrk_available,
 )
 
-from loopnode.services.seeding import MATERIAL_CATEGORIES, example_records, jitter
+from loopnode.services.registry.seeding import MATERIAL_CATEGORIES, example_records, jitter
 
 SEARCH_CATEGORY = "plastic-pet"
 SEARCH_BODY = json.dumps({"category": SEARCH_CATEGORY, "radius_km": 100})
@@ -128,10 +128,10 @@ def load_materials(data_dir: Path, count: int) -> float:
     """Store `count` materials through the storage layer; returns rows per second."""
     from sqlalchemy import insert
 
-    from loopnode.adapters.storage.tables import records
+    from loopnode.adapters.storage.tables.core import records
     from loopnode.bootstrap import build
     from loopnode.config import load_settings
-    from loopnode.services.registry import RegistryService
+    from loopnode.services.registry.service import RegistryService
 
     container = build(load_settings(data_dir), migrate=False)
     now, source = container.clock.now(), container.node.node_id

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 from tests.e2e.dashboard_node import DashboardNode, dashboard_node, launch  # noqa: E402
 
-from loopnode.services.seeding import seed  # noqa: E402
+from loopnode.services.registry.seeding import seed  # noqa: E402
 
 PAGES = {
     "overview": "/",

@@ -1,5 +1,5 @@
 """Test helper: LoopCoin accounts with fixed ids (ballots and demand listings must name an
-existing account of the node, services/ownership.py)."""
+existing account of the node, services/access/ownership.py)."""
 
 from __future__ import annotations
 

@@ -25,25 +25,27 @@ from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
 from loopnode.adapters.routing_wiring import Routing, build_routing
 from loopnode.adapters.storage.engine import DATABASE_FAULTS, DatabaseLimits, make_engine
-from loopnode.adapters.storage.epcis_sql import SqlEpcisStore
 from loopnode.adapters.storage.migrate import upgrade
-from loopnode.adapters.storage.sql import SqlUnitOfWork, retryable
+from loopnode.adapters.storage.sql.epcis import SqlEpcisStore
+from loopnode.adapters.storage.uow import SqlUnitOfWork, retryable
 from loopnode.config import Settings
 from loopnode.protocol import keys
-from loopnode.services.apikeys import ApiKeyService
-from loopnode.services.coredp_delivery import CoreDpChannel
-from loopnode.services.coredp_dna import DnaOperations, Search
-from loopnode.services.coredp_exchange import CoreDpExchange
-from loopnode.services.coredp_messages import CoreDpIdentity, CoreDpSettings, advertised_endpoint
-from loopnode.services.coredp_ports import SigningKey
-from loopnode.services.coredp_receiver import CoreDpReceiver
-from loopnode.services.coredp_steps import Steps
-from loopnode.services.credentials import CredentialService, assertion_keys
-from loopnode.services.custody import Custody
-from loopnode.services.dpp import DppService
-from loopnode.services.epcis import EpcisService
-from loopnode.services.evidence import EvidenceService
-from loopnode.services.exchange import Exchange
+from loopnode.services.access.apikeys import ApiKeyService
+from loopnode.services.access.ownership import OwnershipService
+from loopnode.services.access.ratelimit import Quotas, RateLimitService
+from loopnode.services.coredp.delivery import CoreDpChannel
+from loopnode.services.coredp.dna import DnaOperations, Search
+from loopnode.services.coredp.exchange import CoreDpExchange
+from loopnode.services.coredp.messages import CoreDpIdentity, CoreDpSettings, advertised_endpoint
+from loopnode.services.coredp.ports import SigningKey
+from loopnode.services.coredp.receiver import CoreDpReceiver
+from loopnode.services.coredp.steps import Steps
+from loopnode.services.dpp.credentials import CredentialService, assertion_keys
+from loopnode.services.dpp.epcis import EpcisService
+from loopnode.services.dpp.resolver import DppService
+from loopnode.services.evidence.service import EvidenceService
+from loopnode.services.evidence.stream import EventHub
+from loopnode.services.evidence.witness import WitnessService
 from loopnode.services.federation.announcements import AnnouncementService, FloodSettings
 from loopnode.services.federation.bids import BidService, LifecycleMatchMaker
 from loopnode.services.federation.delivery import FederationChannel
@@ -55,25 +57,23 @@ from loopnode.services.federation.search import CrossNodeSearch
 from loopnode.services.federation.trust import PeerTrust
 from loopnode.services.group_commit import GroupCommit
 from loopnode.services.idempotency import IdempotencyService
-from loopnode.services.identity import NodeIdentity
 from loopnode.services.ledger.service import LedgerService
 from loopnode.services.ledger.wiring import ledger_service
-from loopnode.services.lifecycle import LifecycleService
-from loopnode.services.material_status import MaterialStatusService
+from loopnode.services.lifecycle.custody import Custody
+from loopnode.services.lifecycle.engine import Exchange
+from loopnode.services.lifecycle.material_status import MaterialStatusService
+from loopnode.services.lifecycle.service import LifecycleService
+from loopnode.services.lifecycle.transactions import TransactionService
 from loopnode.services.messaging.delivery import Channel, Delivery, DeliverySettings, DeliveryWorker
 from loopnode.services.messaging.ports import Transport
 from loopnode.services.messaging.resilience import RetryPolicy
-from loopnode.services.node_info import NodeInfoService
 from loopnode.services.ops import OpsService
-from loopnode.services.ownership import OwnershipService
 from loopnode.services.ports import Clock, UnitOfWorkFactory
-from loopnode.services.ratelimit import Quotas, RateLimitService
-from loopnode.services.registry import RegistryService
-from loopnode.services.routing_overflow import held as overflow_held
-from loopnode.services.search import SearchService
-from loopnode.services.stream import EventHub
-from loopnode.services.transactions import TransactionService
-from loopnode.services.witness import WitnessService
+from loopnode.services.registry.identity import NodeIdentity
+from loopnode.services.registry.node_info import NodeInfoService
+from loopnode.services.registry.search import SearchService
+from loopnode.services.registry.service import RegistryService
+from loopnode.services.routing.overflow import held as overflow_held
 
 # Re-exported for web/app: the driver faults web answers 503, without web importing a driver.
 __all__ = ["DATABASE_FAULTS", "Container", "build"]

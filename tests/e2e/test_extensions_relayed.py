@@ -29,7 +29,7 @@ from loopnode.protocol.coredp.envelope import (
     new_message_id,
     sign_envelope,
 )
-from loopnode.services.coredp_messages import advertised_endpoint
+from loopnode.services.coredp.messages import advertised_endpoint
 from tests.e2e.nodes import Federation, Node, NodeSpec
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """An in-memory federation for simulations and tests: the real announcement code, no I/O.
 
-(Used by tests/unit/federation/test_flooding.py and benchmarks/federation_sim.py.)
+(Used by tests/unit/services/federation/test_flooding.py and benchmarks/federation_sim.py.)
 
 `MemoryNetwork` runs one `AnnouncementService` per node over in-memory stores (only what
 announcement handling touches: receipts, remote materials, peers, peer keys, outbox, an
@@ -34,9 +34,9 @@ from loopnode.services.federation.ports import (
     PeerRow,
     RemoteMaterialRow,
 )
-from loopnode.services.identity import NodeIdentity
 from loopnode.services.messaging.ports import OutboxDraft
 from loopnode.services.ports import EvidenceDraft
+from loopnode.services.registry.identity import NodeIdentity
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """In-memory messaging stores and a unit of work for the delivery worker's unit tests.
 
-Same contracts as `adapters/storage/messaging_sql.py` (the SQL tests pin those on SQLite and
+Same contracts as `adapters/storage/sql/messaging.py` (the SQL tests pin those on SQLite and
 PostgreSQL): `due` returns pending rows due now, oldest due first, only the head of each
 (peer, lane). Writes apply at once; a failing unit of work is not rolled back (the worker's
 unit tests do not depend on rollback).

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from loopnode.domain.errors import Unauthorized
-from loopnode.services.apikeys import ApiKeyService
+from loopnode.services.access.apikeys import ApiKeyService
 from tests import lifecycle_payloads as p
 
 
@@ -36,7 +36,7 @@ def _service(container: Any, monotonic: Monotonic, cache_s: float = 5.0) -> ApiK
 
 def _reads(container: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Counts the key lookups that reach the database."""
-    from loopnode.adapters.storage.sql import SqlApiKeyStore
+    from loopnode.adapters.storage.uow import SqlApiKeyStore
 
     seen: list[str] = []
     real = SqlApiKeyStore.by_secret_hash

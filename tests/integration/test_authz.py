@@ -167,7 +167,7 @@ def test_a_token_role_is_enforced_like_a_key_role(client: Any, container: Any) -
 def test_old_writer_keys_act_as_operators(container: Any) -> None:
     """Keys created before roles existed carry `writer`: they keep working, as operators."""
     from loopnode.domain.times import to_us
-    from loopnode.services.apikeys import secret_hash
+    from loopnode.services.access.apikeys import secret_hash
     from loopnode.services.ports import ApiKeyRow
 
     secret = "lnk_0123456789ab_legacy-secret"

@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from loopnode.adapters.storage.sql import SqlUnitOfWork
+from loopnode.adapters.storage.uow import SqlUnitOfWork
 from loopnode.bootstrap import build_coredp
 from loopnode.domain.times import format_timestamp, to_us
 from loopnode.protocol import keys
@@ -37,11 +37,11 @@ from loopnode.protocol.coredp.envelope import (
     sign_envelope,
 )
 from loopnode.protocol.trust import KeyRecord
-from loopnode.services.coredp_messages import SUBJECT_HEADER, CoreDpSettings, choreography_body
-from loopnode.services.coredp_ports import OutboundMessage
-from loopnode.services.custody import Custody
-from loopnode.services.exchange import Exchange
+from loopnode.services.coredp.messages import SUBJECT_HEADER, CoreDpSettings, choreography_body
+from loopnode.services.coredp.ports import OutboundMessage
 from loopnode.services.federation.ports import PeerRow
+from loopnode.services.lifecycle.custody import Custody
+from loopnode.services.lifecycle.engine import Exchange
 from loopnode.web.app import create_app
 from tests import lifecycle_payloads as p
 from tests import official

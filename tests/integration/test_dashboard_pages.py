@@ -128,7 +128,7 @@ def test_evidence_verify_reports_an_intact_chain_with_its_length(
 
 def test_evidence_verify_names_the_first_broken_entry(container: Any, client: Any) -> None:
     """The page shows what `loopnode evidence verify` finds; here a fake log breaks at 2."""
-    from loopnode.services.evidence import ChainReport
+    from loopnode.services.evidence.service import ChainReport
 
     container.evidence.verify = lambda: ChainReport(3, 2, "its content does not match its hash")
     assert client.get("/api/v1/evidence/verify").json() == {
@@ -144,7 +144,7 @@ def test_evidence_verify_names_records_changed_without_an_entry(
     container: Any, client: Any
 ) -> None:
     """Record binding (issue 15): the chain holds, a record does not."""
-    from loopnode.services.evidence import ChainReport
+    from loopnode.services.evidence.service import ChainReport
 
     problem = ("offer", "OFR-1", "its stored state differs from the one entry 7 recorded")
     container.evidence.verify = lambda: ChainReport(9, None, None, (problem,))

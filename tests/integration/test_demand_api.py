@@ -13,7 +13,7 @@ FARM = "business:b-farm@munich.loop"
 
 @pytest.fixture(autouse=True)
 def farm_account(container: Any) -> None:
-    """Ballots and listings name existing LoopCoin accounts (services/ownership.py)."""
+    """Ballots and listings name existing LoopCoin accounts (services/access/ownership.py)."""
     open_accounts(container, FARM)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from loopnode.adapters.storage.sql import SqlUnitOfWork
+from loopnode.adapters.storage.uow import SqlUnitOfWork
 from loopnode.domain.errors import StorageUnavailable
 from loopnode.web.errors import COREDP_STATUS
 

@@ -22,9 +22,9 @@ from loopnode.config import load_settings
 from loopnode.domain.times import to_us
 from loopnode.protocol import keys
 from loopnode.protocol.trust import KeyRecord
+from loopnode.services.evidence.witness import WitnessService
 from loopnode.services.federation.ports import PeerRow
 from loopnode.services.ports import EvidenceDraft
-from loopnode.services.witness import WitnessService
 from loopnode.web.app import create_app
 from tests.fakes import CountingHex, FakeClock
 

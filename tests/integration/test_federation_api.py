@@ -27,11 +27,11 @@ from loopnode.services.federation.ports import PeerRow, TransportError
 from loopnode.services.federation.search import CrossNodeSearch
 from loopnode.services.messaging.delivery import Delivery, DeliverySettings
 from loopnode.services.messaging.resilience import RetryPolicy
-from loopnode.services.search import SearchService
+from loopnode.services.registry.search import SearchService
 from tests import lifecycle_payloads as p
 from tests import official
 from tests.fakes import CountingHex, FakeClock
-from tests.unit.federation.fakes import (
+from tests.unit.services.federation.fakes import (
     FakePeer,
     FakeTransport,
     answering,

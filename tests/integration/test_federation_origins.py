@@ -30,7 +30,7 @@ from tests.integration.test_federation_api import (  # noqa: F401  (fixtures)
     node,
     outbox_rows,
 )
-from tests.unit.federation.fakes import FakePeer, json_page, post_signed
+from tests.unit.services.federation.fakes import FakePeer, json_page, post_signed
 
 SQUATTER = FakePeer("vienna", seed=99)  # claims vienna.loop with its own key and endpoint
 SQUATTER_ENDPOINT = "http://squatter.test/api/v1"

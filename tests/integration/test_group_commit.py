@@ -17,7 +17,7 @@ import pytest
 from loopnode.domain.errors import Conflict
 from loopnode.services.group_commit import GroupCommit
 from loopnode.services.ports import ListQuery
-from loopnode.services.seeding import example_records
+from loopnode.services.registry.seeding import example_records
 from tests import lifecycle_payloads as p
 
 
@@ -214,10 +214,10 @@ def test_lifecycle_writes_batch_and_keep_their_invariants_under_concurrency(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 def test_a_postgres_deadlock_is_a_write_to_run_again(container: Any) -> None:
-    """What `GroupCommit` is told to retry (adapters/storage/sql.retryable): a real deadlock."""
+    """What `GroupCommit` is told to retry (adapters/storage/uow.retryable): a real deadlock."""
     from sqlalchemy import text
 
-    from loopnode.adapters.storage.sql import retryable
+    from loopnode.adapters.storage.uow import retryable
 
     engine = container.engine
     with engine.begin() as connection:

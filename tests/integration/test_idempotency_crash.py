@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from loopnode.adapters.storage.lifecycle_sql import SqlIdempotencyStore
+from loopnode.adapters.storage.sql.lifecycle import SqlIdempotencyStore
 from tests import lifecycle_payloads as p
 
 

@@ -1,4 +1,4 @@
-"""The same random schedules as tests/unit/services/test_ledger_properties.py, against the SQL
+"""The same random schedules as tests/unit/services/ledger/test_properties.py, against the SQL
 store on SQLite (fewer, shorter schedules: each step is real transactions). This pins the
 adapter to the model: lot order, partial writes of changed lots, the totals row."""
 
@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.migrate import upgrade
-from loopnode.adapters.storage.sql import SqlUnitOfWork
-from tests.unit.services.test_ledger_properties import LedgerSchedules
+from loopnode.adapters.storage.uow import SqlUnitOfWork
+from tests.unit.services.ledger.test_properties import LedgerSchedules
 
 _DB = Path(tempfile.mkdtemp(prefix="loopnode-ledger-props-")) / "ledger.db"
 ENGINE = make_engine(f"sqlite:///{_DB}")

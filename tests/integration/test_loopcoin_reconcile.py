@@ -16,7 +16,7 @@ from tests.integration.test_federation_api import (  # noqa: F401 (fixtures)
     writer,
 )
 from tests.official import errors as schema_errors
-from tests.unit.federation.fakes import post_signed
+from tests.unit.services.federation.fakes import post_signed
 
 PATH = "/api/v1/federate/settlement"
 

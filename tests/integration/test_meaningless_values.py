@@ -22,7 +22,7 @@ from tests.integration.test_federation_api import (  # noqa: F401  (fixtures)
     api,
     node,
 )
-from tests.unit.federation.fakes import post_signed
+from tests.unit.services.federation.fakes import post_signed
 
 MAT = p.MATERIAL_ID
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from loopnode.adapters.storage.engine import make_engine
 from loopnode.adapters.storage.migrate import upgrade
-from loopnode.adapters.storage.sql import SqlUnitOfWork
+from loopnode.adapters.storage.uow import SqlUnitOfWork
 from loopnode.services.federation.delivery import FederationChannel
 from loopnode.services.messaging.delivery import Delivery, DeliverySettings
 from loopnode.services.messaging.ports import CORE_DP, FEDERATION, PeerResponse

@@ -67,7 +67,7 @@ def test_only_idle_connections_are_pinged(engine: Any, monkeypatch: pytest.Monke
 def test_a_read_only_unit_of_work_sends_no_begin_and_leaves_the_connection_as_it_was(
     engine: Any,
 ) -> None:
-    from loopnode.adapters.storage.sql import SqlUnitOfWork
+    from loopnode.adapters.storage.uow import SqlUnitOfWork
 
     def in_transaction(uow: SqlUnitOfWork) -> bool:
         live = uow._live()

@@ -22,7 +22,7 @@ from loopnode.protocol import keys
 from tests.fakes import CountingHex, FakeClock
 from tests.integration.test_federation_api import BERLIN, REMOTE_MAT, add_peer
 from tests.redis_support import redis_prefix
-from tests.unit.federation.fakes import post_signed
+from tests.unit.services.federation.fakes import post_signed
 
 __all__ = ["redis_prefix"]
 SEARCH = "/api/v1/material/search"

@@ -86,8 +86,8 @@ def test_idempotent_registration_records_the_organisation_too(
 
 def test_ownership_rules() -> None:
     from loopnode.domain.errors import Forbidden
-    from loopnode.services.apikeys import Principal
-    from loopnode.services.ownership import ensure_holder, ensure_organisation
+    from loopnode.services.access.apikeys import Principal
+    from loopnode.services.access.ownership import ensure_holder, ensure_organisation
 
     operator = Principal("o", "token", ("operator",))
     clerk = Principal("c", "token", ("registrar",), organisation="acme", subject="c")

@@ -19,7 +19,7 @@ BERLIN = ("berlin.loop", 52.52, 13.405)
 
 @pytest.fixture(autouse=True)
 def farm_account(container: Any) -> None:
-    """Ballots and listings name existing LoopCoin accounts (services/ownership.py)."""
+    """Ballots and listings name existing LoopCoin accounts (services/access/ownership.py)."""
     open_accounts(container, "business:b-farm@munich.loop")
 
 

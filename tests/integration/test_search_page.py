@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from loopnode.adapters.storage.sql import _near_params
+from loopnode.adapters.storage.uow import _near_params
 from loopnode.services.ports import RecordQuery
-from loopnode.services.seeding import example_records
+from loopnode.services.registry.seeding import example_records
 
 
 def _register(container: Any, count: int) -> None:

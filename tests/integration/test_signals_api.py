@@ -18,7 +18,7 @@ VOTER = "user:u-0001@munich.loop"
 
 @pytest.fixture(autouse=True)
 def voter_accounts(container: Any) -> None:
-    """Ballots and listings name existing LoopCoin accounts (services/ownership.py)."""
+    """Ballots and listings name existing LoopCoin accounts (services/access/ownership.py)."""
     open_accounts(container, VOTER, *(f"user:u-{n}@munich.loop" for n in range(3)))
 
 

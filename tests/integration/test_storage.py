@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from loopnode.adapters.storage.tables import metadata
+from loopnode.adapters.storage.tables.core import metadata
 from loopnode.services.ports import EvidenceDraft
 
 

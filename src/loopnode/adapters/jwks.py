@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from loopnode.config import Settings
 from loopnode.domain.errors import ConfigurationError, Unauthorized
-from loopnode.services.ports import Clock
-from loopnode.services.tokens import (
+from loopnode.services.access.tokens import (
     ApiKeyLookup,
     Authenticator,
     KeySource,
@@ -33,6 +32,7 @@ from loopnode.services.tokens import (
     TokenIssuer,
     TokenVerifier,
 )
+from loopnode.services.ports import Clock
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 MIN_REFRESH_S = 30.0

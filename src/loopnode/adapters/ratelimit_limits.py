@@ -17,7 +17,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
-from loopnode.services.ratelimit import Decision, StoreUnavailable
+from loopnode.services.access.ratelimit import Decision, StoreUnavailable
 
 
 @lru_cache(maxsize=64)

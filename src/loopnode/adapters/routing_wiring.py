@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from loopnode.adapters.routing_federation import FederationBridge
-from loopnode.adapters.storage.sql import SqlUnitOfWork
+from loopnode.adapters.federation.overflow import FederationBridge
+from loopnode.adapters.storage.uow import SqlUnitOfWork
 from loopnode.config import Settings
 from loopnode.domain.errors import InvalidRequest
-from loopnode.services.demand import DemandService
 from loopnode.services.federation.ports import PeerAddress, PeerRow
-from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock, RecordQuery, RecordRow, UnitOfWorkFactory
-from loopnode.services.routing_cost import LoopCostService, PeerSignalDirectory
-from loopnode.services.routing_overflow import OverflowService, OverflowSettings
-from loopnode.services.routing_routes import RouteCalculator, open_bids
-from loopnode.services.signals import SignalService, SignalSettings
+from loopnode.services.registry.identity import NodeIdentity
+from loopnode.services.routing.cost import LoopCostService, PeerSignalDirectory
+from loopnode.services.routing.demand import DemandService
+from loopnode.services.routing.overflow import OverflowService, OverflowSettings
+from loopnode.services.routing.routes import RouteCalculator, open_bids
+from loopnode.services.routing.signals import SignalService, SignalSettings
 
 if TYPE_CHECKING:  # bootstrap builds the federation and imports this module
     from loopnode.bootstrap import Federation

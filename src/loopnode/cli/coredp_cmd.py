@@ -27,8 +27,8 @@ from loopnode.bootstrap import Container, build
 from loopnode.config import SETTINGS_FILE, SettingsError, load_settings
 from loopnode.domain.errors import LoopError
 from loopnode.domain.times import format_timestamp
-from loopnode.services.coredp_exchange import CONTEXT, view
-from loopnode.services.coredp_ports import Conversation
+from loopnode.services.coredp.exchange import CONTEXT, view
+from loopnode.services.coredp.ports import Conversation
 
 console = Console(stderr=True)
 T = TypeVar("T")

@@ -18,8 +18,8 @@ from loopnode.config import SETTINGS_FILE, SettingsError, load_settings, write_s
 from loopnode.domain.errors import LoopError
 from loopnode.domain.times import format_timestamp, from_us
 from loopnode.protocol import keys
-from loopnode.services.apikeys import parse_ttl
-from loopnode.services.seeding import seed as seed_records
+from loopnode.services.access.apikeys import parse_ttl
+from loopnode.services.registry.seeding import seed as seed_records
 
 console = Console(stderr=True)
 DataDir = Annotated[

@@ -17,7 +17,7 @@ import typer
 
 from loopnode.cli.node_cmd import DataDir, _container
 from loopnode.domain.errors import LoopError
-from loopnode.services.routing_batch import allocate
+from loopnode.services.routing.batch import allocate
 
 route_app = typer.Typer(
     help="Routing: optimal batch allocation and the overflow step.", no_args_is_help=True

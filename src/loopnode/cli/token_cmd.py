@@ -9,7 +9,7 @@ from rich.console import Console
 
 from loopnode.cli.node_cmd import DataDir, _container
 from loopnode.domain.errors import LoopError
-from loopnode.services.apikeys import parse_ttl
+from loopnode.services.access.apikeys import parse_ttl
 
 console = Console(stderr=True)
 token_app = typer.Typer(help="Issue short-lived bearer tokens (JWT).", no_args_is_help=True)

@@ -3,7 +3,7 @@
 A transfer of the whole quantity moves the passport; a smaller one splits it into the parent,
 which keeps the rest, and a child that holds what moved. The integer micro-unit columns are the
 authority (they add up exactly); the documents carry the same amounts as exact decimals in the
-parent's unit. `services/custody.py` applies the result to the stored records.
+parent's unit. `services/lifecycle/custody.py` applies the result to the stored records.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ The tree keeps the protocol's distinction of who is at fault (STYLE 6), readable
         ├── StorageUnavailable  the database could not complete the step now (retry later)
         └── PeerUnreachable     an outbound call to a peer failed (timeout, TLS, refused)
 
-Core-dp refusals (`services/coredp_messages.CoreDpRefusal`) are LoopErrors too; their
+Core-dp refusals (`services/coredp/messages.CoreDpRefusal`) are LoopErrors too; their
 lower-case core-dp code says the fault, and they render as the core-dp error body.
 """
 

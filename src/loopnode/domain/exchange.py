@@ -4,7 +4,7 @@ Which lifecycle moves are allowed and what each implies: an offer holds part of 
 quantity while open or reserved and is reserved exactly while one match is active on it; a
 match needs a matchable offer and, once it ends, gives the offer back unless goods are moving;
 a transfer needs an accepted match with no other live transfer, and completing it fulfils the
-offer. `services/exchange.py` reads and locks the rows, asks these functions, then persists;
+offer. `services/lifecycle/engine.py` reads and locks the rows, asks these functions, then persists;
 the database constraints stay as the last line should a race slip past.
 
 Refusals follow DECISIONS 9: what the request itself gets wrong is `InvalidRequest` (400), what

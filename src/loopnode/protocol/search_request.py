@@ -1,7 +1,8 @@
 """The core-dp `searchRequest` (profiles/core-dp/schemas/search-contract.schema.json).
 
 Closed at every level, like the schema. Semantic rules that the schema cannot say (a material
-search with `condition` under strict filtering, cursor binding) live in `services/search.py`.
+search with `condition` under strict filtering, cursor binding) live in
+`services/registry/search.py`.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from loopnode.domain.errors import Conflict
 from loopnode.domain.evidence import EvidenceEvent
 
 if TYPE_CHECKING:
-    from loopnode.services.coredp_ports import CoreDpStores
+    from loopnode.services.coredp.ports import CoreDpStores
     from loopnode.services.federation.ports import FederationStores
     from loopnode.services.ledger.ports import LedgerStore
     from loopnode.services.messaging.ports import MessagingStores
-    from loopnode.services.routing_ports import DemandStore, OverflowStore, SignalStore
+    from loopnode.services.routing.ports import DemandStore, OverflowStore, SignalStore
 
 
 class Clock(Protocol):
@@ -389,7 +389,7 @@ class IdempotencyStore(Protocol):
 
 
 class OrganisationStore(Protocol):
-    """The organisation that registered a record (`services/ownership.py`)."""
+    """The organisation that registered a record (`services/access/ownership.py`)."""
 
     def set(self, kind: str, record_id: str, organisation: str) -> None: ...
 

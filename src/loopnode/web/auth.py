@@ -1,6 +1,6 @@
 """Credentials on HTTP: `Authorization: Bearer CREDENTIAL` or the `X-API-Key: KEY` alias.
 
-A credential is an API key (`lnk_…`) or an OAuth 2.0 bearer JWT (`services/tokens.py`). Which
+A credential is an API key (`lnk_…`) or an OAuth 2.0 bearer JWT (`services/access/tokens.py`). Which
 role may call which route is decided once, by `web/authz.authorize` from its table; `writer`
 and `reader` hand the route the principal that check established (and still authenticate on
 their own where a route is used without it, e.g. in a bare test app).
@@ -12,7 +12,7 @@ from fastapi import Request
 
 from loopnode.bootstrap import Container
 from loopnode.domain.errors import Forbidden, Unauthorized
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
 
 ANONYMOUS = Principal(name="anonymous", kind="anonymous", roles=())
 

@@ -22,7 +22,7 @@ from typing import Final
 from fastapi import Request
 
 from loopnode.domain.errors import Forbidden, Unauthorized
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
 from loopnode.web.auth import ANONYMOUS, authenticate, container
 
 PUBLIC: Final = "public"
@@ -223,4 +223,5 @@ def panel_roles() -> dict[str, list[str]]:
 
 
 # The ownership rules (a registrar's own organisation, a LoopCoin account's holder) live in
-# services/ownership.py, where services can call them: `ensure_organisation`, `ensure_holder`.
+# services/access/ownership.py, where services can call them: `ensure_organisation`,
+# `ensure_holder`.

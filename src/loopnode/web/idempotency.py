@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
 from loopnode.services.idempotency import IdempotencyRequest
 from loopnode.services.results import Change, Created, Replayed, Result, StoredResponse
 from loopnode.web.auth import container

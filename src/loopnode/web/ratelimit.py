@@ -35,8 +35,8 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopnode.domain.errors import LoopError, RateLimited
+from loopnode.services.access.ratelimit import RateLimitService, credential_identity
 from loopnode.services.federation.trust import RawRequest, SignedCaller
-from loopnode.services.ratelimit import RateLimitService, credential_identity
 from loopnode.web import errors
 from loopnode.web.concurrency import offload
 from loopnode.web.dashboard_pass import HEADER, DashboardPasses

@@ -14,7 +14,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from loopnode.adapters.jwks import OidcKeys, issuer_of
 from loopnode.domain.errors import Unauthorized
-from loopnode.services.tokens import TokenVerifier
+from loopnode.services.access.tokens import TokenVerifier
 from tests.fakes import FakeClock
 
 ISSUER = "https://idp.example/realms/city"

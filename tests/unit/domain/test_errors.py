@@ -15,7 +15,7 @@ from loopnode.domain.times import TimestampError
 from loopnode.protocol.conformance import VectorFileError
 from loopnode.protocol.keys import KeyFormatError
 from loopnode.protocol.trust import TrustStoreError
-from loopnode.services.coredp_messages import CoreDpRefusal
+from loopnode.services.coredp.messages import CoreDpRefusal
 from loopnode.services.federation.ports import TransportError
 
 # Control flow that never leaves its module, and the demo's own story check (not a node error).

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from loopnode.adapters.ratelimit_limits import counter_store
 from loopnode.domain.errors import RateLimited
-from loopnode.services.ratelimit import Quotas, RateLimitService, credential_identity
+from loopnode.services.access.ratelimit import Quotas, RateLimitService, credential_identity
 from loopnode.web.ratelimit import client_identity, presented_credential
 
 

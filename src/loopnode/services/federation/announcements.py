@@ -52,8 +52,8 @@ from loopnode.services.federation.ports import (
     LocalMaterial,
     RemoteMaterialRow,
 )
-from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock, EvidenceDraft
+from loopnode.services.registry.identity import NodeIdentity
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
 ID_RETENTION = timedelta(days=7)

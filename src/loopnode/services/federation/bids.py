@@ -21,8 +21,8 @@ from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
 from loopnode.services.federation.outbox import OFFER_PATH, dumps, enqueue
 from loopnode.services.federation.ports import BidRow, FederationUowFactory
-from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock, EvidenceDraft
+from loopnode.services.registry.identity import NodeIdentity
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
 STATUSES = ("open", "accepted", "rejected", "expired")
@@ -230,7 +230,7 @@ def render(row: BidRow, now_us: int) -> dict[str, Any]:
 
 
 class LifecycleMatchMaker:
-    """`MatchMaker` over the lifecycle service (services/lifecycle.py)."""
+    """`MatchMaker` over the lifecycle service (services/lifecycle/service.py)."""
 
     def __init__(self, lifecycle: Any) -> None:
         self._lifecycle = lifecycle

@@ -47,8 +47,8 @@ from loopnode.services.federation.ports import (
     TransportError,
 )
 from loopnode.services.federation.trust import PeerTrust, RawRequest, require_same_node
-from loopnode.services.identity import NodeIdentity
 from loopnode.services.ports import Clock, EvidenceDraft
+from loopnode.services.registry.identity import NodeIdentity
 
 CONTEXT = "https://localloop.urbnia.com/projects/loop-protocol/contexts/loop-v0.2.0.jsonld"
 HANDSHAKE_PATH = "/federation/handshake"

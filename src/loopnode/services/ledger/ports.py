@@ -1,4 +1,4 @@
-"""What the ledger services need from storage (adapters/storage/ledger_sql.py, tests' fakes):
+"""What the ledger services need from storage (adapters/storage/sql/ledger.py, tests' fakes):
 the store behind `uow.ledger` of the node's one `UnitOfWork` (services/ports.py).
 
 Rows cross the boundary as frozen dataclasses and domain `Lot`s, never ORM objects.

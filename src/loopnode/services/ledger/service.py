@@ -32,7 +32,8 @@ from loopnode.domain.privacy import find_personal_data
 from loopnode.domain.times import format_timestamp, from_us, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.validation import validate_entity
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
+from loopnode.services.access.ownership import ensure_holder
 from loopnode.services.ledger.book import Book, evidence_draft
 from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.ports import (
@@ -41,7 +42,6 @@ from loopnode.services.ledger.ports import (
     Totals,
 )
 from loopnode.services.ledger.reconcile import SettlementInbox
-from loopnode.services.ownership import ensure_holder
 from loopnode.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:

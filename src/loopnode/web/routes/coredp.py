@@ -23,10 +23,10 @@ from starlette.responses import Response
 from loopnode.bootstrap import Container
 from loopnode.domain.errors import LoopError, StorageUnavailable
 from loopnode.protocol.input_limits import check_json
-from loopnode.services.apikeys import Principal
-from loopnode.services.coredp_exchange import view
-from loopnode.services.coredp_messages import SUBJECT_HEADER
-from loopnode.services.coredp_receiver import ReceiverAnswer, correlation_id
+from loopnode.services.access.apikeys import Principal
+from loopnode.services.coredp.exchange import view
+from loopnode.services.coredp.messages import SUBJECT_HEADER
+from loopnode.services.coredp.receiver import ReceiverAnswer, correlation_id
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_body
 from loopnode.web.concurrency import call

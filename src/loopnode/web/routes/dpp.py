@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
-from loopnode.services.apikeys import Principal
-from loopnode.services.dpp import PassportView
+from loopnode.services.access.apikeys import Principal
+from loopnode.services.dpp.resolver import PassportView
 from loopnode.web.auth import authenticate, container, reader
 from loopnode.web.concurrency import call
 from loopnode.web.negotiation import prefers

@@ -1,7 +1,8 @@
 """`GET /api/v1/evidence/checkpoint[/{sequence}]`: signed checkpoints of the evidence chain.
 
 Public, like the node's keys: a checkpoint says only how long the log is and what its head hash
-is, and peers witnessing this node fetch it without credentials (services/witness.py). With a
+is, and peers witnessing this node fetch it without credentials (services/evidence/witness.py). With
+a
 sequence, the node signs the hash of that earlier entry: what a witness holding an old
 checkpoint asks to check that the log still extends it (protocol/checkpoints.py).
 """

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from loopnode.bootstrap import Container
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
 from loopnode.services.federation.ports import PeerTransport
 from loopnode.services.messaging.delivery import DeliveryWorker
 from loopnode.web.auth import container, reader, writer

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from loopnode.services.apikeys import Principal
-from loopnode.services.ownership import bound
+from loopnode.services.access.apikeys import Principal
+from loopnode.services.access.ownership import bound
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.times import TimestampError, parse_timestamp
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
 from loopnode.services.ledger.clearing_round import scheduled_rounds
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_body

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
 from loopnode.web.auth import container, reader
 from loopnode.web.concurrency import call
 from loopnode.web.openapi_docs import errors

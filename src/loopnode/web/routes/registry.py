@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from loopnode.services.search import is_core_dp_request
+from loopnode.services.registry.search import is_core_dp_request
 from loopnode.web.auth import container
 from loopnode.web.authz import authorize
 from loopnode.web.bodies import read_json_object

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from loopnode.bootstrap import Container
-from loopnode.services.apikeys import Principal
-from loopnode.services.routing_batch import allocate
+from loopnode.services.access.apikeys import Principal
+from loopnode.services.routing.batch import allocate
 from loopnode.web.auth import container, reader, writer
 from loopnode.web.concurrency import call, offload
 from loopnode.web.openapi_docs import errors

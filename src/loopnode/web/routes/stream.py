@@ -1,4 +1,4 @@
-"""`GET /api/v1/stream`: every evidence entry as a server-sent event (services/stream.py).
+"""`GET /api/v1/stream`: every evidence entry as a server-sent event (services/evidence/stream.py).
 
 Each event is named after its evidence type (`offer.published`, `transfer.completed`, …), its
 `id:` is the evidence sequence, and its data is the native evidence entry JSON. A client that
@@ -28,9 +28,9 @@ from starlette.responses import Response, StreamingResponse
 
 from loopnode.domain.errors import InvalidRequest
 from loopnode.domain.evidence import EvidenceEvent
-from loopnode.services.apikeys import Principal
-from loopnode.services.evidence import native
-from loopnode.services.stream import EventHub, Subscription
+from loopnode.services.access.apikeys import Principal
+from loopnode.services.evidence.service import native
+from loopnode.services.evidence.stream import EventHub, Subscription
 from loopnode.web.auth import container, reader
 from loopnode.web.openapi_docs import errors
 

@@ -1,7 +1,7 @@
 """`GET /api/v1/evidence/verify`: the evidence chain's verification status (spec §10.5).
 
 The dashboard's evidence panel shows it; it runs the same check as `loopnode evidence verify`
-(services/evidence.py), so the page and the command line can never disagree.
+(services/evidence/service.py), so the page and the command line can never disagree.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from loopnode.services.apikeys import Principal
+from loopnode.services.access.apikeys import Principal
 from loopnode.web.auth import container, reader
 from loopnode.web.concurrency import call
 from loopnode.web.openapi_docs import errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from loopnode.adapters.storage.tables import metadata
+from loopnode.adapters.storage.tables.core import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only the programmatic entry point is supported

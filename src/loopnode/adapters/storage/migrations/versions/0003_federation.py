@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from loopnode.adapters.storage.retired_tables import create_fed_outbox, create_seen_table
+from loopnode.adapters.storage.tables.retired import create_fed_outbox, create_seen_table
 
 revision = "0003"
 down_revision = "0001"

@@ -1,6 +1,6 @@
 """LoopCoin ledger: accounts, lots, entries and postings, totals, inter-node obligations,
 the clearing rounds applied
-(issue 10; adapters/storage/ledger_tables.py says which constraint guards what).
+(issue 10; adapters/storage/tables/ledger.py says which constraint guards what).
 
 Revision ID: 0005
 Revises: 0001

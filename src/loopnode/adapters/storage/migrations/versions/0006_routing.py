@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-12-06
 
 A branch of its own from 0001 (issue 11); `upgrade heads` runs all. Mirrors
-`adapters/storage/routing_tables.py`.
+`adapters/storage/tables/routing.py`.
 """
 
 from __future__ import annotations

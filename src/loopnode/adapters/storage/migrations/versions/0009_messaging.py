@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from loopnode.adapters.storage.retired_tables import (
+from loopnode.adapters.storage.tables.retired import (
     create_coredp_outbox,
     create_fed_outbox,
     create_seen_table,

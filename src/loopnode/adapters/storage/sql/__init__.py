@@ -1,0 +1,1 @@
+"""SQL stores of each feature, built lazily by the unit of work."""

@@ -1,0 +1,1 @@
+"""The relational schema as SQLAlchemy Core tables, one module per feature."""

@@ -1,0 +1,1 @@
+"""Who may do what: API keys, bearer tokens, rate limits, record ownership."""

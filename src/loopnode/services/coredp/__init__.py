@@ -1,0 +1,1 @@
+"""The core-dp profile: signed envelopes in and out, choreography steps."""

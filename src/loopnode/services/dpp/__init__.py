@@ -1,0 +1,1 @@
+"""Passports as published documents: resolver, EPCIS events, credentials."""

@@ -1,0 +1,1 @@
+"""The evidence log as operators and peers read it, replayed live."""

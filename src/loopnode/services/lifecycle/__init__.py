@@ -1,0 +1,1 @@
+"""Offers, matches, transfers, transactions: the engine and its use cases."""

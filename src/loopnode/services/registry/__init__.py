@@ -1,0 +1,1 @@
+"""Passport registries: registration, search, cursors, NodeInfo, seeding."""

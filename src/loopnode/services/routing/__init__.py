@@ -1,0 +1,1 @@
+"""Routing (issue 11): signals, demand, LoopCost, routes, batches, overflow."""
