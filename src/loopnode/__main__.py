@@ -1,0 +1,5 @@
+"""`python -m loopnode` is the `loopnode` command."""
+
+from loopnode.cli.entry import main
+
+main()
