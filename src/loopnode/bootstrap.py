@@ -1,8 +1,8 @@
 """The one place that wires adapters to services.
 
-The messaging section at the end builds the federation and core-dp services and the one
-delivery worker that serves both (services/messaging): one transport constructor, one outbox,
-one worker with a channel per kind of traffic.
+The messaging section builds the federation and core-dp services and the one delivery worker
+that serves both (services/messaging): one transport constructor, one outbox, one worker with a
+channel per kind of traffic. The routing and LoopCoin sections follow.
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ from sqlalchemy import Engine
 
 from loopnode.adapters.clock import SystemClock
 from loopnode.adapters.federation.keyfile import KeyFile
+from loopnode.adapters.federation.overflow import FederationBridge
 from loopnode.adapters.jwks import Auth, build_auth
 from loopnode.adapters.messaging.http import HttpTransport
 from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
-from loopnode.adapters.routing_wiring import Routing, build_routing
 from loopnode.adapters.storage.engine import DATABASE_FAULTS, DatabaseLimits, make_engine
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql.epcis import SqlEpcisStore
 from loopnode.adapters.storage.uow import SqlUnitOfWork, retryable
 from loopnode.config import Settings
+from loopnode.domain.decay import DecayPolicy
+from loopnode.domain.errors import InvalidRequest
 from loopnode.protocol import keys
 from loopnode.services.access.apikeys import ApiKeyService
 from loopnode.services.access.ownership import OwnershipService
@@ -52,13 +54,16 @@ from loopnode.services.federation.delivery import FederationChannel
 from loopnode.services.federation.keys import KeyUnavailable, NodeKeys
 from loopnode.services.federation.outbox import OutboxService
 from loopnode.services.federation.peers import PeerService, TlsTrust
-from loopnode.services.federation.ports import PeerTransport
+from loopnode.services.federation.ports import PeerAddress, PeerRow, PeerTransport
 from loopnode.services.federation.search import CrossNodeSearch
 from loopnode.services.federation.trust import PeerTrust
 from loopnode.services.group_commit import GroupCommit
 from loopnode.services.idempotency import IdempotencyService
+from loopnode.services.ledger.clearing_round import ClearingRounds
+from loopnode.services.ledger.config import LedgerConfig
 from loopnode.services.ledger.service import LedgerService
-from loopnode.services.ledger.wiring import ledger_service
+from loopnode.services.ledger.settlement import Settler
+from loopnode.services.ledger.settlement import SigningKey as LedgerSigningKey
 from loopnode.services.lifecycle.custody import Custody
 from loopnode.services.lifecycle.engine import Exchange
 from loopnode.services.lifecycle.material_status import MaterialStatusService
@@ -68,12 +73,17 @@ from loopnode.services.messaging.delivery import Channel, Delivery, DeliverySett
 from loopnode.services.messaging.ports import Transport
 from loopnode.services.messaging.resilience import RetryPolicy
 from loopnode.services.ops import OpsService
-from loopnode.services.ports import Clock, UnitOfWorkFactory
+from loopnode.services.ports import Clock, RecordQuery, RecordRow, UnitOfWorkFactory
 from loopnode.services.registry.identity import NodeIdentity
 from loopnode.services.registry.node_info import NodeInfoService
 from loopnode.services.registry.search import SearchService
 from loopnode.services.registry.service import RegistryService
+from loopnode.services.routing.cost import LoopCostService, PeerSignalDirectory
+from loopnode.services.routing.demand import DemandService
+from loopnode.services.routing.overflow import OverflowService, OverflowSettings
 from loopnode.services.routing.overflow import held as overflow_held
+from loopnode.services.routing.routes import RouteCalculator, open_bids
+from loopnode.services.routing.signals import SignalService, SignalSettings
 
 # Re-exported for web/app: the driver faults web answers 503, without web importing a driver.
 __all__ = ["DATABASE_FAULTS", "Container", "build"]
@@ -167,7 +177,7 @@ def build(
     federation = build_federation(settings, uow, clock, node, lifecycle=lifecycle, hold=hold)
     if migrate:
         federation.keys.ensure_current()
-    routing = build_routing(settings, engine, clock, node, random_hex, federation, lifecycle)
+    routing = build_routing(settings, uow, clock, node, random_hex, federation, lifecycle)
     search = SearchService(uow, clock, node, federation.search, routing.cost.record_coster)
     coredp = build_coredp(
         settings,
@@ -445,3 +455,123 @@ def rate_limits(settings: Settings) -> RateLimitService:
     )
     store = counter_store(settings.redis_url, settings.rate_limit_key_prefix)
     return RateLimitService(store, quotas, enabled=settings.rate_limits)
+
+
+# -- routing (issue 11): signals, demand, LoopCost, routes, overflow ----------------------------
+@dataclass
+class Routing:
+    """The routing services of one node (`container.routing`)."""
+
+    uow: UnitOfWorkFactory
+    signals: SignalService
+    cost: LoopCostService
+    demand: DemandService
+    routes: RouteCalculator
+    overflow: OverflowService
+
+
+def build_routing(
+    settings: Settings,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    node: NodeIdentity,
+    random_hex: Callable[[int], str],
+    federation: Federation,
+    lifecycle: Any,
+) -> Routing:
+    signal_settings = SignalSettings(
+        node_id=settings.node_id,
+        initial=dict(settings.signals),
+        config_days=settings.signal_config_days,
+        quorum=settings.signal_quorum,
+        eligible_voters=settings.signal_eligible_voters,
+    )
+    signals = SignalService(uow, clock, signal_settings, random_hex)
+    peers = federation.peers.approved
+    directory = PeerSignalDirectory(
+        uow, clock, peers, _signal_fetch(federation, settings), settings.peer_signals_ttl_s
+    )
+    cost = LoopCostService(node, signals, directory, peers, clock, dict(settings.peer_distances_km))
+    demand = DemandService(uow, clock, node, random_hex)
+
+    def record(material_id: str) -> RecordRow | None:
+        with uow() as unit:
+            return unit.records.get("material", material_id)
+
+    routes = RouteCalculator(node, clock, cost, demand, record, open_bids(federation.bids), peers)
+
+    def local_materials() -> list[RecordRow]:
+        with uow() as unit:
+            return list(
+                unit.records.page(
+                    RecordQuery(
+                        kind="material",
+                        limit=10_000,
+                        source_node=settings.node_id,
+                        availability="available",
+                    )
+                )
+            )
+
+    overflow = OverflowService(
+        uow,
+        clock,
+        node,
+        routes,
+        lifecycle,
+        FederationBridge(federation, clock),
+        OverflowSettings(
+            local_window=timedelta(seconds=settings.overflow_local_window_s),
+            bid_window=timedelta(seconds=settings.overflow_bid_window_s),
+            auto_select=settings.overflow_auto_select,
+        ),
+        local_materials,
+        record,
+    )
+    return Routing(
+        uow=uow, signals=signals, cost=cost, demand=demand, routes=routes, overflow=overflow
+    )
+
+
+def _signal_fetch(federation: Federation, settings: Settings) -> Callable[[PeerRow], Any]:
+    """GET {peer}/signals through the federation transport (its TLS pins and URL policy)."""
+
+    async def fetch(peer: PeerRow) -> bytes:
+        transport = federation.transport_factory()
+        try:
+            answer = await transport.get(
+                peer.endpoint.rstrip("/") + "/signals",
+                pin=PeerAddress.of(peer),
+                timeout=settings.federation_timeout_s,
+            )
+        finally:
+            await transport.aclose()
+        if answer.status != 200:
+            raise InvalidRequest(f"{peer.node_id} answered {answer.status} to GET /signals")
+        return answer.body
+
+    return fetch
+
+
+# -- LoopCoin: the ledger, its settlement hook and clearing rounds ------------------------------
+def ledger_config(settings: Settings) -> LedgerConfig:
+    return LedgerConfig(
+        node_id=settings.node_id,
+        currency_code=settings.currency_code,
+        backed_by=settings.loopcoin_backed_by,
+        exchange_rate=settings.loopcoin_exchange_rate,
+        max_issuance=settings.loopcoin_max_issuance,
+        reserve_ratio=settings.loopcoin_reserve_ratio,
+        local_bonus=settings.loopcoin_local_bonus,
+        policy=DecayPolicy(settings.loopcoin_expiry_months, settings.loopcoin_decay_rate),
+    )
+
+
+def ledger_service(
+    settings: Settings, uow: Any, clock: Clock, signing_key: LedgerSigningKey | None = None
+) -> LedgerService:
+    """The ledger service with its settlement hook and clearing rounds attached."""
+    config = ledger_config(settings)
+    settler = Settler(config, signing_key)
+    rounds = ClearingRounds(uow, clock, config, settler.sign)
+    return LedgerService(uow, clock, config, settler=settler, rounds=rounds)

@@ -84,7 +84,7 @@ class LedgerService:
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self._token = token or (lambda: secrets.token_hex(6))
         self.inbox = SettlementInbox(uow, clock, config)
-        # Built by services/ledger/wiring.py (they need the node's signing key).
+        # Built by bootstrap.py (they need the node's signing key).
         self._settler = settler
         self._rounds = rounds
 

@@ -66,7 +66,7 @@ class Lifecycle(Protocol):
 
 
 class Federation(Protocol):
-    """What overflow needs of the federation services (wired in adapters/routing_wiring.py)."""
+    """What overflow needs of the federation services (wired in bootstrap.py)."""
 
     def announce(self, material: RecordRow) -> int: ...
 
