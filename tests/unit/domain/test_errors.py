@@ -19,7 +19,11 @@ from loopnode.services.coredp.messages import CoreDpRefusal
 from loopnode.services.federation.ports import TransportError
 
 # Control flow that never leaves its module, and the demo's own story check (not a node error).
-OUTSIDE_THE_TREE = {"loopnode.services.idempotency._Replay", "loopnode.demo.story.StoryFailed"}
+OUTSIDE_THE_TREE = {
+    "loopnode.services.idempotency._Replay",
+    "loopnode.services.group_commit._Failed",
+    "loopnode.demo.story.StoryFailed",
+}
 
 
 def _exception_classes() -> list[type[BaseException]]:
