@@ -36,7 +36,7 @@ def _service(container: Any, monotonic: Monotonic, cache_s: float = 5.0) -> ApiK
 
 def _reads(container: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Counts the key lookups that reach the database."""
-    from loopnode.adapters.storage.uow import SqlApiKeyStore
+    from loopnode.adapters.storage.sql.access import SqlApiKeyStore
 
     seen: list[str] = []
     real = SqlApiKeyStore.by_secret_hash

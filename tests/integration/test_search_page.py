@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from loopnode.adapters.storage.uow import _near_params
+from loopnode.adapters.storage.sql.registry import _near_params
 from loopnode.services.ports import RecordQuery
 from loopnode.services.registry.seeding import example_records
 
