@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from loopnode.adapters.storage.engine import WRITE
-from loopnode.adapters.storage.sql.access import SqlApiKeyStore
+from loopnode.adapters.storage.sql.access import SqlApiKeyStore, SqlOrganisationStore
 from loopnode.adapters.storage.sql.coredp import SqlCoreDpStores
 from loopnode.adapters.storage.sql.evidence import SqlWitnessStore
 from loopnode.adapters.storage.sql.evidence_log import SqlEvidenceLog
@@ -30,7 +30,6 @@ from loopnode.adapters.storage.sql.lifecycle import (
 from loopnode.adapters.storage.sql.messaging import SqlMessagingStores
 from loopnode.adapters.storage.sql.registry import SqlRecordStore
 from loopnode.adapters.storage.sql.routing import SqlDemandStore, SqlOverflowStore, SqlSignalStore
-from loopnode.adapters.storage.tables.auth import SqlOrganisationStore
 from loopnode.domain.errors import StorageUnavailable
 
 

@@ -1,4 +1,5 @@
-"""API keys at rest (hashed secrets, roles, expiry, revocation)."""
+"""API keys at rest (hashed secrets, roles, expiry, revocation) and which organisation registered
+a record (a registrar changes only its own)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from loopnode.adapters.storage.tables.auth import record_organisations
 from loopnode.adapters.storage.tables.core import api_keys
 from loopnode.services.ports import (
     ApiKeyRow,
@@ -75,3 +77,22 @@ def _api_key(row: Row[Any]) -> ApiKeyRow:
         expires_us=int(m["expires_us"]),
         revoked_us=m["revoked_us"],
     )
+
+
+class SqlOrganisationStore:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def set(self, kind: str, record_id: str, organisation: str) -> None:
+        self._c.execute(
+            record_organisations.insert().values(
+                kind=kind, record_id=record_id, organisation=organisation
+            )
+        )
+
+    def get(self, kind: str, record_id: str) -> str | None:
+        query = select(record_organisations.c.organisation).where(
+            record_organisations.c.kind == kind, record_organisations.c.record_id == record_id
+        )
+        found = self._c.execute(query).scalar_one_or_none()
+        return None if found is None else str(found)
