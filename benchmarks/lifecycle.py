@@ -16,8 +16,9 @@ flow, the ratio to the reference backend and the target; a line under it gives t
 ceiling (the same flows against a constant-response server). Then a final check over every flow
 the run started (warm-up included):
 
-- the evidence log (`GET /api/v1/evidence`) holds exactly the ten entries a flow makes, per flow:
-  material registered and custody_changed; offer published, reserved, withdrawn; match proposed,
+- the evidence log (`GET /api/v1/evidence`) holds exactly the eleven entries a flow makes, per
+  flow: material registered, custody_changed and status_updated (delivered: withdrawn with the
+  reason fulfilled, so it leaves search); offer published, reserved, withdrawn; match proposed,
   accepted; transfer scheduled, in_transit, completed;
 - every transfer is `completed`, every match `accepted`, every offer `withdrawn` (listings);
 - every material is in Berlin and has no `location` left (registry listing);
@@ -88,7 +89,7 @@ PATHS = {
 FAR = "2099-01-01T00:00:00Z"  # the node runs on the real clock
 # The evidence entries one flow leaves, per subject (DECISIONS 22; docs/lifecycle.md).
 EXPECTED_EVIDENCE = {
-    "material": ["material.registered", "material.custody_changed"],
+    "material": ["material.registered", "material.custody_changed", "material.status_updated"],
     "offer": ["offer.published", "offer.reserved", "offer.withdrawn"],
     "match": ["match.proposed", "match.accepted"],
     "transfer": ["transfer.scheduled", "transfer.in_transit", "transfer.completed"],
