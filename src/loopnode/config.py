@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Witnessed checkpoints (issue 15, docs/operations.md): seconds between fetches of every
     # approved peer's signed evidence head; 0 leaves it to `loopnode evidence checkpoint`.
     evidence_witness_interval_s: float = Field(default=300.0, ge=0)
+    # Retention (issue 15): `loopnode evidence retain` tombstones entries older than this many
+    # days; None keeps every entry's actor and summary.
+    evidence_retention_days: int | None = Field(default=None, ge=1, le=36_500)
     # Dashboard (docs/dashboard.md): map tiles, e.g. https://tile.example/{z}/{x}/{y}.png;
     # empty draws the map on a plain background (nodes run offline).
     dashboard_tile_url: str = ""

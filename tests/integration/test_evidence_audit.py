@@ -8,6 +8,7 @@ Each node here is a data directory made by `loopnode init`, so the CLI (`evidenc
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.fakes import CountingHex, FakeClock
 from tests.integration.test_evidence_summary import _init
 
 MAT = p.MATERIAL_ID
+SECOND = MAT[:-6] + "0000F2"
 
 
 class Node:
@@ -298,3 +300,44 @@ def test_the_signed_checkpoint_is_public_and_verifies_with_the_node_key(node: No
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "NOT_FOUND"
     assert node.client.get("/api/v1/evidence/checkpoint/-1").status_code == 400
+
+
+# -- retention ------------------------------------------------------------------------------------
+def test_retention_tombstones_what_is_older_than_the_period_and_keeps_the_chain(
+    node: Node,
+) -> None:
+    clock = node.container.evidence._clock
+    assert isinstance(clock, FakeClock)
+    before = {e["sequence"] for e in node.entries()}  # the node's own (at init, real time)
+    node.created("material", p.material())  # old: registered 40 days before the run
+    old = {e["sequence"] for e in node.entries()} - before
+    clock.advance(days=40)
+    node.created("material", p.material(SECOND))
+    recent = {e["sequence"] for e in node.entries()} - old - before
+
+    done = node.container.evidence.retain(timedelta(days=30))
+
+    entries = {e["sequence"]: e for e in node.entries()}
+    assert {r.sequence for r in done} == old
+    for sequence in old:
+        assert entries[sequence]["actor"] == REDACTED_ACTOR
+        assert entries[sequence]["redaction"]["reason"] == "retention: older than 30 days"
+    for sequence in recent:
+        assert entries[sequence]["actor"] != REDACTED_ACTOR
+    # each tombstone is recorded, and the records stay bound to their entries
+    redactions = [e for e in entries.values() if e["event_type"] == "evidence.redacted"]
+    assert len(redactions) == len(old)
+    assert node.container.evidence.verify().intact
+    assert node.cli("verify").exit_code == 0
+    _assert_export_chain(list(entries.values()))
+    # a second run has nothing left to do: redaction records name no person
+    assert node.container.evidence.retain(timedelta(days=30)) == []
+
+
+def test_retain_needs_a_period_from_the_option_or_the_setting(node: Node) -> None:
+    result = node.cli("retain")
+    assert result.exit_code == 2
+    assert "no retention period" in result.output
+    result = node.cli("retain", "--older-than-days", "30")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"redacted \d+ entries older than 30 days", result.output)

@@ -1,7 +1,9 @@
-"""`loopnode evidence redact|checkpoint|witnesses` (issue 15: retention and witnessed heads).
+"""`loopnode evidence redact|retain|checkpoint|witnesses` (issue 15: retention, witnessed heads).
 
 `redact ENTRY_SEQ --reason TEXT` turns an entry into a tombstone (its hash still verifies; the
-redaction is an entry of its own). `checkpoint` prints this node's signed head and witnesses
+redaction is an entry of its own). `retain [--older-than-days N]` does that to every entry older
+than the retention period (the setting `evidence_retention_days`), for a daily timer.
+`checkpoint` prints this node's signed head and witnesses
 every approved peer's once (what the server does every `evidence_witness_interval_s`).
 `witnesses` lists the latest checkpoint held from each peer and every finding; it exits 1 when
 there is a finding.
@@ -10,6 +12,7 @@ there is a finding.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Annotated
 
 import orjson
@@ -37,6 +40,36 @@ def redact(
     finally:
         container.close()
     typer.echo(f"redacted entry {done.sequence}; the redaction is entry {done.redacted_by}")
+
+
+def retain(
+    data_dir: DataDir,
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than-days",
+            min=1,
+            help="retention period in days (default: the setting evidence_retention_days)",
+        ),
+    ] = None,
+) -> None:
+    """Tombstone every entry older than the retention period; the chain stays verifiable."""
+    container = _container(data_dir)
+    try:
+        days = older_than_days or container.settings.evidence_retention_days
+        if days is None:
+            typer.echo(
+                "no retention period: pass --older-than-days or set evidence_retention_days",
+                err=True,
+            )
+            raise typer.Exit(2)
+        done = container.evidence.retain(timedelta(days=days))
+    except LoopError as exc:
+        typer.echo(f"not retained: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        container.close()
+    typer.echo(f"redacted {len(done)} entries older than {days} days")
 
 
 def checkpoint(data_dir: DataDir) -> None:
@@ -84,5 +117,6 @@ def witnesses(data_dir: DataDir) -> None:
 
 def register(_app: typer.Typer) -> None:
     evidence_app.command("redact")(redact)
+    evidence_app.command("retain")(retain)
     evidence_app.command("checkpoint")(checkpoint)
     evidence_app.command("witnesses")(witnesses)

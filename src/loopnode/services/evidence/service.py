@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,7 +34,7 @@ from loopnode.domain.times import format_timestamp
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.checkpoints import Checkpoint, sign_checkpoint
 from loopnode.protocol.evidence_export import is_core_dp_exportable, to_core_dp_entry
-from loopnode.services.ports import Clock, EvidenceDraft, UnitOfWorkFactory
+from loopnode.services.ports import Clock, EvidenceDraft, UnitOfWork, UnitOfWorkFactory
 
 MAX_PAGE = 500
 
@@ -125,22 +126,25 @@ class EvidenceService:
             found = uow.evidence.get(sequence)
             if found is None:
                 raise NotFound(f"no evidence entry {sequence}")
-            try:
-                tombstone = redact(found[0], reason)
-            except InvalidRequest as exc:
-                raise Conflict(exc.message, {"sequence": sequence}) from exc
-            payload = {"sequence": sequence, "event_id": tombstone.event_id, "reason": reason}
-            draft = EvidenceDraft(
-                "evidence.redacted",
-                "evidence",
-                tombstone.event_id,
-                actor,
-                sha256_hex(payload),
-                {"sequence": sequence, "reason": reason},
-            )
-            redaction = uow.evidence.append(draft, now)
-            uow.evidence.tombstone(tombstone, redaction.sequence)
-        return Redaction(sequence, redaction.sequence)
+            return _redact(uow, found[0], reason, actor, now)
+
+    def retain(self, older_than: timedelta, actor: str = "retention") -> list[Redaction]:
+        """Tombstone every redactable entry recorded before now - `older_than` (one transaction):
+        version-3 entries not yet redacted, except redaction records themselves (they name no
+        person). Re-running redacts only what has aged since."""
+        now = self._now()
+        cutoff = now - older_than
+        reason = f"retention: older than {older_than.days} days"
+        with self._uow(write=True) as uow:
+            due = [
+                event
+                for event, _ in uow.evidence.iterate()
+                if event.recorded_at < cutoff
+                and event.hash_version >= 3
+                and not event.redacted
+                and event.event_type != "evidence.redacted"
+            ]
+            return [_redact(uow, event, reason, actor, now) for event in due]
 
     def checkpoint(self, sequence: int | None = None) -> Checkpoint:
         """The node's signed statement of its head (or of entry `sequence`'s hash)."""
@@ -205,3 +209,24 @@ def _native_common(event: EvidenceEvent) -> dict[str, Any]:
         "entry_hash_sha256": entry_hash(event),
         "recorded_at": format_timestamp(event.recorded_at),
     }
+
+
+def _redact(
+    uow: UnitOfWork, event: EvidenceEvent, reason: str, actor: str, now: datetime
+) -> Redaction:
+    try:
+        tombstone = redact(event, reason)
+    except InvalidRequest as exc:
+        raise Conflict(exc.message, {"sequence": event.sequence}) from exc
+    payload = {"sequence": event.sequence, "event_id": tombstone.event_id, "reason": reason}
+    draft = EvidenceDraft(
+        "evidence.redacted",
+        "evidence",
+        tombstone.event_id,
+        actor,
+        sha256_hex(payload),
+        {"sequence": event.sequence, "reason": reason},
+    )
+    redaction = uow.evidence.append(draft, now)
+    uow.evidence.tombstone(tombstone, redaction.sequence)
+    return Redaction(event.sequence, redaction.sequence)
