@@ -104,7 +104,7 @@ def node_settings(tmp_path: Path, database_url: str) -> Any:
         lon=11.575,
         base_url="https://munich.example",
         database_url=database_url,
-        rate_limits=False,  # tests/integration/test_ratelimit_api.py turns them on
+        rate_limits=False,  # tests/integration/access/test_ratelimit_api.py turns them on
     )
 
 

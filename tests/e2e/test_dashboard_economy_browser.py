@@ -18,7 +18,7 @@ import pytest
 from loopnode.domain.times import format_timestamp
 from tests.e2e.dashboard_node import CONTEXT, DashboardNode, dashboard_node
 from tests.e2e.test_dashboard_browser import WAIT, Watched, browser
-from tests.integration.test_loopcoin_rounds import cycle
+from tests.integration.ledger.test_loopcoin_rounds import cycle
 
 __all__ = ["browser"]  # the shared module-scoped Chromium fixture
 

@@ -5,7 +5,7 @@ with the protocol's component schemas, not FastAPI's placeholder `{"type": "stri
 `CONTRACT` lists the upstream operations (with this node's path-parameter names) and the
 component each documents; `complete` writes them into the generated document.
 `GET /api/v1/signals` comes with the routing branch (issue 11); until it is merged it is the one
-operation `tests/integration/test_protocol_completeness.py` names as pending.
+operation `tests/integration/web/test_protocol_completeness.py` names as pending.
 """
 
 from __future__ import annotations

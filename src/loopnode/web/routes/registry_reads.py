@@ -53,8 +53,9 @@ async def search_answer(request: Request, kind: str, cursor: str | None) -> Resp
 
 
 class AuthorizedRoute(Route):
-    """A Starlette route whose endpoint runs `authorize` first (tests/integration/test_authz.py
-    tells these apart from the public plain routes by this class)."""
+    """A Starlette route whose endpoint runs `authorize` first
+    (tests/integration/access/test_authz.py tells these apart from the public plain routes by
+    this class)."""
 
     def __init__(
         self, path: str, method: str, answer: Callable[[Request], Awaitable[Response]]

@@ -17,7 +17,7 @@ from loopnode.cli.main import app
 from loopnode.config import load_settings
 from loopnode.domain.evidence import verify_chain
 from loopnode.services.ports import EvidenceDraft
-from tests.integration.test_evidence_summary import _init
+from tests.integration.evidence.test_evidence_summary import _init
 
 
 def _draft(index: int) -> EvidenceDraft:

@@ -32,7 +32,7 @@ from loopnode.protocol.checkpoints import parse_checkpoint
 from loopnode.web.app import create_app
 from tests import lifecycle_payloads as p
 from tests.fakes import CountingHex, FakeClock
-from tests.integration.test_evidence_summary import _init
+from tests.integration.evidence.test_evidence_summary import _init
 
 MAT = p.MATERIAL_ID
 SECOND = MAT[:-6] + "0000F2"

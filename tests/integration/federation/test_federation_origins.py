@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from loopnode.domain.errors import InvalidRequest
 from tests.fakes import FakeClock
-from tests.integration.test_federation_api import (  # noqa: F401  (fixtures)
+from tests.integration.federation.test_federation_api import (  # noqa: F401  (fixtures)
     ANNOUNCE,
     BERLIN,
     HANDSHAKE,

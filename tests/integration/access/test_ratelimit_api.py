@@ -20,7 +20,7 @@ from loopnode.bootstrap import build
 from loopnode.config import load_settings
 from loopnode.protocol import keys
 from tests.fakes import CountingHex, FakeClock
-from tests.integration.test_federation_api import BERLIN, REMOTE_MAT, add_peer
+from tests.integration.federation.test_federation_api import BERLIN, REMOTE_MAT, add_peer
 from tests.redis_support import redis_prefix
 from tests.unit.services.federation.fakes import post_signed
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import lifecycle_payloads as p
-from tests.integration.test_federation_api import (  # noqa: F401  (fixtures)
+from tests.integration.federation.test_federation_api import (  # noqa: F401  (fixtures)
     BERLIN,
     OFFER,
     _bid,

@@ -16,7 +16,7 @@ from loopnode.protocol.canonical import canonical_bytes
 from loopnode.web.app import create_app
 from tests import lifecycle_payloads as p
 from tests.fakes import CountingHex
-from tests.integration.test_loopcoin_api import API, issue, open_account
+from tests.integration.ledger.test_loopcoin_api import API, issue, open_account
 from tests.official import errors as schema_errors
 
 EXAMPLE_05 = {

@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from tests.accounts import open_accounts
-from tests.integration.test_loopcoin_api import API, issue, transfer
-from tests.integration.test_signals_api import propose, vote
+from tests.integration.ledger.test_loopcoin_api import API, issue, transfer
+from tests.integration.routing.test_signals_api import propose, vote
 
 DEMAND = "/api/v1/demand"
 

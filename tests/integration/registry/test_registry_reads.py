@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from loopnode.web.app import create_app
 from loopnode.web.routes.registry_reads import AuthorizedRoute
 from tests.fakes import FakeClock
-from tests.integration.test_ratelimit_api import assert_refused, make_node
+from tests.integration.access.test_ratelimit_api import assert_refused, make_node
 
 
 def test_the_plain_routes_answer_and_the_document_is_unchanged(container: Any) -> None:

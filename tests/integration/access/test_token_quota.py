@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fakes import FakeClock
-from tests.integration.test_ratelimit_api import assert_refused, make_node
+from tests.integration.access.test_ratelimit_api import assert_refused, make_node
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from loopnode.domain.errors import Conflict
 from loopnode.services.ledger.ports import ObligationRow
-from tests.integration.test_federation_api import (  # noqa: F401 (fixtures)
+from tests.integration.federation.test_federation_api import (  # noqa: F401 (fixtures)
     api,
     node,
 )

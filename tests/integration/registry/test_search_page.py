@@ -138,7 +138,7 @@ def test_search_answers_the_stored_documents_byte_for_byte(client: Any, containe
 
 def test_a_core_dp_limit_written_as_a_whole_float_is_a_limit(client: Any, container: Any) -> None:
     """JSON Schema counts 2.0 as an integer, so the contract check lets it through; the page
-    must then be cut at 2, not fail (found by tests/integration/test_openapi_fuzz.py)."""
+    must then be cut at 2, not fail (found by tests/integration/web/test_openapi_fuzz.py)."""
     _near_records(container, 3)
     body = {"entity_type": "material", "limit": 2.0, "filters": {}}
     answer = client.post("/api/v1/material/search", json=body)

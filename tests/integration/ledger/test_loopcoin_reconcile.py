@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from loopnode.protocol.jsonld import CONTEXT_V020
-from tests.integration.test_federation_api import (  # noqa: F401 (fixtures)
+from tests.integration.federation.test_federation_api import (  # noqa: F401 (fixtures)
     VIENNA,
     add_peer,
     api,
