@@ -217,11 +217,12 @@ NODE_INIT = {
 }
 
 
-def loopnode(*args: str) -> str:
+def loopnode(*args: str, exit_codes: tuple[int, ...] = (0,), timeout: float = 120) -> str:
+    """The CLI's standard output; an exit status outside `exit_codes` raises."""
     result = subprocess.run(
-        [*LOOPNODE, *args], capture_output=True, text=True, env=clean_env(), timeout=120
+        [*LOOPNODE, *args], capture_output=True, text=True, env=clean_env(), timeout=timeout
     )
-    if result.returncode != 0:
+    if result.returncode not in exit_codes:
         raise RuntimeError(f"loopnode {args[0]} failed: {result.stderr[-2000:]}")
     return result.stdout
 

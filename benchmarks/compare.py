@@ -56,6 +56,7 @@ from _harness import (
     clean_env,
     free_port,
     init_node,
+    loopnode,
     machine_busy,
     pinned,
     postgres_activity,
@@ -192,20 +193,16 @@ def start_node(data_dir: Path, workers: int, pin: bool) -> Server:
 def _verify(data_dir: Path) -> str:
     """`loopnode evidence verify`, where the stored materials the run seeded straight into the
     table (no evidence entries: `load_materials`) are the only records it may name."""
-    result = subprocess.run(
-        [*LOOPNODE, "evidence", "verify", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=600,
+    output = loopnode(
+        "evidence", "verify", "--data-dir", str(data_dir), exit_codes=(0, 1), timeout=600
     )
-    lines = result.stdout.strip().splitlines()
-    if result.returncode == 0:
-        return lines[-1] if lines else "OK"
+    lines = output.strip().splitlines()
+    if lines and lines[-1].startswith("OK"):
+        return lines[-1]
     seeded = f"RECORD material {STORED_PREFIX}L"
     other = [line for line in lines if not line.startswith(seeded)]
-    if other:
-        return "; ".join(other[:5]) or result.stderr[-500:]
+    if other or not lines:
+        return "; ".join(other[:5]) or "no output"
     return f"OK: chain intact, every record bound but the {len(lines):,} seeded ones"
 
 
