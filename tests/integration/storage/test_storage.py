@@ -85,3 +85,21 @@ def test_verify_names_the_first_entry_changed_behind_the_guard(container: Any) -
     report = container.evidence.verify()
     assert report.first_broken == 3
     assert "hash" in (report.reason or "")
+
+
+def test_record_binding_and_existing_ids_keep_kinds_apart(client: Any, auth: Any) -> None:
+    """Both look rows up by id alone (SQLite's planner, tests/integration/storage/
+    test_sqlite_query_plans.py) and check the kind themselves: a product is no material."""
+    from loopnode.adapters.storage.sql.evidence_binding import states_of
+    from loopnode.adapters.storage.sql.registry import SqlRecordStore
+    from tests.lifecycle_payloads import MATERIAL_ID, PRODUCT_ID, material, product
+
+    assert client.post("/api/v1/material", json=material(), headers=auth).status_code == 201
+    assert client.post("/api/v1/product", json=product(), headers=auth).status_code == 201
+    container = client.app.state.container
+    asked = [("material", MATERIAL_ID), ("material", PRODUCT_ID), ("product", PRODUCT_ID)]
+    with container.engine.connect() as connection:
+        assert set(states_of(connection, asked)) == {asked[0], asked[2]}
+        store = SqlRecordStore(connection)
+        assert store.existing_ids("material", [MATERIAL_ID, PRODUCT_ID]) == {MATERIAL_ID}
+        assert store.existing_ids("product", [MATERIAL_ID, PRODUCT_ID]) == {PRODUCT_ID}

@@ -43,6 +43,9 @@ _GET_RECORD = select(records).where(
 _GET_DOCUMENT = select(records.c.document).where(
     records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
 )
+_KIND_BY_IDS = select(records.c.id, records.c.kind).where(
+    records.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 # The registry search's common shape (kind, category, radius: what `POST …/search` with a
@@ -192,10 +195,9 @@ class SqlRecordStore:
     def existing_ids(self, kind: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        rows = self._c.execute(
-            select(records.c.id).where(records.c.kind == kind, records.c.id.in_(list(ids)))
-        )
-        return {r[0] for r in rows}
+        # By id alone (the kind checked here): see evidence_binding._BY_IDS for why.
+        rows = self._c.execute(_KIND_BY_IDS, {"ids": list(ids)})
+        return {r.id for r in rows if r.kind == kind}
 
     def page(self, query: RecordQuery) -> list[RecordRow]:
         params = _near_params(query)

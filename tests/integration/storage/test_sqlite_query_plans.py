@@ -1,0 +1,44 @@
+"""Lookups by id must use the primary key on SQLite, which keeps no planner statistics.
+
+Given `kind = ? AND id IN (?, ?)`, SQLite walked the covering `(kind, …)` index, every stored
+material, instead of the primary key: with 100,000 stored materials the record binding of one
+registration's evidence entry took 77 % of its time (docs/performance.md). SQLite only: the
+question is SQLite's planner; PostgreSQL plans from statistics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from loopnode.adapters.storage.sql import evidence_binding, registry
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'node.db'}"
+
+
+def plan(container: Any, statement: Any, ids: list[str]) -> str:
+    compiled = statement.params(ids=ids).compile(
+        dialect=container.engine.dialect, compile_kwargs={"literal_binds": True}
+    )
+    with container.engine.connect() as connection:
+        rows = connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}")).all()
+    return " | ".join(str(row[-1]) for row in rows)
+
+
+@pytest.mark.parametrize("subject_type", sorted(evidence_binding.BOUND_SUBJECTS))
+def test_record_binding_reads_rows_by_primary_key(container: Any, subject_type: str) -> None:
+    found = plan(container, evidence_binding._BY_IDS[subject_type], ["A-1", "A-2", "A-3"])
+    assert "SCAN" not in found
+    assert "ix_dna_records_kind" not in found
+    assert "autoindex" in found or "PRIMARY KEY" in found
+
+
+def test_existing_ids_reads_rows_by_primary_key(container: Any) -> None:
+    found = plan(container, registry._KIND_BY_IDS, ["A-1", "A-2", "A-3"])
+    assert "SCAN" not in found and "ix_dna_records_kind" not in found
