@@ -68,8 +68,12 @@ records = Table(
     CheckConstraint(
         "offered_micro >= 0 AND offered_micro <= quantity_micro", name="offers_bounded"
     ),
-    # The search's covering index (migration 0013, docs/performance.md).
-    Index("ix_dna_records_search", "kind", "category", "lat", "ux", "uy", "uz", "updated_us", "id"),
+    # The search's covering index (migrations 0013 and 0017, docs/performance.md): every column
+    # the search's filter and order read, so that SQLite answers count and page ids from it.
+    Index(
+        "ix_dna_records_search",
+        *("kind", "category", "lat", "ux", "uy", "uz", "availability", "updated_us", "id"),
+    ),
     Index("ix_dna_records_kind_lat", "kind", "lat"),
     Index("ix_dna_records_kind_availability", "kind", "availability"),
     Index("ix_dna_records_kind_updated", "kind", "updated_us", "id"),
