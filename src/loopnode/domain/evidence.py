@@ -94,7 +94,9 @@ EVENT_TYPES: Final[Mapping[str, str]] = {
     "transaction.status_changed": "transaction",
     "settlement.recorded": "settlement",
     "ledger.posted": "ledger",
-    "clearing.applied": "ledger",  # subject: the round id (services/ledger/clearing_round.py)
+    # Subject: the round id (services/ledger/clearing_round.py). Entries written before rounds had
+    # a subject type of their own are filed under `ledger` (evidence_binding.LEGACY_SUBJECTS).
+    "clearing.applied": "clearing_round",
     "signal.config_published": "signal",
     "signal.proposal_decided": "signal",
     "signal.vote_recorded": "signal",

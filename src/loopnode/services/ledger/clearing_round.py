@@ -175,7 +175,7 @@ class ClearingRounds:
                 uow.evidence.append(
                     EvidenceDraft(
                         "clearing.applied",
-                        "ledger",
+                        "clearing_round",
                         round_id,
                         caller,
                         sha256_hex(document),

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection, Row
 
 from loopnode.adapters.storage.sql.evidence_binding import (
     BOUND_SUBJECTS,
+    account_problems,
     bound_states,
     current_states,
     subjects_with_entries,
@@ -21,7 +22,8 @@ __all__ = ["SqlWitnessStore", "record_mismatches"]
 
 def record_mismatches(connection: Connection) -> list[tuple[str, str, str]]:
     """(subject type, id, problem) for each row that differs from its latest bound entry, each
-    row no entry is about, and each bound subject whose row is gone."""
+    row no entry is about, each bound subject whose row is gone, and each LoopCoin account whose
+    balance its postings and lots do not account for."""
     bound = bound_states(connection)
     problems: list[tuple[str, str, str]] = []
     for subject_type in BOUND_SUBJECTS:
@@ -49,6 +51,7 @@ def record_mismatches(connection: Connection) -> list[tuple[str, str, str]]:
             for (kind, record_id), (sequence, _state) in bound.items()
             if kind == subject_type and record_id not in seen
         )
+    problems.extend(account_problems(connection))
     return problems
 
 

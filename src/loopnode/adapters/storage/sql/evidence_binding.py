@@ -1,30 +1,56 @@
 """Record binding: the state hash of each stored record an evidence entry is about (issue 15).
 
-Every entry about a passport, offer, match, transfer or transaction carries `record_hash`, the
-hash of that row's state right after the change (computed when the entry is appended, in the same
-transaction). `loopnode evidence verify` recomputes the hash of every row and compares it with
-the latest entry about it: a row changed, added or deleted in the database without an entry is
-named. The state covers every column but `dna_records.offered_micro`, which offers move under
-their own entries (and which the offers' own states account for). A settlement is stored in its
-transaction's row, so entries about a settlement bind that row too (`ALIASES`).
+Every entry about a passport, offer, match, transfer, transaction, LoopCoin journal entry
+(`ledger`) or clearing round (`clearing_round`) carries `record_hash`, the hash of that row's
+state right after the change (computed when the entry is appended, in the same transaction).
+`loopnode evidence verify` recomputes the hash of every row and compares it with the latest entry
+about it: a row changed, added or deleted in the database without an entry is named. The state
+covers every column but `dna_records.offered_micro`, which offers move under their own entries
+(and which the offers' own states account for). A settlement is stored in its transaction's row,
+so entries about a settlement bind that row too (`ALIASES`). A journal entry's postings are
+immutable children of it: its state folds them in (`CHILDREN`), so a changed, added or deleted
+posting names its entry. Account balances are not bound to entries (every entry moves them);
+`account_problems` checks them against the postings and lots they are derived from instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import groupby
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Table, and_, bindparam, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    func,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Connection, Row
 
 from loopnode.adapters.storage.tables.core import evidence, records
+from loopnode.adapters.storage.tables.ledger import (
+    ledger_accounts,
+    ledger_clearing_rounds,
+    ledger_entries,
+    ledger_lots,
+    ledger_postings,
+)
 from loopnode.adapters.storage.tables.lifecycle import matches, offers, transactions, transfers
+from loopnode.domain.money import Money
 
 __all__ = [
     "ALIASES",
     "BOUND_SUBJECTS",
+    "CHILDREN",
+    "LEGACY_SUBJECTS",
+    "account_problems",
     "bound_states",
     "current_states",
     "state_hash",
@@ -47,9 +73,29 @@ BOUND_SUBJECTS: Final[Mapping[str, tuple[Table, ColumnElement[bool] | None]]] = 
     "match": (matches, None),
     "transfer": (transfers, None),
     "transaction": (transactions, None),
+    "ledger": (ledger_entries, None),
+    "clearing_round": (ledger_clearing_rounds, None),
 }
 # Entries about these subject types bind the row of another (same id).
 ALIASES: Final[Mapping[str, str]] = {"settlement": "transaction"}
+# Child rows folded into their parent's state: subject type -> (child table, its column naming
+# the parent, the child columns of the state). A posting never changes after its entry is
+# written, so the entry's binding covers it; (entry id, account) is unique, so sorting the
+# children by these columns orders them the same way on every database.
+CHILDREN: Final[Mapping[str, tuple[Table, Column[Any], tuple[Column[Any], ...]]]] = {
+    "ledger": (
+        ledger_postings,
+        ledger_postings.c.entry_id,
+        (ledger_postings.c.account_id, ledger_postings.c.cents, ledger_postings.c.created_us),
+    ),
+}
+# (subject type, event type) of entries filed under another subject type before the bound type
+# had one of its own: `clearing.applied` entries were about subject type `ledger` until clearing
+# rounds were bound. They carry no record hash; verify counts them as entries about the round
+# (so its row is not "without an entry"), never as entries about a journal entry.
+LEGACY_SUBJECTS: Final[Mapping[str, tuple[str, str]]] = {
+    "clearing_round": ("ledger", "clearing.applied"),
+}
 
 
 def state_hash(values: Sequence[Any]) -> str:
@@ -57,12 +103,37 @@ def state_hash(values: Sequence[Any]) -> str:
     return hashlib.sha256(orjson.dumps(list(values))).hexdigest()
 
 
-def _select(subject_type: str) -> tuple[Table, Any]:
+def _select(subject_type: str, *, filtered: bool = True) -> tuple[Table, Any]:
+    """The rows of one subject type (`filtered`: only those of its kind, where types share a
+    table); with children, one row per child (outer join), ordered by the parent's id so that
+    each parent's rows arrive together (`_states`)."""
     table, condition = BOUND_SUBJECTS[subject_type]
     statement = select(*_columns(table))
-    if condition is not None:
+    if subject_type in CHILDREN:
+        child, parent, child_columns = CHILDREN[subject_type]
+        # Labelled: a child column may share its name with a parent column (`created_us`).
+        labelled = [column.label(f"child_{n}") for n, column in enumerate(child_columns)]
+        statement = (
+            select(*_columns(table), *labelled)
+            .select_from(table.outerjoin(child, parent == table.c.id))
+            .order_by(table.c.id)
+        )
+    if condition is not None and filtered:
         statement = statement.where(condition)
     return table, statement
+
+
+def _states(subject_type: str, rows: Iterable[Row[Any]]) -> Iterator[tuple[str, str]]:
+    """(id, state hash) of each row; a parent's children (consecutive rows) folded in, sorted."""
+    if subject_type not in CHILDREN:
+        for row in rows:
+            yield row.id, state_hash(tuple(row))
+        return
+    width = len(_columns(BOUND_SUBJECTS[subject_type][0]))
+    for record_id, group in groupby(rows, key=lambda row: row.id):
+        found = list(group)
+        children = sorted(tuple(row[width:]) for row in found if row[width] is not None)
+        yield record_id, state_hash((*found[0][:width], [list(c) for c in children]))
 
 
 # Built once: building a Core statement costs about as much as running it on SQLite, and this
@@ -71,7 +142,7 @@ def _select(subject_type: str) -> tuple[Table, Any]:
 # kind index, every stored material, instead of the primary key: 77 % of a registration's time
 # with 100,000 materials.
 _BY_IDS: Final = {
-    subject_type: select(*_columns(BOUND_SUBJECTS[subject_type][0])).where(
+    subject_type: _select(subject_type, filtered=False)[1].where(
         BOUND_SUBJECTS[subject_type][0].c.id.in_(bindparam("ids", expanding=True))
     )
     for subject_type in BOUND_SUBJECTS
@@ -91,9 +162,10 @@ def states_of(
     rows: dict[tuple[str, str], str] = {}
     for subject_type, ids in wanted.items():
         kind = _KINDS.get(subject_type)
-        for row in connection.execute(_BY_IDS[subject_type], {"ids": sorted(ids)}):
-            if kind is None or row.kind == kind:
-                rows[(subject_type, row.id)] = state_hash(tuple(row))
+        found = connection.execute(_BY_IDS[subject_type], {"ids": sorted(ids)})
+        matching = (row for row in found if kind is None or row.kind == kind)
+        for record_id, state in _states(subject_type, matching):
+            rows[(subject_type, record_id)] = state
     return {
         (t, i): rows[(ALIASES.get(t, t), i)] for t, i in asked if (ALIASES.get(t, t), i) in rows
     }
@@ -102,8 +174,9 @@ def states_of(
 def current_states(connection: Connection, subject_type: str) -> Iterator[tuple[str, str]]:
     """(id, state hash) of every stored row of one bound subject type."""
     _table, statement = _select(subject_type)
-    for row in connection.execute(statement.execution_options(yield_per=1000)):
-        yield row.id, state_hash(tuple(row))
+    yield from _states(
+        subject_type, connection.execute(statement.execution_options(yield_per=1000))
+    )
 
 
 def bound_states(connection: Connection) -> dict[tuple[str, str], tuple[int, str]]:
@@ -137,5 +210,55 @@ def bound_states(connection: Connection) -> dict[tuple[str, str], tuple[int, str
 def subjects_with_entries(connection: Connection, subject_type: str) -> set[str]:
     """Ids of one bound type that any entry (bound or from before binding) is about."""
     types = [subject_type, *(alias for alias, target in ALIASES.items() if target == subject_type)]
-    statement = select(evidence.c.subject_id).where(evidence.c.subject_type.in_(types)).distinct()
+    about: ColumnElement[bool] = evidence.c.subject_type.in_(types)
+    if subject_type in LEGACY_SUBJECTS:
+        about = or_(about, _legacy(*LEGACY_SUBJECTS[subject_type]))
+    for filed_under, event_type in LEGACY_SUBJECTS.values():
+        if filed_under == subject_type:  # those entries are about another type's rows
+            about = and_(about, not_(_legacy(filed_under, event_type)))
+    statement = select(evidence.c.subject_id).where(about).distinct()
     return {str(r[0]) for r in connection.execute(statement)}
+
+
+def _legacy(subject_type: str, event_type: str) -> ColumnElement[bool]:
+    return and_(evidence.c.subject_type == subject_type, evidence.c.event_type == event_type)
+
+
+def account_problems(connection: Connection) -> list[tuple[str, str, str]]:
+    """("account", id, problem) for each LoopCoin account whose stored balance is not the sum of
+    its postings or not the sum of its lots.
+
+    Accounts are not bound to entries: every journal entry and every decay changes them, and
+    binding them would take an entry per account touched. Their balance needs no entry of its
+    own, though: the ledger only ever changes a balance by writing postings for the change in the
+    same transaction (services/ledger/book.py: decay residues as a `decay` entry, every other
+    move as its entry's net postings), and the balance is the sum of the account's lots. The
+    postings are bound through their entries, so a balance or lot total changed in the database
+    shows up here.
+    """
+    posted = _sums(connection, ledger_postings)
+    held = _sums(connection, ledger_lots)
+    problems: list[tuple[str, str, str]] = []
+    statement = select(ledger_accounts.c.id, ledger_accounts.c.balance_cents)
+    for row in connection.execute(statement.execution_options(yield_per=1000)):
+        balance = Money(int(row.balance_cents))
+        postings, lots = Money(posted.get(row.id, 0)), Money(held.get(row.id, 0))
+        if balance != postings:
+            problems.append(
+                (
+                    "account",
+                    row.id,
+                    f"its balance {balance} is not the sum of its postings {postings}",
+                )
+            )
+        elif balance != lots:
+            problems.append(
+                ("account", row.id, f"its balance {balance} is not the sum of its lots {lots}")
+            )
+    return problems
+
+
+def _sums(connection: Connection, table: Table) -> dict[str, int]:
+    statement = select(table.c.account_id, func.sum(table.c.cents)).group_by(table.c.account_id)
+    # int(): PostgreSQL sums BIGINT as NUMERIC (a Decimal here).
+    return {str(r[0]): int(r[1]) for r in connection.execute(statement)}
