@@ -91,7 +91,9 @@ def apply_round(node: Node, suffix: str) -> str:
     b_m = entry(f"{BER}:tx-{suffix}", BER, ME, "100.00")
     hold(node.container, m_v, b_m)
     rounds = node.container.ledger.rounds
-    round_ = rounds.plan({ME: [m_v, b_m], VIE: [m_v, v_b], BER: [v_b, b_m]}, node.container.clock.now())
+    round_ = rounds.plan(
+        {ME: [m_v, b_m], VIE: [m_v, v_b], BER: [v_b, b_m]}, node.container.clock.now()
+    )
     assert rounds.apply(ME, rounds.result_for(round_, ME))["status"] == "applied"
     return str(round_["id"])
 
@@ -159,7 +161,7 @@ def test_a_ledger_row_changed_in_the_database_is_named(node: Node, what: str) ->
 
 def test_a_posting_moved_between_accounts_names_its_entry_and_both_balances(node: Node) -> None:
     ids = ledger_flow(node)
-    # Redirect the bonus-less redemption's burn to the user: the sums no longer hold either.
+    # The redemption's one posting (the business's burn) moved to the user: both sums break.
     node.sql(
         "UPDATE ledger_postings SET account_id = :user WHERE entry_id = :id",
         user=ids["user"],
@@ -242,7 +244,7 @@ def test_rounds_recorded_under_the_old_ledger_subject_type_still_verify(
     """Before rounds had a subject type of their own, `clearing.applied` was filed under `ledger`
     (with no record hash). Such a round is not "without an entry", and its entry does not count
     for a journal entry that happens to share the round's id."""
-    monkeypatch.setitem(evidence_domain.EVENT_TYPES, "clearing.applied", "ledger")  # type: ignore[index]
+    monkeypatch.setitem(evidence_domain.EVENT_TYPES, "clearing.applied", "ledger")
     monkeypatch.setattr(
         clearing_round,
         "EvidenceDraft",

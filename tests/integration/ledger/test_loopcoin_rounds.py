@@ -87,7 +87,11 @@ def test_an_applied_round_is_recorded_with_evidence_and_listed(node: Any, api: A
     assert one.status_code == 200 and one.json() == record
 
     (event,) = clearing_events(node)
-    assert (event.subject_type, event.subject_id, event.actor) == ("clearing_round", round_["id"], ME)
+    assert (event.subject_type, event.subject_id, event.actor) == (
+        "clearing_round",
+        round_["id"],
+        ME,
+    )
 
 
 def test_applying_the_same_round_twice_records_it_once(node: Any) -> None:
