@@ -213,3 +213,4 @@ def test_the_seller_is_paid_in_this_nodes_currency_from_the_clearing_account(
     assert balance("node:community-fund@munich.loop") == "12.00"
     assert balance("node:transport@munich.loop") == "4.00"
     assert balance(clearing) == "154.00"
+    assert not node.evidence.verify().records  # the payout's entry is bound, balances add up

@@ -43,7 +43,7 @@ def confirm(client: Any, auth: dict[str, str], transaction_id: str) -> Any:
 
 
 def test_a_local_trade_pays_base_to_the_seller_and_penalties_to_the_funds(
-    client: Any, auth: dict[str, str], reference_dir: Path
+    client: Any, auth: dict[str, str], reference_dir: Path, container: Any
 ) -> None:
     maria, brewery = open_account(client, auth), open_account(client, auth, "business")
     issue(client, auth, maria, "200.00")
@@ -73,6 +73,8 @@ def test_a_local_trade_pays_base_to_the_seller_and_penalties_to_the_funds(
     assert again.status_code in (400, 409)
     supply = client.get(f"{API}/supply", headers=auth).json()
     assert (supply["circulating"], supply["community_fund"]) == ("164.00", "36.00")
+    # The settlement's journal entry is bound and every balance is its postings' sum.
+    assert not container.evidence.verify().records
 
 
 def test_a_buyer_without_the_money_cannot_confirm(client: Any, auth: dict[str, str]) -> None:
