@@ -6,6 +6,8 @@ Each worker builds its own container from the settings (the data dir arrives thr
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from loopnode.bootstrap import build
@@ -17,4 +19,10 @@ from loopnode.web.ops_logging import configure_logging
 def app_factory() -> FastAPI:
     settings = load_settings()
     configure_logging(settings.log_format, access_log=settings.access_log)
-    return create_app(container=build(settings, migrate=False))
+    app = create_app(container=build(settings, migrate=False))
+    # Everything built so far (modules, the app, prebuilt statements) lives as long as the
+    # worker: moved out of the collector's generations, a full collection no longer walks it
+    # under load. POST p99 fell from 138-141 to 49-52 ms on SQLite (docs/performance.md).
+    gc.collect()
+    gc.freeze()
+    return app
