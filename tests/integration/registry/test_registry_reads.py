@@ -18,15 +18,20 @@ from tests.integration.access.test_ratelimit_api import assert_refused, make_nod
 
 def test_the_plain_routes_answer_and_the_document_is_unchanged(container: Any) -> None:
     app = create_app(container=container)
-    first = app.router.routes[:4]
+    first = app.router.routes[:6]
     assert all(isinstance(route, AuthorizedRoute) for route in first)
     assert {(next(iter(r.methods - {"HEAD"})), r.path) for r in first} == {
         ("GET", "/api/v1/material/{record_id}"),
         ("GET", "/api/v1/product/{record_id}"),
         ("POST", "/api/v1/material/search"),
         ("POST", "/api/v1/product/search"),
+        ("POST", "/api/v1/material"),
+        ("POST", "/api/v1/product"),
     }
     paths = app.openapi()["paths"]
+    register = paths["/api/v1/material"]["post"]
+    assert register["summary"] == "Register a MaterialDNA"
+    assert "201" in register["responses"] and "409" in register["responses"]
     read = paths["/api/v1/material/{record_id}"]["get"]
     assert read["summary"] == "Read a MaterialDNA"
     assert "application/ld+json" in read["responses"]["200"]["content"]

@@ -9,12 +9,11 @@ from starlette.responses import Response
 
 from loopnode.services.access.apikeys import Principal
 from loopnode.web.auth import container, reader, writer
-from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call
-from loopnode.web.idempotency import idempotency_request, respond, write
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
 from loopnode.web.responses import JSONResponse, LDJSONResponse
 from loopnode.web.routes.registry_reads import read_answer, search_answer
+from loopnode.web.routes.registry_register import register_answer
 
 ENTITY = {"material": "MaterialDNA", "product": "ProductDNA"}
 SEARCH_SCHEMA = {"material": "MaterialSearchRequest", "product": "ProductSearchRequest"}
@@ -37,19 +36,7 @@ def registry_router(kind: str) -> APIRouter:
     async def register(
         request: Request, principal: Annotated[Principal, Depends(writer)]
     ) -> Response:
-        services = container(request)
-        body = await read_json_object(request, services.settings.max_body_bytes)
-        idem = idempotency_request(request, principal, body)
-        change = services.ownership.owned(
-            services.registry.registration(kind, body, principal.name), kind, principal
-        )
-        if idem is None and principal.organisation is not None:  # record the registrant's
-            return respond(await call(request, services.ownership.register, change))
-        if idem is None:  # validation outside the write transaction: the common, fast path
-            registered = await call(request, services.registry.register, kind, body, principal.name)
-            location = {"Location": f"/api/v1/{kind}/{registered.row.id}"}
-            return LDJSONResponse(registered.response(), 201, location)
-        return await write(request, principal, body, lambda: change)
+        return await register_answer(request, kind, principal)
 
     @router.get(
         "",

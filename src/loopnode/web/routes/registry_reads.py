@@ -1,5 +1,6 @@
 """The passport read and search (`GET /api/v1/{kind}/{record_id}`, `POST /api/v1/{kind}/search`)
-as plain ASGI routes.
+as plain ASGI routes, and the registration (`POST /api/v1/{kind}`, its answer in
+`registry_register.py`) beside them.
 
 They are the most frequent requests, and FastAPI's route machinery (included-router matching
 done twice, dependency solving, the request handler) cost about as much CPU as a read itself
@@ -24,11 +25,12 @@ from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from loopnode.services.registry.search import is_core_dp_request
-from loopnode.web.auth import container
+from loopnode.web.auth import container, writer
 from loopnode.web.authz import authorize
 from loopnode.web.bodies import read_json_object
 from loopnode.web.concurrency import call, offload
 from loopnode.web.responses import LD_JSON, JSONResponse
+from loopnode.web.routes.registry_register import register_answer
 
 KINDS = ("material", "product")
 
@@ -86,6 +88,11 @@ def fast_routes() -> list[AuthorizedRoute]:
         def search(request: Request, kind: str = kind) -> Awaitable[Response]:
             return search_answer(request, kind, request.query_params.get("cursor"))
 
+        async def register(request: Request, kind: str = kind) -> Response:
+            # What the APIRoute's `writer` dependency adds to `authorize`: a role is needed.
+            return await register_answer(request, kind, await writer(request))
+
+        routes.append(AuthorizedRoute(f"/api/v1/{kind}", "POST", register))
         routes.append(AuthorizedRoute(f"/api/v1/{kind}/search", "POST", search))
         routes.append(AuthorizedRoute(f"/api/v1/{kind}/{{record_id}}", "GET", read))
     return routes
