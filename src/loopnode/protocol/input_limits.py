@@ -47,28 +47,66 @@ def check_json(document: Any, where: str = "the body") -> None:
     """Walk a parsed JSON value once: depth, NUL characters, integer range, identifier length.
 
     Iterative, so a hostile depth cannot exhaust the Python stack while it is being measured.
+    Scalars are checked where their container is walked, and the JSON pointer of a value is
+    only spelled out for an error: building every member's pointer and message up front cost
+    8 % of a registration's CPU (docs/performance.md, "Session 4").
     """
-    stack: list[tuple[Any, int, str]] = [(document, 1, "")]
+    if not isinstance(document, dict | list):
+        _check_scalar(document, where, None)
+        return
+    stack: list[tuple[Any, int, _Path]] = [(document, 1, None)]
     while stack:
-        value, depth, pointer = stack.pop()
-        if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+        value, depth, path = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            pointer = _pointer(path)
             raise InvalidRequest(
                 f"{where} is nested too deep: at most {MAX_JSON_DEPTH} levels",
                 {"max_depth": MAX_JSON_DEPTH, "pointer": pointer[:200]},
             )
         if isinstance(value, dict):
             for key, item in value.items():
-                child = f"{pointer}/{_escape(str(key))}"
-                check_text(str(key), f"{where} at {child[:200]!r} (a key)")
-                if _is_identifier_key(str(key)) and isinstance(item, str):
-                    _check_identifier(item, f"{where} at {child[:200]!r}")
-                stack.append((item, depth + 1, child))
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1, f"{pointer}/{i}") for i, item in enumerate(value))
-        elif isinstance(value, str):
-            check_text(value, f"{where} at {pointer[:200]!r}")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            check_integer(value, f"{where} at {pointer[:200]!r}")
+                key = str(key)
+                if NUL in key:
+                    check_text(key, f"{where} at {_pointer((path, key))[:200]!r} (a key)")
+                if isinstance(item, str):
+                    if len(item) > MAX_ID_LENGTH and _is_identifier_key(key):
+                        _check_identifier(item, f"{where} at {_pointer((path, key))[:200]!r}")
+                    if NUL in item:
+                        check_text(item, f"{where} at {_pointer((path, key))[:200]!r}")
+                elif isinstance(item, dict | list):
+                    stack.append((item, depth + 1, (path, key)))
+                elif isinstance(item, int):
+                    _check_scalar(item, where, (path, key))
+        else:
+            for index, item in enumerate(value):
+                if isinstance(item, dict | list):
+                    stack.append((item, depth + 1, (path, index)))
+                elif isinstance(item, str | int):
+                    _check_scalar(item, where, (path, index))
+
+
+# A value's place as a chain of (parent, key or index), spelled as a JSON pointer on error.
+_Path = tuple[Any, str | int] | None
+
+
+def _pointer(path: _Path) -> str:
+    tokens: list[str] = []
+    while path is not None:
+        path, token = path
+        tokens.append(_escape(token) if isinstance(token, str) else str(token))
+    return "".join(f"/{token}" for token in reversed(tokens))
+
+
+def _check_scalar(value: Any, where: str, path: _Path) -> None:
+    if isinstance(value, str):
+        if NUL in value:
+            check_text(value, f"{where} at {_pointer(path)[:200]!r}")
+    elif (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not INT64_MIN <= value <= INT64_MAX
+    ):
+        check_integer(value, f"{where} at {_pointer(path)[:200]!r}")
 
 
 def _check_identifier(value: str, where: str) -> None:

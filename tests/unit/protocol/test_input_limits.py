@@ -64,3 +64,21 @@ def test_identifiers_fit_the_storage_column() -> None:
         with pytest.raises(InvalidRequest):
             check_json({"nested": {key: "x" * (MAX_ID_LENGTH + 1)}})
     check_json({"description": "x" * 10_000})  # free text is not an identifier
+
+
+KEYS = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=5)
+
+
+@given(st.lists(st.one_of(KEYS, st.integers(0, 3)), min_size=1, max_size=6))
+def test_the_refusal_names_the_place_as_a_json_pointer(path: list[str | int]) -> None:
+    """RFC 6901: `~` is written `~0` and `/` is written `~1`; array items by index."""
+    value: Any = "bad\x00"
+    for token in reversed(path):
+        value = [None] * token + [value] if isinstance(token, int) else {token: value}
+    escaped = (
+        t.replace("~", "~0").replace("/", "~1") if isinstance(t, str) else str(t) for t in path
+    )
+    pointer = "".join(f"/{token}" for token in escaped)
+    with pytest.raises(InvalidRequest) as refused:
+        check_json(value)
+    assert f"the body at {pointer[:200]!r} contains a NUL" in str(refused.value)
