@@ -39,6 +39,7 @@ from loopnode.web.routes import (
     ui_evidence,
 )
 from loopnode.web.routes.lifecycle import lifecycle_router
+from loopnode.web.routes.lifecycle import plain_routes as lifecycle_plain_routes
 from loopnode.web.routes.loopcoin import clearing_router
 from loopnode.web.routes.loopcoin import federate_router as settlement_router
 from loopnode.web.routes.loopcoin import router as loopcoin_router
@@ -121,9 +122,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(loopcoin_router)
     app.include_router(clearing_router)
     app.include_router(settlement_router)
-    # Matched first: the hot reads without FastAPI's route machinery; the APIRoutes they shadow
-    # stay registered so that /openapi.json documents them (web/routes/registry_reads.py).
-    app.router.routes[0:0] = fast_routes()
+    # Matched first: the hot reads and writes without FastAPI's route machinery; the APIRoutes
+    # they shadow stay registered so that /openapi.json documents them (registry_reads.py).
+    app.router.routes[0:0] = [*fast_routes(), *lifecycle_plain_routes()]
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -21,6 +21,7 @@ from loopnode.web.concurrency import call
 from loopnode.web.idempotency import HEADER, idempotency_request, write
 from loopnode.web.openapi_docs import WRITE_ERRORS, errors, json_body
 from loopnode.web.responses import JSONResponse, LDJSONResponse
+from loopnode.web.routes.registry_reads import AuthorizedRoute
 
 __all__ = ["lifecycle_router"]
 
@@ -61,6 +62,30 @@ IDEMPOTENCY_HEADER = {
 
 Writer = Annotated[Principal, Depends(writer)]
 Reader = Annotated[Principal, Depends(reader)]
+
+
+async def create_answer(request: Request, entity: str, principal: Principal) -> Response:
+    """`POST /api/v1/{offer,match,transfer}`: the APIRoute's answer and the plain route's."""
+    services = container(request)
+    body = await read_json_object(request, services.settings.max_body_bytes)
+    if bound(principal):  # a registrar changes only its organisation's records
+        await call(request, services.ownership.check_subject, principal, body)
+    plan = partial(services.lifecycle.create_change, entity, body, principal.name)
+    return await write(request, principal, body, plan)
+
+
+def plain_routes() -> list[AuthorizedRoute]:
+    """The creations, the hot writes of every exchange, served before FastAPI's router without
+    its dependency solving (as the passport routes: web/routes/registry_reads.py); the
+    APIRoutes stay registered so that /openapi.json documents them."""
+    routes = []
+    for entity in ENTITIES:
+
+        async def create(request: Request, entity: str = entity) -> Response:
+            return await create_answer(request, entity, await writer(request))
+
+        routes.append(AuthorizedRoute(f"/api/v1/{entity}", "POST", create))
+    return routes
 
 
 def lifecycle_router() -> APIRouter:
@@ -117,12 +142,7 @@ def _exchange_routes(router: APIRouter, entity: str) -> None:
         name=f"create_{entity}",
     )
     async def create(request: Request, principal: Writer) -> Response:
-        services = container(request)
-        body = await read_json_object(request, services.settings.max_body_bytes)
-        if bound(principal):  # a registrar changes only its organisation's records
-            await call(request, services.ownership.check_subject, principal, body)
-        plan = partial(services.lifecycle.create_change, entity, body, principal.name)
-        return await write(request, principal, body, plan)
+        return await create_answer(request, entity, principal)
 
     @router.get(
         f"/{entity}",
