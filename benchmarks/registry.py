@@ -154,6 +154,14 @@ def load_materials(data_dir: Path, count: int) -> float:
             # first measured writes.
             with container.engine.begin() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            # What autovacuum does within a minute of a bulk load: mark the pages all-visible,
+            # or every index-only scan of the search fetches each candidate's heap row (1,415
+            # per query with 100,000 records; 10.7 → 0.8 ms for the count), and gather the
+            # planner's statistics.
+            autocommit = container.engine.execution_options(isolation_level="AUTOCOMMIT")
+            with autocommit.connect() as connection:
+                connection.exec_driver_sql("VACUUM ANALYZE dna_records")
     finally:
         container.close()
     return rate
