@@ -10,38 +10,20 @@ deleted directly in the database is named by `evidence verify`, which exits 1.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from loopnode.bootstrap import build
-from loopnode.config import load_settings
 from loopnode.domain import evidence as evidence_domain
 from loopnode.domain.decay import add_months
 from loopnode.protocol.jsonld import CONTEXT_V020
 from loopnode.services.ledger import clearing_round
 from loopnode.services.ports import EvidenceDraft
-from loopnode.web.app import create_app
-from tests.fakes import CountingHex, FakeClock
 from tests.integration.evidence.test_evidence_audit import Node
-from tests.integration.evidence.test_evidence_summary import _init
+from tests.integration.evidence.test_evidence_audit import node as node  # the fixture
 from tests.integration.ledger.test_loopcoin_rounds import BER, ME, VIE, entry, hold
-
-
-@pytest.fixture
-def node(tmp_path: Path, database_url: str) -> Iterator[Node]:
-    data_dir = _init(tmp_path, database_url)
-    container = build(load_settings(data_dir), clock=FakeClock(), random_hex=CountingHex())
-    try:
-        with TestClient(create_app(container=container), raise_server_exceptions=False) as client:
-            yield Node(data_dir, container, client)
-    finally:
-        container.close()
 
 
 def ledger_flow(node: Node) -> dict[str, str]:
