@@ -136,7 +136,9 @@ def test_a_ledger_row_changed_in_the_database_is_named(node: Node, what: str) ->
     node.sql(statement, id=ids[which])
 
     problems = named(node)
-    assert list(problems) == [(kind, ids[which])]
+    # An issue entry's minted amount no longer adds up to the issued total either.
+    totals = [("ledger_totals", "issued")] if what == "entry" else []
+    assert list(problems) == [(kind, ids[which]), *totals]
     assert "differs from the one entry" in problems[(kind, ids[which])]
     assert_cli_names(node, f"RECORD {kind} {ids[which]}")
 
@@ -200,6 +202,7 @@ def test_ledger_rows_added_or_deleted_without_an_entry_are_named(node: Node) -> 
         ("ledger", ids["redeem"]),
         ("clearing_round", ids["round"]),
         ("account", ids["business"]),  # its postings no longer add up to its balance
+        ("ledger_totals", "redeemed"),  # nor the redeem entries to the redeemed total
     }
     assert "no evidence entry" in problems[("ledger", "forged-entry")]
     assert "no evidence entry" in problems[("clearing_round", "forged-round")]
@@ -256,3 +259,15 @@ def test_rounds_recorded_under_the_old_ledger_subject_type_still_verify(
     )
     assert list(named(node)) == [("ledger", old)]
     assert new != old
+
+
+def test_issued_or_redeemed_totals_changed_in_the_database_are_named(node: Node) -> None:
+    ledger_flow(node)
+    node.sql("UPDATE ledger_totals SET issued_cents = issued_cents + 100, reserve_cents = 0")
+    problems = named(node)
+    assert set(problems) == {("ledger_totals", "issued")}
+    assert "not what the issue entries moved" in problems[("ledger_totals", "issued")]
+    node.sql("UPDATE ledger_totals SET issued_cents = issued_cents - 100")
+    node.sql("UPDATE ledger_totals SET redeemed_cents = redeemed_cents - 1")
+    assert set(named(node)) == {("ledger_totals", "redeemed")}
+    assert_cli_names(node, "RECORD ledger_totals redeemed")

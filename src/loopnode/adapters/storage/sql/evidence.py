@@ -13,6 +13,7 @@ from loopnode.adapters.storage.sql.evidence_binding import (
     bound_states,
     current_states,
     subjects_with_entries,
+    totals_problems,
 )
 from loopnode.adapters.storage.tables.core import evidence_witness_findings, evidence_witnessed
 from loopnode.services.evidence.witness_ports import Finding, Witnessed
@@ -52,6 +53,7 @@ def record_mismatches(connection: Connection) -> list[tuple[str, str, str]]:
             if kind == subject_type and record_id not in seen
         )
     problems.extend(account_problems(connection))
+    problems.extend(totals_problems(connection))
     return problems
 
 

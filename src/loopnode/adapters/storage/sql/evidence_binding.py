@@ -41,6 +41,7 @@ from loopnode.adapters.storage.tables.ledger import (
     ledger_entries,
     ledger_lots,
     ledger_postings,
+    ledger_totals,
 )
 from loopnode.adapters.storage.tables.lifecycle import matches, offers, transactions, transfers
 from loopnode.domain.money import Money
@@ -56,6 +57,7 @@ __all__ = [
     "state_hash",
     "states_of",
     "subjects_with_entries",
+    "totals_problems",
 ]
 
 # subject type -> (table, extra condition, columns of its state)
@@ -256,6 +258,36 @@ def account_problems(connection: Connection) -> list[tuple[str, str, str]]:
                 ("account", row.id, f"its balance {balance} is not the sum of its lots {lots}")
             )
     return problems
+
+
+def totals_problems(connection: Connection) -> list[tuple[str, str, str]]:
+    """("ledger_totals", field, problem) where the node's issued or redeemed total is not what its
+    journal entries minted or burnt: an issue entry mints its amount and a redeem entry burns it
+    (`minted_cents` + and −; every other kind moves coins without minting), always in the
+    transaction that moves the total (services/ledger/service.py)."""
+    row = connection.execute(
+        select(ledger_totals.c.issued_cents, ledger_totals.c.redeemed_cents)
+    ).first()
+    if row is None:
+        return []
+    statement = (
+        select(ledger_entries.c.kind, func.sum(ledger_entries.c.minted_cents))
+        .where(ledger_entries.c.kind.in_(("issue", "redeem")))
+        .group_by(ledger_entries.c.kind)
+    )
+    minted = {str(r[0]): int(r[1]) for r in connection.execute(statement)}
+    expected = {"issued": minted.get("issue", 0), "redeemed": -minted.get("redeem", 0)}
+    stored = {"issued": int(row.issued_cents), "redeemed": int(row.redeemed_cents)}
+    return [
+        (
+            "ledger_totals",
+            field,
+            f"{field} {Money(stored[field])} is not what the {kind} entries moved "
+            f"{Money(expected[field])}",
+        )
+        for field, kind in (("issued", "issue"), ("redeemed", "redeem"))
+        if stored[field] != expected[field]
+    ]
 
 
 def _sums(connection: Connection, table: Table) -> dict[str, int]:
