@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from loopnode.adapters.storage.sql.driver import insert_rows
 from loopnode.adapters.storage.sql.evidence import record_mismatches
 from loopnode.adapters.storage.sql.evidence_binding import states_of
 from loopnode.adapters.storage.tables.core import evidence, evidence_head
@@ -31,27 +32,13 @@ def _dumps(document: dict[str, Any]) -> str:
 
 
 # The evidence of a batch is stored by one multi-row INSERT sent to the driver as text: building
-# the parameters of SQLAlchemy's executemany cost 5 % of a full exchange flow's time
-# (docs/performance.md). The text depends on the row count and the driver's placeholder only.
+# the parameters of SQLAlchemy's executemany cost 5 % of a full exchange flow
+# (docs/performance.md).
 _COLUMNS: Final = (
     *("sequence", "event_id", "node_id", "event_type", "subject_type", "subject_id", "actor"),
     *("payload_hash", "prev_hash", "entry_hash", "recorded_us", "summary", "hash_version"),
     *("content_salt", "content_hash", "record_hash"),
 )  # every column but the redaction's, which only a tombstone sets
-_CHUNK: Final = 500  # rows per statement: 8,000 parameters, below every driver's limit
-_insert_texts: dict[tuple[str, int], str] = {}
-
-
-def _insert_text(paramstyle: str, rows: int) -> str:
-    key = (paramstyle, rows)
-    found = _insert_texts.get(key)
-    if found is None:
-        mark = "?" if paramstyle == "qmark" else "%s"
-        one = "(" + ", ".join([mark] * len(_COLUMNS)) + ")"
-        found = f"INSERT INTO evidence ({', '.join(_COLUMNS)}) VALUES " + ", ".join([one] * rows)
-        _insert_texts[key] = found
-    return found
-
 
 _HEAD_FOR_UPDATE = select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
 _MOVE_HEAD = (
@@ -125,11 +112,7 @@ class SqlEvidenceLog:
             rows.append(tuple(row[name] for name in _COLUMNS))
             events.append(event)
             sequence, previous = event.sequence, digest
-        paramstyle = self._c.dialect.paramstyle
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            flat = tuple(value for row in chunk for value in row)
-            self._c.exec_driver_sql(_insert_text(paramstyle, len(chunk)), flat)
+        insert_rows(self._c, "evidence", _COLUMNS, rows)
         self._c.execute(_MOVE_HEAD, {"new_sequence": sequence, "new_hash": previous})
         return events
 
