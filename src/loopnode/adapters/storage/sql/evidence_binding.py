@@ -149,8 +149,6 @@ _BY_IDS: Final = {
     )
     for subject_type in BOUND_SUBJECTS
 }
-# subject type -> the `kind` its rows must hold, for the types that share a table
-_KINDS: Final = {"material": "material", "product": "product"}
 
 
 def states_of(
@@ -163,7 +161,8 @@ def states_of(
         wanted.setdefault(ALIASES.get(subject_type, subject_type), set()).add(subject_id)
     rows: dict[tuple[str, str], str] = {}
     for subject_type, ids in wanted.items():
-        kind = _KINDS.get(subject_type)
+        # Passports share one table; their subject type is their `kind`.
+        kind = subject_type if BOUND_SUBJECTS[subject_type][0] is records else None
         found = connection.execute(_BY_IDS[subject_type], {"ids": sorted(ids)})
         matching = (row for row in found if kind is None or row.kind == kind)
         for record_id, state in _states(subject_type, matching):
