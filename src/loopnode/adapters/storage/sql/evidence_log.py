@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-import orjson
 from sqlalchemy import (
     Row,
     bindparam,
@@ -15,6 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from loopnode.adapters.storage.sql import json_text
 from loopnode.adapters.storage.sql.driver import insert_rows
 from loopnode.adapters.storage.sql.evidence import record_mismatches
 from loopnode.adapters.storage.sql.evidence_binding import states_of
@@ -25,11 +25,6 @@ from loopnode.domain.times import from_us, to_us
 from loopnode.services.ports import (
     EvidenceDraft,
 )
-
-
-def _dumps(document: dict[str, Any]) -> str:
-    return orjson.dumps(document).decode()
-
 
 # The evidence of a batch is stored by one multi-row INSERT sent to the driver as text: building
 # the parameters of SQLAlchemy's executemany cost 5 % of a full exchange flow
@@ -87,7 +82,7 @@ class SqlEvidenceLog:
                 actor=draft.actor,
                 payload_hash_sha256=draft.payload_hash,
                 recorded_at=recorded_at,
-                summary=_dumps(draft.summary) if draft.summary else None,
+                summary=json_text(draft.summary) if draft.summary else None,
                 record_hash=states.get((draft.subject_type, draft.subject_id)),
             )
             digest = entry_hash(event)

@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from loopnode.adapters.storage.savepoints import insert_unless_present
+from loopnode.adapters.storage.sql import json_text
 from loopnode.adapters.storage.tables.ledger import (
     ledger_accounts,
     ledger_clearing_rounds,
@@ -35,10 +36,6 @@ from loopnode.services.ledger.ports import (
     RoundRow,
     Totals,
 )
-
-
-def _dumps(document: dict[str, Any]) -> str:
-    return orjson.dumps(document).decode()
 
 
 def _lot(row: Any) -> Lot:
@@ -148,7 +145,7 @@ class SqlLedgerStore:
             "kind": row.kind,
             "request_hash": row.request_hash,
             "minted_cents": row.minted_cents,
-            "document": _dumps(row.document),
+            "document": json_text(row.document),
             "created_us": row.created_us,
         }
         if not insert_unless_present(self._c, insert(ledger_entries), entry):
@@ -212,7 +209,7 @@ class SqlLedgerStore:
             "currency": row.currency,
             "origin": row.origin,
             "status": row.status,
-            "document": _dumps(row.document),
+            "document": json_text(row.document),
             "created_us": row.created_us,
         }
         return insert_unless_present(self._c, insert(ledger_obligations), obligation)
@@ -255,7 +252,7 @@ class SqlLedgerStore:
             "total_cents": row.total_cents,
             "cleared_cents": row.cleared_cents,
             "bilateral_cents": row.bilateral_cents,
-            "part": _dumps(row.part),
+            "part": json_text(row.part),
         }
         return insert_unless_present(self._c, insert(ledger_clearing_rounds), round_)
 

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import BigInteger
 
+from loopnode.adapters.storage.sql import json_text
 from loopnode.adapters.storage.tables.core import records
 from loopnode.adapters.storage.tables.lifecycle import (
     custody,
@@ -155,10 +156,6 @@ _COMPLETE_KEY: Update = (
 _DELETE_KEY: Delete = delete(idempotency_keys).where(_IDEMPOTENCY_KEY)
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def _violation(exc: IntegrityError) -> str:
     """The driver's message, lower-cased: SQLite names columns, PostgreSQL names constraints."""
     return str(exc.orig).lower()
@@ -185,7 +182,7 @@ class SqlExchangeStore:
             "material_id": row.material_id,
             "product_id": row.product_id,
             "status": row.status,
-            "document": _dumps(row.document),
+            "document": json_text(row.document),
             "created_us": row.created_us,
             "updated_us": row.updated_us,
         }
@@ -213,7 +210,7 @@ class SqlExchangeStore:
         values = {
             "row_id": row.id,
             "new_status": row.status,
-            "new_document": _dumps(row.document),
+            "new_document": json_text(row.document),
             "new_updated_us": row.updated_us,
         }
         try:
@@ -314,7 +311,7 @@ class SqlSubjectLedger:
         ux, uy, uz = row.unit_vector or (None, None, None)
         values = {
             "wanted_id": row.id,
-            "new_document": _dumps(row.document),
+            "new_document": json_text(row.document),
             "new_city": row.current_city,
             "new_lat": row.lat,
             "new_lon": row.lon,
@@ -440,7 +437,7 @@ class SqlStatusUpdateStore:
             "id": row.id,
             "material_id": row.material_id,
             "status": row.status,
-            "document": _dumps(row.document),
+            "document": json_text(row.document),
             "created_us": row.created_us,
         }
         try:
@@ -509,8 +506,8 @@ def _transaction_values(row: TransactionRow) -> dict[str, Any]:
         "seller": row.seller,
         "buyer": row.buyer,
         "status": row.status,
-        "document": _dumps(row.document),
-        "settlement": None if row.settlement is None else _dumps(row.settlement),
+        "document": json_text(row.document),
+        "settlement": None if row.settlement is None else json_text(row.settlement),
         "created_us": row.created_us,
         "updated_us": row.updated_us,
     }
@@ -577,8 +574,8 @@ class SqlIdempotencyStore:
         values = {
             **_key_params(principal, key),
             "new_status_code": status_code,
-            "new_body": _dumps(body),
-            "new_headers": _dumps(headers),
+            "new_body": json_text(body),
+            "new_headers": json_text(headers),
         }
         self._c.execute(_COMPLETE_KEY, values)
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from loopnode.adapters.storage.sql import json_text
 from loopnode.adapters.storage.sql.driver import insert_rows
 from loopnode.adapters.storage.tables.core import records
 from loopnode.domain.errors import Conflict
@@ -29,11 +30,6 @@ from loopnode.services.ports import (
     RecordRow,
     StoredDocument,
 )
-
-
-def _dumps(document: dict[str, Any]) -> str:
-    return orjson.dumps(document).decode()
-
 
 # The statements every registration or read runs, built once: building a Core statement costs
 # about as much as executing it on SQLite (docs/performance.md).
@@ -157,7 +153,7 @@ class SqlRecordStore:
             *(row.id, row.kind, row.category, row.condition, row.origin_city, row.current_city),
             *(row.lat, row.lon, ux, uy, uz, row.quantity_unit, row.quantity_micro),
             *(row.offered_micro, row.available_from_us, row.expires_us, row.availability),
-            *(row.source_node, row.parent_id, _dumps(row.document), row.record_hash),
+            *(row.source_node, row.parent_id, json_text(row.document), row.record_hash),
             *(row.created_us, row.updated_us),
         )
         try:

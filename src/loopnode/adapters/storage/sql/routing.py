@@ -18,6 +18,7 @@ from sqlalchemy import Row, insert, select, update
 from sqlalchemy.engine import Connection
 
 from loopnode.adapters.storage.savepoints import insert_unless_present
+from loopnode.adapters.storage.sql import json_text
 from loopnode.adapters.storage.tables.routing import (
     bids_sent,
     demand,
@@ -40,12 +41,8 @@ from loopnode.services.routing.ports import (
 __all__ = ["SqlDemandStore", "SqlOverflowStore", "SqlSignalStore"]
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def _signals_text(signals: Signals) -> str:
-    return _dumps({key: str(value) for key, value in sorted(signals.items())})
+    return json_text({key: str(value) for key, value in sorted(signals.items())})
 
 
 def _signals_of(text: str) -> Signals:
@@ -67,7 +64,7 @@ def _config(row: Row[Any]) -> StoredConfig:
 
 
 def _changes_text(changes: list[Change]) -> str:
-    return _dumps(
+    return json_text(
         [
             {"category": c.category, "current": str(c.current), "proposed": str(c.proposed)}
             | ({"reason": c.reason} if c.reason is not None else {})
@@ -137,7 +134,7 @@ class SqlSignalStore:
                 "id": row.id,
                 "period": row.period,
                 "state": row.state,
-                "document": _dumps(row.document),
+                "document": json_text(row.document),
                 "changes": _changes_text(row.changes),
                 "voting_opens_us": to_us(row.voting_opens),
                 "voting_closes_us": to_us(row.voting_closes),
@@ -185,7 +182,7 @@ class SqlSignalStore:
         statement = (
             update(signal_proposals)
             .where(signal_proposals.c.id == proposal_id, signal_proposals.c.state == "open")
-            .values(state=state, result=_dumps(result), closed_us=to_us(now))
+            .values(state=state, result=json_text(result), closed_us=to_us(now))
         )
         return self._c.execute(statement).rowcount == 1
 
@@ -245,7 +242,7 @@ class SqlDemandStore:
                 "requester": row.requester,
                 "status": row.status,
                 "match_id": row.match_id,
-                "document": _dumps(row.document),
+                "document": json_text(row.document),
                 "created_us": to_us(row.created),
             },
         )
@@ -344,7 +341,7 @@ class SqlOverflowStore:
         if bids_until is not None:
             values["bids_until_us"] = to_us(bids_until)
         if decision is not None:
-            values["decision"] = _dumps(decision)
+            values["decision"] = json_text(decision)
         statement = (
             update(overflow)
             .where(overflow.c.material_id == material_id, overflow.c.state == expected)
