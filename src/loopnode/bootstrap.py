@@ -24,9 +24,15 @@ from loopnode.adapters.jwks import Auth, build_auth
 from loopnode.adapters.messaging.http import HttpTransport
 from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
-from loopnode.adapters.storage.engine import DATABASE_FAULTS, DatabaseLimits, make_engine
+from loopnode.adapters.storage.engine import (
+    DATABASE_FAULTS,
+    DatabaseLimits,
+    make_engine,
+    runs_inline,
+)
 from loopnode.adapters.storage.migrate import upgrade
 from loopnode.adapters.storage.sql.epcis import SqlEpcisStore
+from loopnode.adapters.storage.stall_guard import StallGuard
 from loopnode.adapters.storage.uow import SqlUnitOfWork, retryable
 from loopnode.config import Settings
 from loopnode.domain.decay import DecayPolicy
@@ -85,8 +91,9 @@ from loopnode.services.routing.overflow import held as overflow_held
 from loopnode.services.routing.routes import RouteCalculator, open_bids
 from loopnode.services.routing.signals import SignalService, SignalSettings
 
-# Re-exported for web/app: the driver faults web answers 503, without web importing a driver.
-__all__ = ["DATABASE_FAULTS", "Container", "build"]
+# Re-exported for web: the driver faults it answers 503 and the guard of inline calls,
+# without web importing an adapter.
+__all__ = ["DATABASE_FAULTS", "Container", "StallGuard", "build"]
 
 
 @dataclass
@@ -120,8 +127,14 @@ class Container:
     ownership: OwnershipService
     witness: WitnessService
     writes: GroupCommit
+    # Routes run service calls on the event loop (web/concurrency.py); inline on PostgreSQL,
+    # the guard breaks a call that stalls it.
+    inline_calls: bool = True
+    stall_guard: StallGuard | None = None
 
     def close(self) -> None:
+        if self.stall_guard is not None:
+            self.stall_guard.close()
         self.engine.dispose()
 
 
@@ -163,6 +176,11 @@ def build(
     )
     if migrate:
         upgrade(engine)
+    stall_guard: StallGuard | None = None
+    inline_calls = runs_inline(engine, settings.database_call_mode)
+    if inline_calls and engine.dialect.name != "sqlite":
+        stall_guard = StallGuard(settings.request_deadline_s)
+        stall_guard.attach(engine)
     clock = clock or SystemClock()
     node = node_identity(settings)
     uow: UnitOfWorkFactory = partial(SqlUnitOfWork, engine, settings.node_id)
@@ -244,6 +262,8 @@ def build(
             uow, clock, federation.transport_factory, settings.federation_timeout_s
         ),
         writes=writes,
+        inline_calls=inline_calls,
+        stall_guard=stall_guard,
     )
 
 

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # PostgreSQL connections per worker process, and database calls it runs at once.
     database_pool_size: int = Field(default=16, ge=1, le=200)
     request_deadline_s: float = Field(default=20.0, gt=0)
+    # How routes run PostgreSQL calls (web/concurrency.py): inline on the event loop (a local
+    # server: a round trip costs less than a thread hop) or in the threadpool (a server across
+    # a network); auto picks inline for a loopback host or a Unix socket. SQLite: always inline.
+    database_call_mode: Literal["auto", "inline", "threads"] = "auto"
     # Authentication (docs/auth.md): OAuth 2.0 bearer JWTs from an OIDC issuer and/or the
     # built-in issuer (`loopnode token issue`), whose signing key is not the node key.
     oidc_discovery_url: str = ""

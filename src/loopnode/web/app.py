@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         dependencies=[Depends(authorize)],  # every route's access, from web/authz.POLICY
     )
     app.state.container = container
-    app.state.inline_calls = container.engine.dialect.name == "sqlite"
+    app.state.inline_calls = container.inline_calls
+    app.state.stall_guard = container.stall_guard
     app.state.request_deadline_s = container.settings.request_deadline_s
     app.state.database_calls = container.settings.database_pool_size
     errors.install(app, DATABASE_FAULTS)

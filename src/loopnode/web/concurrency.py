@@ -1,15 +1,21 @@
 """Running the synchronous services from async routes.
 
-On SQLite a service call is a few hundred microseconds of local work, cheaper to run inline
-than to hand to a thread. It runs through `loop_bridge`, so that a write may wait on the loop
-for the writes of other requests to share its transaction (services/group_commit.py) without
-blocking the loop. On PostgreSQL it waits on the network, so it goes to the threadpool
-where other requests can proceed meanwhile, under a deadline (`request_deadline_s`): a
-database that accepts connections but never answers costs each request that long, then a 503
-with `Retry-After`, instead of holding it for the whole outage. The abandoned thread ends when
-the driver's own timeouts fire; a write it completes after the 503 is made safe to retry by
-`Idempotency-Key`. At most `database_pool_size` such calls run at once per process: one
-connection each, none opened and closed again as pool overflow under load.
+On SQLite, and on a PostgreSQL server on the same host, a service call is a few hundred
+microseconds of local work and loopback round trips, cheaper to run inline than to hand to a
+thread (`adapters/storage/engine.runs_inline`, setting `database_call_mode`). It runs
+through `loop_bridge`, so that a write may wait on the loop for the writes of other requests
+to share its transaction (services/group_commit.py) without blocking the loop. Inline on
+PostgreSQL, a server that stops answering would hold the loop: the loop's heartbeat lets
+`adapters/storage/stall_guard` break the stuck connection after `request_deadline_s`, and
+the request answers 503.
+
+On a PostgreSQL server across a network a call waits on it, so it goes to the threadpool
+where other requests can proceed meanwhile, under the same deadline: a database that accepts
+connections but never answers costs each request that long, then a 503 with `Retry-After`,
+instead of holding it for the whole outage. The abandoned thread ends when the driver's own
+timeouts fire; a write it completes after the 503 is made safe to retry by `Idempotency-Key`.
+At most `database_pool_size` such calls run at once per process: one connection each, none
+opened and closed again as pool overflow under load.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from loopnode.bootstrap import StallGuard
 from loopnode.services import loop_bridge
 from loopnode.web.errors import Unavailable
 
@@ -31,7 +38,11 @@ T = TypeVar("T")
 
 
 async def call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    if request.app.state.inline_calls:
+    state = request.app.state
+    if state.inline_calls:
+        guard: StallGuard | None = getattr(state, "stall_guard", None)
+        if guard is not None:
+            guard.watch(asyncio.get_running_loop())
         return await loop_bridge.run(fn, *args, **kwargs)
     deadline: float | None = getattr(request.app.state, "request_deadline_s", None)
     if deadline is None:

@@ -3,7 +3,9 @@
 The node talks to the real PostgreSQL server through a TCP proxy that the test can switch to
 "refuse" (nothing listens: connection refused) and "freeze" (connections are accepted and
 bytes swallowed: a server that never answers). SQLite has no connection to lose; its locks are
-bounded by the busy timeout.
+bounded by the busy timeout. Both ways of running calls are covered: inline on the event loop
+(a local server; the stall guard breaks a frozen call) and in the threadpool (a remote one;
+the thread is abandoned).
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ class Proxy:
         self.refuse()
 
 
-@pytest.fixture
-def proxied(tmp_path: Path) -> Iterator[tuple[Proxy, Any]]:
+@pytest.fixture(params=["inline", "threads"])
+def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Proxy, Any]]:
     from fastapi.testclient import TestClient
 
     from loopnode.bootstrap import build
@@ -124,11 +126,14 @@ def proxied(tmp_path: Path) -> Iterator[tuple[Proxy, Any]]:
         database_statement_timeout_s=2,
         database_pool_timeout_s=1,
         request_deadline_s=3,
+        database_call_mode=request.param,
         federation_worker=False,
     )
     container = build(settings)
+    assert container.inline_calls is (request.param == "inline")
     try:
         with TestClient(create_app(container=container), raise_server_exceptions=False) as client:
+            client.container = container  # type: ignore[attr-defined]
             yield proxy, client
     finally:
         proxy.restore()
@@ -163,6 +168,9 @@ def test_unresponsive_database_answers_503_within_the_deadline(
         assert response.status_code == 503, response.text
         assert "Retry-After" in response.headers
         assert time.monotonic() - started < 6
+    guard = client.container.stall_guard
+    if guard is not None:  # inline: the loop was held until the guard broke the connection
+        assert guard.broken >= 1
     proxy.restore()
     deadline = time.monotonic() + 15
     while client.get("/api/v1/material").status_code != 200:

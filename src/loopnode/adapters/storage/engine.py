@@ -114,6 +114,22 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("idle pooled connection is gone") from exc
 
 
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+
+
+def runs_inline(engine: Engine, mode: str) -> bool:
+    """Whether routes run this engine's calls on the event loop (`web/concurrency.py`):
+    SQLite always; PostgreSQL when `mode` says so, or for "auto" when the server is on this
+    host (loopback or a Unix socket), where a round trip costs less than a thread hop."""
+    if engine.dialect.name == "sqlite" or mode == "inline":
+        return True
+    if mode == "threads":
+        return False
+    url = engine.url
+    host = url.host or str(url.query.get("host") or "")
+    return host in LOCAL_HOSTS or host.startswith("/")
+
+
 def ping(dbapi_connection: Any) -> None:
     dbapi_connection.execute("SELECT 1")
     dbapi_connection.rollback()
