@@ -31,6 +31,7 @@ from loopnode.adapters.storage.engine import (
     runs_inline,
 )
 from loopnode.adapters.storage.migrate import upgrade
+from loopnode.adapters.storage.sql.driver import document_reader
 from loopnode.adapters.storage.sql.epcis import SqlEpcisStore
 from loopnode.adapters.storage.stall_guard import StallGuard
 from loopnode.adapters.storage.uow import SqlUnitOfWork, retryable
@@ -207,7 +208,9 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    registry = RegistryService(uow, clock, node, random_hex, writes)
+    registry = RegistryService(
+        uow, clock, node, random_hex, writes, read_document=document_reader(engine)
+    )
     api_keys = ApiKeyService(
         uow,
         clock,

@@ -124,6 +124,11 @@ class ApiKeyRow:
     revoked_us: int | None = None
 
 
+DocumentRead = Callable[[str, str], "bytes | None"]
+"""`(kind, record_id)` → the stored document's JSON bytes, or None: one statement, outside a
+unit of work (the GET route's read; `RecordStore.document_json` inside one)."""
+
+
 class RecordStore(Protocol):
     def insert(self, row: RecordRow) -> None:
         """Store a new passport; raises `Conflict` when the id exists."""

@@ -152,8 +152,14 @@ def test_refused_database_answers_503_with_retry_after(proxied: tuple[Proxy, Any
     assert response.headers["Retry-After"] == "5"
     assert response.json()["error"]["code"] == "INTERNAL_ERROR"
     assert time.monotonic() - started < 5
+    # The read by id goes to the driver without SQLAlchemy's Connection (sql/driver.py): its
+    # fault is answered the same way.
+    by_id = client.get("/api/v1/material/MAT-DE-MUC-2026-PLA-000001")
+    assert by_id.status_code == 503, by_id.text
+    assert by_id.headers["Retry-After"] == "5"
     proxy.restore()
     assert client.get("/api/v1/material").status_code == 200
+    assert client.get("/api/v1/material/MAT-DE-MUC-2026-PLA-000001").status_code == 404
 
 
 def test_unresponsive_database_answers_503_within_the_deadline(
@@ -162,9 +168,15 @@ def test_unresponsive_database_answers_503_within_the_deadline(
     proxy, client = proxied
     assert client.get("/api/v1/material").status_code == 200
     proxy.freeze()
-    for _ in range(2):  # the pooled connection hangs, then a new one cannot be made
+    # The pooled connection hangs, then a new one cannot be made; the read by id goes to the
+    # driver without SQLAlchemy's Connection (sql/driver.py).
+    for path in (
+        "/api/v1/material",
+        "/api/v1/material",
+        "/api/v1/material/MAT-DE-MUC-2026-PLA-000001",
+    ):
         started = time.monotonic()
-        response = client.get("/api/v1/material")
+        response = client.get(path)
         assert response.status_code == 503, response.text
         assert "Retry-After" in response.headers
         assert time.monotonic() - started < 6

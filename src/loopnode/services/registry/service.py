@@ -25,6 +25,7 @@ from loopnode.protocol.validation import validate_entity
 from loopnode.services.group_commit import GroupCommit
 from loopnode.services.ports import (
     Clock,
+    DocumentRead,
     EvidenceDraft,
     RecordRow,
     UnitOfWork,
@@ -60,8 +61,10 @@ class RegistryService:
         node: NodeIdentity,
         random_hex: Callable[[int], str],
         writes: GroupCommit | None = None,
+        read_document: DocumentRead | None = None,
     ) -> None:
         self._uow = uow
+        self._read_document = read_document
         self._clock = clock
         self._node = node
         self._random_hex = random_hex
@@ -144,8 +147,11 @@ class RegistryService:
     def document_json(self, kind: str, record_id: str) -> bytes:
         """`get(kind, record_id).document` as JSON bytes, straight from storage (the GET route's
         fast path: no parse and re-serialise)."""
-        with self._uow(read_only=True) as uow:
-            found = uow.records.document_json(kind, record_id)
+        if self._read_document is not None:
+            found = self._read_document(kind, record_id)
+        else:
+            with self._uow(read_only=True) as uow:
+                found = uow.records.document_json(kind, record_id)
         if found is None:
             raise NotFound(
                 f"{KIND_TYPES[kind]} {record_id} not found on this node",
