@@ -14,6 +14,7 @@ from loopnode.domain.times import (
     format_timestamp,
     is_date_time,
     parse_timestamp,
+    parse_timestamp_fully,
     timestamp_or_none,
 )
 
@@ -89,3 +90,57 @@ def test_parsing_succeeds_only_where_the_format_check_passes(text: str) -> None:
     if parsed is not None:
         assert is_date_time(text)
         assert parsed.tzinfo is UTC
+
+
+# `parse_timestamp`'s shortcut (`datetime.fromisoformat` for the common form) against the full
+# ajv-formats parse, on strings of that form that are right, wrong in the calendar or out of
+# range after their offset: the same instant, or the same refusal.
+_COMMON_FORM = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}{}".format,
+    st.integers(0, 9999),
+    st.integers(1, 12),
+    st.integers(1, 31),
+    st.integers(0, 23),
+    st.integers(0, 59),
+    st.integers(0, 59),
+    st.one_of(st.just(""), st.from_regex(r"\.\d{1,6}", fullmatch=True)),
+    st.one_of(
+        st.just("Z"),
+        st.builds(
+            "{}{:02d}:{:02d}".format, st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59)
+        ),
+    ),
+)
+
+
+def _outcome(parse: object, text: str) -> object:
+    try:
+        return parse(text)  # type: ignore[operator]
+    except TimestampError as exc:
+        return ("refused", str(exc))
+
+
+@given(_COMMON_FORM)
+def test_the_shortcut_reads_the_common_form_as_the_full_parse_does(text: str) -> None:
+    fast, full = _outcome(parse_timestamp, text), _outcome(parse_timestamp_fully, text)
+    assert fast == full
+    if isinstance(fast, datetime):
+        assert fast.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-02-29T10:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:30:00+01:00",
+        "9999-12-31T23:30:00-01:00",
+        "2026-04-31T00:00:00Z",
+    ],
+)
+def test_the_shortcut_leaves_an_impossible_instant_to_the_full_parse(text: str) -> None:
+    with pytest.raises(TimestampError) as refused:
+        parse_timestamp(text)
+    with pytest.raises(TimestampError) as fully:
+        parse_timestamp_fully(text)
+    assert str(refused.value) == str(fully.value)
