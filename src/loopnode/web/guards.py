@@ -22,6 +22,7 @@ from loopnode.web.errors import respond
 MAX_PATH_CHARS = 2048
 MAX_QUERY_BYTES = 8192
 _INTEGER = re.compile(r"^[+-]?[0-9]{19,}\Z")
+_DIGIT_RUN = re.compile(r"[0-9]{19}")
 
 
 def check_request_target(path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -29,10 +30,21 @@ def check_request_target(path: str, query: bytes, headers: list[tuple[bytes, byt
     if len(path) > MAX_PATH_CHARS:
         raise InvalidRequest(f"the path is longer than {MAX_PATH_CHARS} characters")
     check_text(path, "the path")
-    for segment in path.split("/"):
-        _check_number(segment, "a path segment")
+    if _DIGIT_RUN.search(path):  # else no segment can be an integer past 64 bits
+        for segment in path.split("/"):
+            _check_number(segment, "a path segment")
     if len(query) > MAX_QUERY_BYTES:
         raise InvalidRequest(f"the query string is longer than {MAX_QUERY_BYTES} bytes")
+    if query:
+        _check_query(query)
+    for name_bytes, value_bytes in headers:
+        if b"\x00" in value_bytes:
+            raise InvalidRequest(
+                f"header {name_bytes.decode('latin-1')!r} contains a NUL character"
+            )
+
+
+def _check_query(query: bytes) -> None:
     text = query.decode("latin-1")
     try:
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
@@ -42,11 +54,6 @@ def check_request_target(path: str, query: bytes, headers: list[tuple[bytes, byt
         check_text(name, "a query parameter name")
         check_text(value, f"query parameter {name!r}")
         _check_number(value, f"query parameter {name!r}")
-    for name_bytes, value_bytes in headers:
-        if b"\x00" in value_bytes:
-            raise InvalidRequest(
-                f"header {name_bytes.decode('latin-1')!r} contains a NUL character"
-            )
 
 
 def _check_number(value: str, where: str) -> None:

@@ -150,16 +150,30 @@ HARDENING = (
 JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 
 
+_HARDENING_NAMES = frozenset(name for name, _ in (*HARDENING, JSON_CSP)) | {
+    b"strict-transport-security",
+    b"content-type",
+}
+
+
 def _secured(
     headers: list[tuple[bytes, bytes]], hsts: tuple[bytes, bytes] | bool
 ) -> list[tuple[bytes, bytes]]:
     """Add each hardening header the application did not set itself."""
-    present = {name.lower() for name, _ in headers}
-    content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-    extra = [*HARDENING]
-    if b"json" in content_type:
-        extra.append(JSON_CSP)
-    if isinstance(hsts, tuple):
-        extra.append(hsts)
-    headers.extend(pair for pair in extra if pair[0] not in present)
+    content_type = b""
+    present: set[bytes] = set()
+    for name, value in headers:  # one pass; only the names that matter are kept
+        lowered = name.lower()
+        if lowered in _HARDENING_NAMES:
+            present.add(lowered)
+            if lowered == b"content-type" and not content_type:
+                content_type = value
+    if not present - {b"content-type"}:  # the usual case: the application set none of them
+        headers.extend(HARDENING)
+    else:
+        headers.extend(pair for pair in HARDENING if pair[0] not in present)
+    if b"json" in content_type and JSON_CSP[0] not in present:
+        headers.append(JSON_CSP)
+    if isinstance(hsts, tuple) and hsts[0] not in present:
+        headers.append(hsts)
     return headers

@@ -63,7 +63,12 @@ class RdfNegotiation:
             return False
         if not ENTITY_PATH.match(scope["path"]):
             return False
-        return prefers(Headers(scope=scope).get("accept"), (NQUADS,), JSON_TYPES)
+        # `prefers` needs N-Quads named explicitly: an Accept header without it is answered
+        # JSON without being parsed (what almost every request sends).
+        accept = next((v for k, v in scope["headers"] if k == b"accept"), None)
+        if accept is None or b"n-quads" not in accept.lower():
+            return False
+        return prefers(accept.decode("latin-1"), (NQUADS,), JSON_TYPES)
 
     async def _convert(self, body: bytes, path: str) -> Response:
         base = self.base_url + path.rsplit("/", 1)[0] + "/"
