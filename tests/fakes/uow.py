@@ -78,7 +78,7 @@ class MemoryRecords:
             raise Conflict(f"{row.id} is already registered", {"id": row.id})
         self.s.records[row.id] = row
 
-    def get(self, kind: str, record_id: str) -> RecordRow | None:
+    def get(self, kind: str, record_id: str, *, lock: bool = False) -> RecordRow | None:
         row = self.s.records.get(record_id)
         return row if row is not None and row.kind == kind else None
 

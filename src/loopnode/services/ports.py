@@ -133,7 +133,11 @@ class RecordStore(Protocol):
     def insert(self, row: RecordRow) -> None:
         """Store a new passport; raises `Conflict` when the id exists."""
 
-    def get(self, kind: str, record_id: str) -> RecordRow | None: ...
+    def get(self, kind: str, record_id: str, *, lock: bool = False) -> RecordRow | None:
+        """The passport; with `lock`, its row locked for the unit of work (`FOR UPDATE` on
+        PostgreSQL; SQLite's write transaction holds the whole database) in the same
+        statement."""
+        ...
 
     def document_json(self, kind: str, record_id: str) -> bytes | None:
         """The stored document's JSON bytes exactly as stored (what `get(...).document`

@@ -74,8 +74,8 @@ class Custody:
         self, j: Journal, transfer: ExchangeRow, offer: ExchangeRow, match: ExchangeRow
     ) -> None:
         uow = j.uow
-        kind = uow.subjects.lock(offer.subject_id) or "material"
-        record = uow.records.get(kind, offer.subject_id)
+        kind = "material" if offer.material_id == offer.subject_id else "product"
+        record = uow.records.get(kind, offer.subject_id, lock=True)
         if record is None:  # the offer's foreign key makes this unreachable
             raise NotFound(f"{offer.subject_id} not found on this node")
         city = receiving_city(offer.document, transfer.document, match.document)

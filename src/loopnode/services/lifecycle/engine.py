@@ -104,11 +104,15 @@ class Exchange:
         path = TRANSFER.path(TRANSFER.initial, document["status"])
         row = replace(_child_row("transfer", document, offer, j.now_us), match_id=match.id)
         plain, rest = rules.plain_prefix(TRANSFER, path[1:])
-        row = _insert_through(j, row, plain)
+        # Inserted once, already in its final state: the states on the way are journaled and
+        # their side effects run, but no UPDATE writes a state that only this unit of work saw.
+        _insert_through(j, row, path[1:])
+        last = plain[-1] if plain else TRANSFER.initial
+        row = replace(row, status=last, document=_at(row, last))
         for state in plain:
             j.entered("transfer", row.id, state, _before(path, state), _at(row, state))
         for state in rest:
-            row = self._enter_transfer(j, row, state, None, offer, match)
+            row = self._enter_transfer(j, row, state, None, offer, match, stored=True)
         return row
 
     # -- transitions --------------------------------------------------------------------------
@@ -170,20 +174,26 @@ class Exchange:
         reason: str | None,
         offer: ExchangeRow,
         match: ExchangeRow,
+        *,
+        stored: bool = False,
     ) -> ExchangeRow:
+        """`stored`: the row is already in the database in `state` (a creation)."""
         TRANSFER.check(transfer.status, state)
-        transfer = self._set(j, transfer, state, reason)
+        transfer = self._set(j, transfer, state, reason, write=not stored)
         if rules.fulfils_offer(state):
             self._custody.complete(j, transfer, offer, match)
             self._set(j, offer, "withdrawn", "fulfilled")
         return transfer
 
     @staticmethod
-    def _set(j: Journal, row: ExchangeRow, status: str, reason: str | None) -> ExchangeRow:
+    def _set(
+        j: Journal, row: ExchangeRow, status: str, reason: str | None, *, write: bool = True
+    ) -> ExchangeRow:
         changed = replace(
             row, status=status, document={**row.document, "status": status}, updated_us=j.now_us
         )
-        j.uow.exchange.update(changed)
+        if write:
+            j.uow.exchange.update(changed)
         j.entered(row.entity, row.id, status, row.status, changed.document, reason)
         return changed
 
@@ -246,7 +256,7 @@ def _locked_subject(uow: UnitOfWork, document: dict[str, Any]) -> RecordRow:
         if record_id is None:
             continue
         kind = field.removesuffix("_id")
-        record = uow.records.get(kind, record_id) if uow.subjects.lock(record_id) else None
+        record = uow.records.get(kind, record_id, lock=True)
         if record is None:
             raise InvalidRequest(
                 f"{field} {record_id} names no {kind} on this node",

@@ -86,7 +86,7 @@ class MaterialStatusService:
 
 def _apply(j: Journal, document: dict[str, Any]) -> None:
     uow, material_id, target = j.uow, document["material_id"], document["status"]
-    record = uow.records.get("material", material_id) if uow.subjects.lock(material_id) else None
+    record = uow.records.get("material", material_id, lock=True)
     if record is None:
         raise InvalidRequest(
             f"material_id {material_id} names no material on this node",

@@ -36,6 +36,7 @@ from loopnode.services.ports import (
 _GET_RECORD = select(records).where(
     records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
 )
+_GET_RECORD_LOCKED = _GET_RECORD.with_for_update()
 _GET_DOCUMENT = select(records.c.document).where(
     records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
 )
@@ -165,8 +166,9 @@ class SqlRecordStore:
                 raise Conflict(f"a record with id {row.id} already exists", {"id": row.id}) from exc
             raise
 
-    def get(self, kind: str, record_id: str) -> RecordRow | None:
-        found = self._c.execute(_GET_RECORD, {"record_id": record_id, "record_kind": kind}).first()
+    def get(self, kind: str, record_id: str, *, lock: bool = False) -> RecordRow | None:
+        statement = _GET_RECORD_LOCKED if lock else _GET_RECORD
+        found = self._c.execute(statement, {"record_id": record_id, "record_kind": kind}).first()
         return _record(found) if found is not None else None
 
     def document_json(self, kind: str, record_id: str) -> bytes | None:
