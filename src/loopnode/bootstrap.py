@@ -26,12 +26,13 @@ from loopnode.adapters.ops_probe import OpsProbe
 from loopnode.adapters.ratelimit_limits import counter_store
 from loopnode.adapters.storage.engine import (
     DATABASE_FAULTS,
+    PING_IDLE_S,
     DatabaseLimits,
     make_engine,
     runs_inline,
 )
 from loopnode.adapters.storage.migrate import upgrade
-from loopnode.adapters.storage.sql.driver import document_reader
+from loopnode.adapters.storage.sql.driver import DocumentReader
 from loopnode.adapters.storage.sql.epcis import SqlEpcisStore
 from loopnode.adapters.storage.stall_guard import StallGuard
 from loopnode.adapters.storage.uow import SqlUnitOfWork, retryable
@@ -132,10 +133,13 @@ class Container:
     # the guard breaks a call that stalls it.
     inline_calls: bool = True
     stall_guard: StallGuard | None = None
+    document_reader: DocumentReader | None = None  # keeps a connection per event-loop thread
 
     def close(self) -> None:
         if self.stall_guard is not None:
             self.stall_guard.close()
+        if self.document_reader is not None:
+            self.document_reader.close()
         self.engine.dispose()
 
 
@@ -208,9 +212,8 @@ def build(
         random_hex=random_hex,
         search=search.core_dp_search,
     )
-    registry = RegistryService(
-        uow, clock, node, random_hex, writes, read_document=document_reader(engine)
-    )
+    document_reader = DocumentReader(engine, idle_ping_s=PING_IDLE_S)
+    registry = RegistryService(uow, clock, node, random_hex, writes, read_document=document_reader)
     api_keys = ApiKeyService(
         uow,
         clock,
@@ -267,6 +270,7 @@ def build(
         writes=writes,
         inline_calls=inline_calls,
         stall_guard=stall_guard,
+        document_reader=document_reader,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from loopnode.adapters.storage import engine as engine_module
 from loopnode.adapters.storage.engine import make_engine
@@ -82,3 +83,45 @@ def test_a_read_only_unit_of_work_sends_no_begin_and_leaves_the_connection_as_it
             assert in_transaction(uow)
         with SqlUnitOfWork(engine, "n", write=True, read_only=True) as uow:
             assert in_transaction(uow)  # a write is never autocommitted
+
+
+def _kill_others(engine: Any) -> None:
+    """Every other session of the test database, as a restarted or idle-timeout server would."""
+    other = make_engine(str(engine.url.render_as_string(hide_password=False)), pool_size=1)
+    with other.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        connection.commit()
+    other.dispose()
+
+
+def test_the_kept_read_connection_is_pinged_after_idling_and_replaced_when_dead(
+    engine: Any,
+) -> None:
+    import asyncio
+    import time
+
+    from loopnode.adapters.storage.migrate import upgrade
+    from loopnode.adapters.storage.sql.driver import DocumentReader
+
+    upgrade(engine)
+    reader = DocumentReader(engine, idle_ping_s=0.2)
+
+    async def on_a_loop() -> bytes | None:  # a loop's thread keeps its own connection
+        return reader("material", "MAT-DE-MUC-2026-PLA-000001")
+
+    try:
+        assert asyncio.run(on_a_loop()) is None
+        _kill_others(engine)
+        time.sleep(0.3)
+        assert asyncio.run(on_a_loop()) is None  # no error: pinged, found dead, replaced
+        _kill_others(engine)
+        with pytest.raises(OperationalError):  # used moments ago: not pinged, the read fails
+            asyncio.run(on_a_loop())
+        assert asyncio.run(on_a_loop()) is None  # and the next one has a new connection
+    finally:
+        reader.close()

@@ -26,6 +26,8 @@ from tests.conftest import create_postgres_database
 
 pytestmark = pytest.mark.postgres
 
+UNKNOWN = "MAT-DE-MUC-2026-PLA-000001"
+
 
 class Proxy:
     """A loopback TCP proxy with three modes: forward, freeze, refuse."""
@@ -145,6 +147,7 @@ def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Pr
 def test_refused_database_answers_503_with_retry_after(proxied: tuple[Proxy, Any]) -> None:
     proxy, client = proxied
     assert client.get("/api/v1/material").status_code == 200
+    assert client.get(f"/api/v1/material/{UNKNOWN}").status_code == 404  # a read connection kept
     proxy.refuse()
     started = time.monotonic()
     response = client.get("/api/v1/material")
@@ -154,12 +157,12 @@ def test_refused_database_answers_503_with_retry_after(proxied: tuple[Proxy, Any
     assert time.monotonic() - started < 5
     # The read by id goes to the driver without SQLAlchemy's Connection (sql/driver.py): its
     # fault is answered the same way.
-    by_id = client.get("/api/v1/material/MAT-DE-MUC-2026-PLA-000001")
+    by_id = client.get(f"/api/v1/material/{UNKNOWN}")
     assert by_id.status_code == 503, by_id.text
     assert by_id.headers["Retry-After"] == "5"
     proxy.restore()
     assert client.get("/api/v1/material").status_code == 200
-    assert client.get("/api/v1/material/MAT-DE-MUC-2026-PLA-000001").status_code == 404
+    assert client.get(f"/api/v1/material/{UNKNOWN}").status_code == 404
 
 
 def test_unresponsive_database_answers_503_within_the_deadline(
@@ -167,14 +170,11 @@ def test_unresponsive_database_answers_503_within_the_deadline(
 ) -> None:
     proxy, client = proxied
     assert client.get("/api/v1/material").status_code == 200
+    assert client.get(f"/api/v1/material/{UNKNOWN}").status_code == 404  # a read connection kept
     proxy.freeze()
-    # The pooled connection hangs, then a new one cannot be made; the read by id goes to the
-    # driver without SQLAlchemy's Connection (sql/driver.py).
-    for path in (
-        "/api/v1/material",
-        "/api/v1/material",
-        "/api/v1/material/MAT-DE-MUC-2026-PLA-000001",
-    ):
+    # The read by id's own connection hangs (sql/driver.DocumentReader keeps one per event
+    # loop), then the pooled one, then a new one cannot be made.
+    for path in (f"/api/v1/material/{UNKNOWN}", "/api/v1/material", "/api/v1/material"):
         started = time.monotonic()
         response = client.get(path)
         assert response.status_code == 503, response.text

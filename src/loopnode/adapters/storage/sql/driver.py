@@ -14,6 +14,10 @@ web layer answers it as any other database fault.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -22,9 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from loopnode.services.ports import DocumentRead
-
-__all__ = ["document_reader", "insert_rows"]
+__all__ = ["DocumentReader", "insert_rows"]
 
 CHUNK = 500  # rows per statement: at most 12,000 parameters for the widest table, below limits
 
@@ -50,41 +52,108 @@ def _mark(paramstyle: str) -> str:
     return "?" if paramstyle == "qmark" else "%s"
 
 
-def document_reader(engine: Engine) -> DocumentRead:
+class DocumentReader:
     """`RecordStore.document_json` as one driver statement outside a unit of work.
 
-    On PostgreSQL the statement runs in autocommit: one round trip, and the pool's reset on
-    return finds no transaction to roll back. On SQLite the connection is in autocommit already
-    (pysqlite's transaction handling is off: `engine.py`)."""
-    mark = _mark(engine.dialect.paramstyle)
-    sql = f"SELECT document FROM dna_records WHERE id = {mark} AND kind = {mark}"
-    postgres = engine.dialect.name != "sqlite"
-    dbapi_error = engine.dialect.loaded_dbapi.Error
+    A thread that runs an event loop (routes run reads inline there: `web/concurrency.py`)
+    keeps a driver connection of its own for this read, taken from the pool once and detached
+    from it: no checkout and checkin per read. The pool's checkout events ran for it (the stall
+    guard tracks it as the loop's); one idle for `idle_ping_s` is pinged first and replaced when
+    dead, as the pool does for its own. Other threads borrow a pooled connection per read.
 
-    def read(kind: str, record_id: str) -> bytes | None:
+    On PostgreSQL the statement runs in autocommit: one round trip, no transaction to end. On
+    SQLite the connection is in autocommit already (pysqlite's transaction handling is off:
+    `engine.py`)."""
+
+    def __init__(self, engine: Engine, idle_ping_s: float = 5.0) -> None:
+        mark = _mark(engine.dialect.paramstyle)
+        self._sql = f"SELECT document FROM dna_records WHERE id = {mark} AND kind = {mark}"
+        self._engine = engine
+        self._postgres = engine.dialect.name != "sqlite"
+        self._error: Any = engine.dialect.loaded_dbapi.Error
+        self._idle_ping_s = idle_ping_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._kept: list[Any] = []  # every detached connection, closed by `close`
+
+    def __call__(self, kind: str, record_id: str) -> bytes | None:
+        params = (record_id, kind)
+        if asyncio._get_running_loop() is None:
+            return self._borrowed(params)
+        driver = self._kept_connection()
         try:
-            pooled = engine.raw_connection()
-        except dbapi_error as failure:
-            raise DBAPIError.instance(sql, None, failure, dbapi_error) from failure
+            found = driver.execute(self._sql, params).fetchone()
+        except self._error as failure:
+            self._drop(driver)
+            raise DBAPIError.instance(
+                self._sql, params, failure, self._error, connection_invalidated=True
+            ) from failure
+        self._local.used = time.monotonic()
+        return found[0].encode() if found is not None else None
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for driver in kept:
+            with contextlib.suppress(Exception):
+                driver.close()
+
+    def _kept_connection(self) -> Any:
+        driver = getattr(self._local, "driver", None)
+        if driver is not None and time.monotonic() - self._local.used > self._idle_ping_s:
+            try:
+                driver.execute("SELECT 1").fetchone()
+            except self._error:
+                self._drop(driver)
+                driver = None
+        if driver is None:
+            try:
+                pooled = self._engine.raw_connection()
+            except self._error as failure:
+                raise DBAPIError.instance(self._sql, None, failure, self._error) from failure
+            driver = _driver(pooled)
+            pooled.detach()
+            if self._postgres:
+                driver.autocommit = True
+            with self._lock:
+                self._kept.append(driver)
+            self._local.driver, self._local.used = driver, time.monotonic()
+        return driver
+
+    def _drop(self, driver: Any) -> None:
+        self._local.driver = None
+        with self._lock:
+            self._kept = [kept for kept in self._kept if kept is not driver]
+        with contextlib.suppress(Exception):
+            driver.close()
+
+    def _borrowed(self, params: tuple[str, str]) -> bytes | None:
         try:
-            driver = pooled.driver_connection
-            assert driver is not None
-            if postgres:
+            pooled = self._engine.raw_connection()
+        except self._error as failure:
+            raise DBAPIError.instance(self._sql, None, failure, self._error) from failure
+        driver = _driver(pooled)
+        try:
+            if self._postgres:
                 driver.autocommit = True
             try:
-                found = driver.execute(sql, (record_id, kind)).fetchone()
+                found = driver.execute(self._sql, params).fetchone()
             finally:
-                if postgres and not driver.closed:
+                if self._postgres and not driver.closed:
                     driver.autocommit = False
-        except dbapi_error as failure:
-            gone = engine.dialect.is_disconnect(failure, driver, None)
+        except self._error as failure:
+            gone = self._engine.dialect.is_disconnect(failure, driver, None)
             if gone:
                 pooled.invalidate(failure)
             raise DBAPIError.instance(
-                sql, (record_id, kind), failure, dbapi_error, connection_invalidated=gone
+                self._sql, params, failure, self._error, connection_invalidated=gone
             ) from failure
         finally:
             pooled.close()
         return found[0].encode() if found is not None else None
 
-    return read
+
+def _driver(pooled: Any) -> Any:
+    driver = pooled.driver_connection
+    assert driver is not None  # a checked-out connection always has one
+    return driver
