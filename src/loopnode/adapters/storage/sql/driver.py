@@ -40,12 +40,35 @@ def _text(table: str, columns: tuple[str, ...], paramstyle: str, rows: int) -> s
 def insert_rows(
     connection: Connection, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """Insert `rows` (values in `columns` order), one multi-row statement per CHUNK rows."""
-    paramstyle = connection.dialect.paramstyle
+    """Insert `rows` (values in `columns` order), one multi-row statement per CHUNK rows.
+
+    On a cursor of the unit of work's own driver connection (in its transaction), kept with the
+    pooled connection: SQLAlchemy's `exec_driver_sql` costs 90 µs of CPU per statement on
+    psycopg against 43 µs for the cursor (docs/performance.md, Session 5). A driver error comes
+    out wrapped as SQLAlchemy's (`IntegrityError` for a duplicate key), as it would from
+    SQLAlchemy."""
+    dialect = connection.dialect
+    cursor = _cursor(connection)
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         flat = tuple(value for row in chunk for value in row)
-        connection.exec_driver_sql(_text(table, columns, paramstyle, len(chunk)), flat)
+        sql = _text(table, columns, dialect.paramstyle, len(chunk))
+        try:
+            cursor.execute(sql, flat)
+        except dialect.loaded_dbapi.Error as failure:
+            raise DBAPIError.instance(sql, flat, failure, dialect.loaded_dbapi.Error) from failure
+
+
+_CURSOR = "loopnode_insert_cursor"
+
+
+def _cursor(connection: Connection) -> Any:
+    pooled = connection.connection
+    driver = pooled.driver_connection
+    kept = pooled.info.get(_CURSOR)
+    if kept is None or kept[0] is not driver:  # a connection replaced since: a new cursor
+        kept = pooled.info[_CURSOR] = (driver, pooled.cursor())
+    return kept[1]
 
 
 def _mark(paramstyle: str) -> str:
