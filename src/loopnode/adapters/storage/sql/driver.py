@@ -18,15 +18,17 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Select, Update
 
-__all__ = ["DocumentReader", "insert_rows"]
+__all__ = ["DocumentReader", "Prebuilt", "insert_rows"]
 
 CHUNK = 500  # rows per statement: at most 12,000 parameters for the widest table, below limits
 
@@ -180,3 +182,97 @@ def _driver(pooled: Any) -> Any:
     driver = pooled.driver_connection
     assert driver is not None  # a checked-out connection always has one
     return driver
+
+
+class Prebuilt:
+    """A Core statement built once and compiled once per dialect, run on the unit of work's
+    driver cursor (`_cursor`): for the lifecycle's reads and updates, which a flow runs about
+    thirty of, SQLAlchemy's execution and result objects cost as much as the statement on
+    PostgreSQL. Parameters go through SQLAlchemy's bind processors as they would in
+    SQLAlchemy; a statement whose columns need a result processor, or that SQLAlchemy renders
+    per call (an expanding IN) or fills with Python-side defaults, runs through SQLAlchemy as
+    before, so the answer is the same either way."""
+
+    def __init__(self, statement: Select[Any] | Update) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled | None] = {}
+
+    def first(self, connection: Connection, params: dict[str, Any]) -> Mapping[str, Any] | None:
+        """The first row as a mapping of column names, or None."""
+        found = self._compiled_for(connection)
+        if found is None:
+            stored = connection.execute(self.statement, params).first()
+            return None if stored is None else dict(stored._mapping)
+        cursor = self._run(connection, found, params)
+        values = cursor.fetchone()
+        if values is None:
+            return None
+        cursor.fetchall()  # a cursor is reused: leave nothing pending on it
+        if not found.results:
+            found.results[:] = [
+                type_._cached_result_processor(connection.dialect, described[1])
+                for type_, described in zip(found.types, cursor.description, strict=True)
+            ]
+        row: dict[str, Any] = dict(zip(found.columns, values, strict=True))
+        for name, process in zip(found.columns, found.results, strict=True):
+            if process is not None:
+                row[name] = process(row[name])
+        return row
+
+    def rowcount(self, connection: Connection, params: dict[str, Any]) -> int:
+        """Runs a write; the rows it matched."""
+        found = self._compiled_for(connection)
+        if found is None:
+            return int(connection.execute(self.statement, params).rowcount)
+        return int(self._run(connection, found, params).rowcount)
+
+    def _run(self, connection: Connection, found: _Compiled, params: dict[str, Any]) -> Any:
+        values = {**found.defaults, **params}
+        for name, process in found.processors.items():
+            if values.get(name) is not None:
+                values[name] = process(values[name])
+        args: Any = tuple(values[name] for name in found.order) if found.order else values
+        cursor = _cursor(connection)
+        error = connection.dialect.loaded_dbapi.Error
+        try:
+            cursor.execute(found.sql, args)
+        except error as failure:
+            raise DBAPIError.instance(found.sql, args, failure, error) from failure
+        return cursor
+
+    def _compiled_for(self, connection: Connection) -> _Compiled | None:
+        dialect = connection.dialect
+        try:
+            return self._compiled[dialect.name]
+        except KeyError:
+            found = self._compiled[dialect.name] = _compile(self.statement, dialect)
+            return found
+
+
+@dataclass(slots=True)
+class _Compiled:
+    sql: str
+    order: tuple[str, ...]  # parameter names in placeholder order (positional drivers)
+    defaults: dict[str, Any]  # the statement's own literal values
+    processors: dict[str, Any]  # SQLAlchemy's per-type conversion of a parameter
+    columns: tuple[str, ...]
+    types: tuple[Any, ...]
+    # SQLAlchemy's result processor per column, found from the first result's column types
+    # (PostgreSQL's depend on the type the server reports); empty until then.
+    results: list[Any]
+
+
+def _compile(statement: Select[Any] | Update, dialect: Dialect) -> _Compiled | None:
+    compiled: Any = statement.compile(dialect=dialect)
+    if (
+        compiled.insert_prefetch
+        or compiled.update_prefetch
+        or "POSTCOMPILE" in compiled.string  # an expanding IN: rendered per call by SQLAlchemy
+    ):
+        return None
+    columns = tuple(name for name, _key, _objects, _type in compiled._result_columns)
+    types = tuple(type_ for _name, _key, _objects, type_ in compiled._result_columns)
+    order = tuple(compiled.positiontup or ()) if compiled.positional else ()
+    defaults = dict(compiled.construct_params(_check=False))  # literals; the rest come per call
+    processors = dict(compiled._bind_processors)  # e.g. SQLite's float coercion
+    return _Compiled(compiled.string, order, defaults, processors, columns, types, [])

@@ -13,7 +13,7 @@ building a Core `update().where().values()` costs about five times executing it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import BigInteger
 
 from loopnode.adapters.storage.sql import json_text
+from loopnode.adapters.storage.sql.driver import Prebuilt
 from loopnode.adapters.storage.tables.core import records
 from loopnode.adapters.storage.tables.lifecycle import (
     custody,
@@ -94,19 +95,28 @@ def _set_status(table: Table) -> Update:
 
 
 _INSERT: dict[str, Insert] = {entity: insert(table) for entity, table in TABLES.items()}
-_GET: dict[str, Select[Any]] = {entity: _by_id(table) for entity, table in TABLES.items()}
-_GET_LOCKED: dict[str, Select[Any]] = {e: q.with_for_update() for e, q in _GET.items()}
-_SET_STATUS: dict[str, Update] = {entity: _set_status(table) for entity, table in TABLES.items()}
-_ACTIVE_MATCH = select(matches).where(
-    matches.c.offer_id == bindparam("wanted_offer"), matches.c.status.in_(("proposed", "accepted"))
+# The lifecycle's reads and updates run at the driver (sql/driver.Prebuilt).
+_GET = {entity: Prebuilt(_by_id(table)) for entity, table in TABLES.items()}
+_GET_LOCKED = {
+    entity: Prebuilt(_by_id(table).with_for_update()) for entity, table in TABLES.items()
+}
+_SET_STATUS = {entity: Prebuilt(_set_status(table)) for entity, table in TABLES.items()}
+_ACTIVE_MATCH = Prebuilt(
+    select(matches).where(
+        matches.c.offer_id == bindparam("wanted_offer"),
+        # Not `in_`: an expanding IN is rendered per call, which Prebuilt leaves to SQLAlchemy.
+        or_(matches.c.status == "proposed", matches.c.status == "accepted"),
+    )
 )
-_LIVE_TRANSFER = select(transfers).where(
-    transfers.c.match_id == bindparam("wanted_match"), transfers.c.status != "cancelled"
+_LIVE_TRANSFER = Prebuilt(
+    select(transfers).where(
+        transfers.c.match_id == bindparam("wanted_match"), transfers.c.status != "cancelled"
+    )
 )
 _LOCK_SUBJECT = (
     select(records.c.kind).where(records.c.id == bindparam("wanted_id")).with_for_update()
 )
-_RESERVE = (
+_RESERVE = Prebuilt(
     update(records)
     .where(
         records.c.id == bindparam("wanted_id"),
@@ -114,12 +124,12 @@ _RESERVE = (
     )
     .values(offered_micro=records.c.offered_micro + bindparam("micro", type_=BigInteger))
 )
-_RELEASE = (
+_RELEASE = Prebuilt(
     update(records)
     .where(records.c.id == bindparam("wanted_id"))
     .values(offered_micro=records.c.offered_micro - bindparam("micro", type_=BigInteger))
 )
-_REWRITE = (
+_REWRITE = Prebuilt(
     update(records)
     .where(records.c.id == bindparam("wanted_id"))
     .values(
@@ -203,7 +213,7 @@ class SqlExchangeStore:
 
     def get(self, entity: str, entity_id: str, *, lock: bool = False) -> ExchangeRow | None:
         statement = (_GET_LOCKED if lock else _GET)[entity]
-        found = self._c.execute(statement, {"wanted_id": entity_id}).first()
+        found = statement.first(self._c, {"wanted_id": entity_id})
         return None if found is None else _exchange(entity, found)
 
     def update(self, row: ExchangeRow) -> None:
@@ -214,20 +224,22 @@ class SqlExchangeStore:
             "new_updated_us": row.updated_us,
         }
         try:
-            self._c.execute(_SET_STATUS[row.entity], values)
+            _SET_STATUS[row.entity].rowcount(self._c, values)
         except IntegrityError as exc:
             raise _insert_error(row, exc) from exc
 
     def active_match(self, offer_id: str) -> ExchangeRow | None:
-        found = self._c.execute(_ACTIVE_MATCH, {"wanted_offer": offer_id}).first()
+        found = _ACTIVE_MATCH.first(self._c, {"wanted_offer": offer_id})
         return None if found is None else _exchange("match", found)
 
     def live_transfer(self, match_id: str) -> ExchangeRow | None:
-        found = self._c.execute(_LIVE_TRANSFER, {"wanted_match": match_id}).first()
+        found = _LIVE_TRANSFER.first(self._c, {"wanted_match": match_id})
         return None if found is None else _exchange("transfer", found)
 
     def page(self, entity: str, query: ListQuery) -> list[ExchangeRow]:
-        return [_exchange(entity, r) for r in self._c.execute(_page(TABLES[entity], query))]
+        return [
+            _exchange(entity, r._mapping) for r in self._c.execute(_page(TABLES[entity], query))
+        ]
 
 
 def _insert_error(row: ExchangeRow, exc: IntegrityError) -> Exception:
@@ -252,8 +264,7 @@ def _insert_error(row: ExchangeRow, exc: IntegrityError) -> Exception:
     return exc
 
 
-def _exchange(entity: str, row: Row[Any]) -> ExchangeRow:
-    m = row._mapping
+def _exchange(entity: str, m: Mapping[Any, Any]) -> ExchangeRow:
     return ExchangeRow(
         entity=entity,
         id=m["id"],
@@ -286,16 +297,16 @@ class SqlSubjectLedger:
         # Conditional, so the row lock taken by the UPDATE is the only serialisation needed;
         # the CHECK would refuse the same row if this condition were ever wrong.
         try:
-            result = self._c.execute(_RESERVE, {"wanted_id": record_id, "micro": micro})
+            matched = _RESERVE.rowcount(self._c, {"wanted_id": record_id, "micro": micro})
         except IntegrityError as exc:
             raise InvalidRequest(
                 f"open and reserved offers of {record_id} would exceed its quantity",
                 {"id": record_id, "rule": "offers never exceed the subject (DECISIONS 10)"},
             ) from exc
-        return bool(result.rowcount)
+        return bool(matched)
 
     def release(self, record_id: str, micro: int) -> None:
-        self._c.execute(_RELEASE, {"wanted_id": record_id, "micro": micro})
+        _RELEASE.rowcount(self._c, {"wanted_id": record_id, "micro": micro})
 
     def set_availability(self, record_id: str, availability: str, updated_us: int) -> None:
         self._c.execute(
@@ -323,7 +334,7 @@ class SqlSubjectLedger:
             "new_updated_us": row.updated_us,
         }
         try:
-            self._c.execute(_REWRITE, values)
+            _REWRITE.rowcount(self._c, values)
         except IntegrityError as exc:
             raise InvalidRequest(
                 "the record's quantity would fall below what its offers hold", {"id": row.id}

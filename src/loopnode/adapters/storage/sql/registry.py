@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
@@ -10,7 +10,6 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Row,
     String,
     and_,
     bindparam,
@@ -22,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loopnode.adapters.storage.sql import json_text
-from loopnode.adapters.storage.sql.driver import insert_rows
+from loopnode.adapters.storage.sql.driver import Prebuilt, insert_rows
 from loopnode.adapters.storage.tables.core import records
 from loopnode.domain.errors import Conflict
 from loopnode.services.ports import (
@@ -36,7 +35,9 @@ from loopnode.services.ports import (
 _GET_RECORD = select(records).where(
     records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
 )
-_GET_RECORD_LOCKED = _GET_RECORD.with_for_update()
+# A passport by id at the driver (sql/driver.Prebuilt): the lifecycle reads one per change.
+_GET_RECORD_FAST = Prebuilt(_GET_RECORD)
+_GET_RECORD_LOCKED = Prebuilt(_GET_RECORD.with_for_update())
 _GET_DOCUMENT = select(records.c.document).where(
     records.c.id == bindparam("record_id"), records.c.kind == bindparam("record_kind")
 )
@@ -167,8 +168,8 @@ class SqlRecordStore:
             raise
 
     def get(self, kind: str, record_id: str, *, lock: bool = False) -> RecordRow | None:
-        statement = _GET_RECORD_LOCKED if lock else _GET_RECORD
-        found = self._c.execute(statement, {"record_id": record_id, "record_kind": kind}).first()
+        statement = _GET_RECORD_LOCKED if lock else _GET_RECORD_FAST
+        found = statement.first(self._c, {"record_id": record_id, "record_kind": kind})
         return _record(found) if found is not None else None
 
     def document_json(self, kind: str, record_id: str) -> bytes | None:
@@ -190,8 +191,10 @@ class SqlRecordStore:
         params = _near_params(query)
         if params is not None:
             prebuilt = _NEAR_PAGE if query.after is None else _NEAR_PAGE_AFTER
-            return [_record(r) for r in self._c.execute(prebuilt, params)]
-        return [_record(r) for r in self._c.execute(self._page_statement(query, (records,)))]
+            return [_record(r._mapping) for r in self._c.execute(prebuilt, params)]
+        return [
+            _record(r._mapping) for r in self._c.execute(self._page_statement(query, (records,)))
+        ]
 
     def page_documents(self, query: RecordQuery) -> list[StoredDocument]:
         params = _near_params(query)
@@ -287,8 +290,7 @@ def _near(query: RecordQuery) -> list[ColumnElement[bool]]:
     return found
 
 
-def _record(row: Row[Any]) -> RecordRow:
-    m = row._mapping
+def _record(m: Mapping[Any, Any]) -> RecordRow:
     vector = (m["ux"], m["uy"], m["uz"]) if m["ux"] is not None else None
     return RecordRow(
         id=m["id"],

@@ -1,0 +1,89 @@
+"""The lifecycle's reads and updates run at the driver (`sql/driver.Prebuilt`) on both
+databases: compiled once per dialect, no SQLAlchemy type processor in the way (else they would
+fall back to SQLAlchemy and the speed-up would be lost unnoticed), and answering what
+SQLAlchemy answers for the same statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from loopnode.adapters.storage.sql import lifecycle as sql_lifecycle
+from loopnode.adapters.storage.sql import registry as sql_registry
+from loopnode.adapters.storage.sql.driver import Prebuilt, _compile
+from loopnode.adapters.storage.tables.lifecycle import matches, offers
+from tests import lifecycle_payloads as payloads
+
+pytestmark = pytest.mark.usefixtures("container")
+
+
+def _prebuilt() -> list[Prebuilt]:
+    found: list[Prebuilt] = []
+    for module in (sql_lifecycle, sql_registry):
+        for value in vars(module).values():
+            if isinstance(value, Prebuilt):
+                found.append(value)
+            elif isinstance(value, dict):
+                found += [v for v in value.values() if isinstance(v, Prebuilt)]
+    return found
+
+
+def test_every_prebuilt_statement_runs_at_the_driver(container: Any) -> None:
+    statements = _prebuilt()
+    assert len(statements) >= 12
+    dialect = container.engine.dialect
+    for statement in statements:
+        assert _compile(statement.statement, dialect) is not None, statement.statement
+
+
+def test_a_prebuilt_read_answers_what_sqlalchemy_answers(container: Any, offer_row: Any) -> None:
+    with container.engine.begin() as connection:
+        connection.execute(insert(offers), offer_row)
+        for entity_get in (sql_lifecycle._GET["offer"], sql_lifecycle._GET_LOCKED["offer"]):
+            ours = entity_get.first(connection, {"wanted_id": offer_row["id"]})
+            theirs = connection.execute(entity_get.statement, {"wanted_id": offer_row["id"]})
+            assert ours == dict(theirs.one()._mapping)
+        assert sql_lifecycle._GET["offer"].first(connection, {"wanted_id": "OFR-NONE"}) is None
+        connection.execute(insert(matches), match_row(offer_row))
+        for literal, params in (  # statements with literal values of their own (IN, !=)
+            (sql_lifecycle._ACTIVE_MATCH, {"wanted_offer": offer_row["id"]}),
+            (sql_lifecycle._LIVE_TRANSFER, {"wanted_match": "MCH-PREBUILT-0001"}),
+        ):
+            ours = literal.first(connection, params)
+            theirs = connection.execute(literal.statement, params).first()
+            assert ours == (None if theirs is None else dict(theirs._mapping))
+        assert sql_lifecycle._ACTIVE_MATCH.first(connection, {"wanted_offer": offer_row["id"]})
+        connection.rollback()
+
+
+@pytest.fixture
+def offer_row(container: Any) -> dict[str, Any]:
+    container.registry.register("material", payloads.material(), "tests")
+    return {
+        "id": "OFR-PREBUILT-0001",
+        "subject_id": payloads.MATERIAL_ID,
+        "material_id": payloads.MATERIAL_ID,
+        "product_id": None,
+        "status": "open",
+        "quantity_micro": 1_000_000,
+        "available_until_us": 2_000_000_000_000_000,
+        "document": '{"id": "OFR-PREBUILT-0001"}',
+        "created_us": 1,
+        "updated_us": 1,
+    }
+
+
+def match_row(offer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "MCH-PREBUILT-0001",
+        "offer_id": offer["id"],
+        "subject_id": offer["subject_id"],
+        "material_id": offer["material_id"],
+        "product_id": None,
+        "status": "proposed",
+        "document": '{"id": "MCH-PREBUILT-0001"}',
+        "created_us": 2,
+        "updated_us": 2,
+    }
