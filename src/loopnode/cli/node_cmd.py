@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from loopnode.bootstrap import Container, build
+from loopnode.cli.listeners import OwnSocket, bind, reuse_port_available
 from loopnode.config import SETTINGS_FILE, SettingsError, load_settings, write_settings_file
 from loopnode.domain.errors import LoopError
 from loopnode.domain.times import format_timestamp, from_us
@@ -169,11 +170,18 @@ def serve(
         # Peers keep idle keep-alive connections open; without a bound a stop waits for them.
         timeout_graceful_shutdown=2,
     )
-    sock = _bind(config, host, port)
+    balanced = workers > 1 and reuse_port_available()
+    sock = _bind(config, host, port, reuse_port=balanced)
     scheme = "https" if cert else "http"
     console.print(f"serving {settings.node_id} on {scheme}://{host}:{port} ({workers} worker(s))")
     try:
-        if workers > 1:
+        if balanced:
+            # Each worker binds a socket of its own (cli/listeners.py): the parent's only
+            # reported a port in use.
+            sock.close()
+            own = OwnSocket(host, port, config.backlog)
+            Multiprocess(config, sockets=own).run()
+        elif workers > 1:
             Multiprocess(config, sockets=[sock]).run()
         else:
             uvicorn.Server(config).run(sockets=[sock])
@@ -183,11 +191,13 @@ def serve(
         sock.close()
 
 
-def _bind(config: Any, host: str, port: int) -> socket.socket:
+def _bind(config: Any, host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """The listening socket, bound before anything says the node is serving."""
     try:
+        if reuse_port:
+            return bind(host, port, config.backlog)
         bound: socket.socket = config.bind_socket()
-    except SystemExit as exc:  # uvicorn has logged the reason (e.g. address already in use)
+    except (SystemExit, OSError) as exc:  # e.g. address already in use (uvicorn logged it)
         console.print(f"[red]cannot listen on {host}:{port}[/]")
         raise typer.Exit(1) from exc
     return bound
