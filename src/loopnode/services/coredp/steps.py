@@ -121,6 +121,10 @@ class StepOutcome:
     reply: Authored | None
 
 
+# Mirrors a peer's snapshot of an entity here, in a journal of its own.
+Mirror = Callable[[Journal, dict[str, Any]], ExchangeRow]
+
+
 def refusal_for(error: LoopError) -> CoreDpRefusal:
     """A lifecycle refusal as a core-dp error."""
     code: ErrorCode = "invalid_request"
@@ -196,31 +200,9 @@ class Steps:
     def _offer_publish(
         self, uow: UnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
     ) -> StepOutcome:
-        document, error = None, None
-        if inbound.snapshot is not None:
-            snapshot = inbound.snapshot
-            row, error = self._lifecycle(
-                uow, now, inbound.sender, lambda j: self._mirror(j, "offer", snapshot)
-            )
-            document = None if row is None else row.document
-        local = None if document is None else sha256_hex(document)
-        peer = inbound.body.get("local_evidence_hash_sha256")
-        reply = self._reply(
-            inbound,
-            "offer.reject" if error else "offer.ack",
-            reason=None if error is None else error.message[:500],
-            local_evidence_hash_sha256=local,
-            peer_evidence_hash_sha256=peer,
+        conv, reply, _row, error = self._mirrored_answer(
+            uow, now, inbound, self._mirror_offer, ("offer.ack", "offer.reject")
         )
-        conv = self._authored(
-            self._new(inbound, "counterparty", now),
-            reply,
-            now,
-            local_evidence_hash=local,
-            peer_evidence_hash=peer,
-            last_error=None if error is None else error.message,
-        )
-        uow.coredp.conversations.insert(conv)
         event = "offer.rejected" if error else "offer.acked"
         self._record(uow, now, inbound.sender, event, "offer", conv.subject_id, reply.body)
         return StepOutcome(conv, reply)
@@ -228,18 +210,34 @@ class Steps:
     def _match_propose(
         self, uow: UnitOfWork, now: datetime, inbound: Inbound, _conv: Conversation | None
     ) -> StepOutcome:
+        conv, reply, row, _error = self._mirrored_answer(
+            uow, now, inbound, self._accept_match, ("match.accept", "match.reject")
+        )
+        if row is None:
+            self._record_linked(uow, now, inbound.sender, reply)
+        return StepOutcome(conv, reply)
+
+    def _mirrored_answer(
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        inbound: Inbound,
+        mirror: Mirror,
+        verbs: tuple[str, str],
+    ) -> tuple[Conversation, Authored, ExchangeRow | None, LoopError | None]:
+        """The counterparty's answer to a proposal: the sender's snapshot mirrored here (in its
+        own savepoint), the answer `verbs[0]` or, when that failed, `verbs[1]` with the reason,
+        both sides' evidence hashes, and the new conversation stored."""
         row: ExchangeRow | None = None
         error: LoopError | None = None
         if inbound.snapshot is not None:
             snapshot = inbound.snapshot
-            row, error = self._lifecycle(
-                uow, now, inbound.sender, lambda j: self._accept_match(j, snapshot)
-            )
+            row, error = self._lifecycle(uow, now, inbound.sender, lambda j: mirror(j, snapshot))
         local = None if row is None else sha256_hex(row.document)
         peer = inbound.body.get("local_evidence_hash_sha256")
         reply = self._reply(
             inbound,
-            "match.reject" if error else "match.accept",
+            verbs[1] if error else verbs[0],
             reason=None if error is None else error.message[:500],
             local_evidence_hash_sha256=local,
             peer_evidence_hash_sha256=peer,
@@ -253,9 +251,10 @@ class Steps:
             last_error=None if error is None else error.message,
         )
         uow.coredp.conversations.insert(conv)
-        if row is None:
-            self._record_linked(uow, now, inbound.sender, reply)
-        return StepOutcome(conv, reply)
+        return conv, reply, row, error
+
+    def _mirror_offer(self, j: Journal, snapshot: dict[str, Any]) -> ExchangeRow:
+        return self._mirror(j, "offer", snapshot)
 
     def _accept_match(self, j: Journal, snapshot: dict[str, Any]) -> ExchangeRow:
         row = self._mirror(j, "match", snapshot)
