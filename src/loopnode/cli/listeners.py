@@ -12,14 +12,36 @@ to the child with the address only, and the child binds its socket the first tim
 looks at the list. The parent binds the address once to report a port in use before any worker
 starts, then closes that socket. A worker that dies takes its socket with it (the connections
 queued on it are reset); its replacement binds a new one.
+
+`SO_REUSEPORT` would also let a second `loopnode serve --workers N` of the same user bind the
+same address and silently take half the connections. `claim` refuses that: the parent holds an
+exclusive lock on a file named after the address for as long as it serves (a server without
+`SO_REUSEPORT`, such as a single worker, already makes the bind itself fail).
 """
 
 from __future__ import annotations
 
+import fcntl
+import re
 import socket
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import IO, Any
 
-__all__ = ["OwnSocket", "bind", "reuse_port_available"]
+__all__ = ["OwnSocket", "bind", "claim", "reuse_port_available"]
+
+
+def claim(host: str, port: int) -> IO[bytes]:
+    """An exclusive lock on the address for this process's lifetime; `OSError` when another
+    process holds it. Keep the returned file open while serving."""
+    name = re.sub(r"[^A-Za-z0-9.]", "_", f"{host}-{port}")
+    handle = (Path(tempfile.gettempdir()) / f"loopnode-serve-{name}.lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise
+    return handle
 
 
 def reuse_port_available() -> bool:

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from loopnode.bootstrap import Container, build
-from loopnode.cli.listeners import OwnSocket, bind, reuse_port_available
+from loopnode.cli.listeners import OwnSocket, bind, claim, reuse_port_available
 from loopnode.config import SETTINGS_FILE, SettingsError, load_settings, write_settings_file
 from loopnode.domain.errors import LoopError
 from loopnode.domain.times import format_timestamp, from_us
@@ -191,10 +191,14 @@ def serve(
         sock.close()
 
 
+_claims: list[Any] = []  # the address locks of `serve --workers N` (cli/listeners.claim)
+
+
 def _bind(config: Any, host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """The listening socket, bound before anything says the node is serving."""
     try:
         if reuse_port:
+            _claims.append(claim(host, port))  # held until the process ends
             return bind(host, port, config.backlog)
         bound: socket.socket = config.bind_socket()
     except (SystemExit, OSError) as exc:  # e.g. address already in use (uvicorn logged it)

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from loopnode.cli.listeners import OwnSocket, bind, reuse_port_available
+from loopnode.cli.listeners import OwnSocket, bind, claim, reuse_port_available
 
 pytestmark = pytest.mark.skipif(not reuse_port_available(), reason="no SO_REUSEPORT here")
 
@@ -44,3 +44,15 @@ def test_a_port_held_without_reuse_port_is_refused() -> None:
         taken.listen(1)
         with pytest.raises(OSError):
             bind("127.0.0.1", taken.getsockname()[1], 16)
+
+
+def test_a_second_server_on_the_same_address_is_refused() -> None:
+    port = _free_port()
+    held = claim("127.0.0.1", port)
+    try:
+        with pytest.raises(OSError):
+            claim("127.0.0.1", port)
+        claim("127.0.0.1", port + 1).close()  # another address is free
+    finally:
+        held.close()
+    claim("127.0.0.1", port).close()  # released with its holder
