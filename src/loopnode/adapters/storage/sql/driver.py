@@ -1,15 +1,20 @@
-"""Statements sent to the driver as text, for the hottest writes and the hottest read.
+"""Statements sent to the driver itself, for the hottest writes and reads (issue 12).
 
-SQLAlchemy Core builds an insert's parameters per call (`construct_params`): for the evidence
-of a batch and a passport's row that was a measurable share of a write (docs/performance.md,
-"Session 4"). The text depends only on the table, its columns, the row count and the driver's
-placeholder (`?` for sqlite3, `%s` for psycopg), so it is built once per shape. Values go to the
-driver as they are: only str, int, float and None, which both drivers take unconverted.
+On psycopg one statement through SQLAlchemy costs the node 90-110 µs of CPU against 43 µs on a
+driver cursor; on SQLite 25-30 against 10 µs (docs/performance.md, Session 5). Three ways in:
 
-A passport read by id (the GET route) skips SQLAlchemy's Connection altogether: a pooled driver
-connection (the pool's checkout events still run: liveness ping, stall guard), one statement,
-no BEGIN and COMMIT of its own; a driver error comes out wrapped as SQLAlchemy's, so that the
-web layer answers it as any other database fault.
+- `insert_rows`: a prebuilt multi-row INSERT text (the passport row, a batch's evidence). The
+  text depends only on the table, its columns, the row count and the driver's placeholder (`?`
+  for sqlite3, `%s` for psycopg), so it is built once per shape. Values go to the driver as
+  they are: only str, int, float and None, which both drivers take unconverted.
+- `Prebuilt`: a Core statement compiled once per dialect (the lifecycle's reads and updates,
+  the passport read by id inside a unit of work).
+- `DocumentReader`: the GET route's passport read, outside any unit of work, on a connection
+  each event loop keeps.
+
+The first two run on one cursor of the unit of work's own driver connection, inside its
+transaction. A driver error always comes out wrapped as SQLAlchemy's (`IntegrityError`,
+`OperationalError`), so the stores and the web layer answer it as before.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def insert_rows(
             raise DBAPIError.instance(sql, flat, failure, dialect.loaded_dbapi.Error) from failure
 
 
-_CURSOR = "loopnode_insert_cursor"
+_CURSOR = "loopnode_driver_cursor"
 
 
 def _cursor(connection: Connection) -> Any:
