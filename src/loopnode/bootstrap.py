@@ -36,6 +36,8 @@ from loopnode.adapters.storage.sql.driver import DocumentReader
 from loopnode.adapters.storage.sql.epcis import SqlEpcisStore
 from loopnode.adapters.storage.stall_guard import StallGuard
 from loopnode.adapters.storage.uow import SqlUnitOfWork, retryable
+from loopnode.adapters.storage.wal_checkpoints import WalCheckpointer
+from loopnode.adapters.storage.wal_checkpoints import for_engine as wal_checkpointer
 from loopnode.config import Settings
 from loopnode.domain.decay import DecayPolicy
 from loopnode.domain.errors import InvalidRequest
@@ -134,8 +136,16 @@ class Container:
     inline_calls: bool = True
     stall_guard: StallGuard | None = None
     document_reader: DocumentReader | None = None  # keeps a connection per event-loop thread
+    wal_checkpoints: WalCheckpointer | None = None  # SQLite: started by the web app
+
+    def start_wal_checkpoints(self) -> None:
+        """A served node checkpoints SQLite's log off the event loop (wal_checkpoints.py)."""
+        if self.wal_checkpoints is not None:
+            self.wal_checkpoints.start()
 
     def close(self) -> None:
+        if self.wal_checkpoints is not None:
+            self.wal_checkpoints.close()
         if self.stall_guard is not None:
             self.stall_guard.close()
         if self.document_reader is not None:
@@ -271,6 +281,7 @@ def build(
         inline_calls=inline_calls,
         stall_guard=stall_guard,
         document_reader=document_reader,
+        wal_checkpoints=wal_checkpointer(engine),
     )
 
 

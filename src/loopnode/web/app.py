@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         worker = await federation.start(_app, container)
         overflow_worker = await routes.start(_app, container)
         witness = await evidence_checkpoint.start(_app, container)
+        container.start_wal_checkpoints()
         yield
         await evidence_checkpoint.stop(witness)
         await routes.stop(overflow_worker)
