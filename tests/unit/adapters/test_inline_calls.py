@@ -44,6 +44,7 @@ class _Held:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        self.closed = False
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -104,3 +105,23 @@ def test_a_finished_loop_is_forgotten() -> None:
     guard.close()
     assert guard.broken == 0
     assert not guard.watching()
+
+
+def test_a_connection_closed_without_a_checkin_is_forgotten() -> None:
+    # sql/driver.DocumentReader closes a dead kept connection without returning it to the pool.
+    guard = StallGuard(deadline_s=1.0)
+    first, second = socket.socketpair()
+    try:
+        dropped, kept = _Held(first), _Held(second)
+        guard.held(dropped)
+        guard.held(kept)
+        assert guard.holding() == 2
+        dropped.closed = True  # what psycopg's connection says once closed
+        guard.held(_Held(second))
+        assert guard.holding() == 2  # the kept one and the new one
+        guard.returned(kept)
+        assert guard.holding() == 1
+    finally:
+        first.close()
+        second.close()
+        guard.close()

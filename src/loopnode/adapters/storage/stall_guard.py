@@ -50,6 +50,11 @@ class StallGuard:
     def held(self, dbapi_connection: Any) -> None:
         """`dbapi_connection` (anything with the socket's `fileno()`) is now this thread's."""
         with self._lock:
+            # A connection closed without a checkin (a kept one of sql/driver.DocumentReader,
+            # dropped when dead) leaves here when the next one is taken.
+            closed = [key for key, (conn, _) in self._held.items() if getattr(conn, "closed", 0)]
+            for key in closed:
+                del self._held[key]
             self._held[id(dbapi_connection)] = (dbapi_connection, threading.get_ident())
 
     def returned(self, dbapi_connection: Any) -> None:
@@ -71,6 +76,10 @@ class StallGuard:
                 )
                 self._thread.start()
         loop.call_later(self._tick, self._beat, loop, ident)
+
+    def holding(self) -> int:
+        """Connections tracked as checked out now."""
+        return len(self._held)
 
     def watching(self) -> int:
         """Loops whose heartbeat is watched now."""
