@@ -29,8 +29,8 @@ def _draft(index: int) -> EvidenceDraft:
 
 
 class _Counted:
-    """A driver cursor that notes each statement (`sql/driver.insert_rows` bypasses
-    SQLAlchemy's events)."""
+    """A driver cursor that notes each statement (`sql/driver.insert_rows` and `Prebuilt`
+    bypass SQLAlchemy's events)."""
 
     def __init__(self, cursor: Any, seen: list[str]) -> None:
         self._cursor, self._seen = cursor, seen
@@ -38,6 +38,9 @@ class _Counted:
     def execute(self, statement: str, *args: Any) -> Any:
         self._seen.append(statement.split()[0].upper())
         return self._cursor.execute(statement, *args)
+
+    def __getattr__(self, name: str) -> Any:  # fetchone, description, rowcount ...
+        return getattr(self._cursor, name)
 
 
 def _statements(container: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert
 
 from loopnode.adapters.storage.sql import lifecycle as sql_lifecycle
+from loopnode.adapters.storage.sql import evidence_log as sql_evidence_log
 from loopnode.adapters.storage.sql import registry as sql_registry
 from loopnode.adapters.storage.sql.driver import Prebuilt, _compile
 from loopnode.adapters.storage.tables.lifecycle import matches, offers
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("container")
 
 def _prebuilt() -> list[Prebuilt]:
     found: list[Prebuilt] = []
-    for module in (sql_lifecycle, sql_registry):
+    for module in (sql_lifecycle, sql_registry, sql_evidence_log):
         for value in vars(module).values():
             if isinstance(value, Prebuilt):
                 found.append(value)

@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from loopnode.adapters.storage.sql import json_text
-from loopnode.adapters.storage.sql.driver import insert_rows
+from loopnode.adapters.storage.sql.driver import Prebuilt, insert_rows
 from loopnode.adapters.storage.sql.evidence import record_mismatches
 from loopnode.adapters.storage.sql.evidence_binding import states_of
 from loopnode.adapters.storage.tables.core import evidence, evidence_head
@@ -35,8 +35,11 @@ _COLUMNS: Final = (
     *("content_salt", "content_hash", "record_hash"),
 )  # every column but the redaction's, which only a tombstone sets
 
-_HEAD_FOR_UPDATE = select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
-_MOVE_HEAD = (
+# At the driver, once per batch (sql/driver.Prebuilt).
+_HEAD_FOR_UPDATE = Prebuilt(
+    select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
+)
+_MOVE_HEAD = Prebuilt(
     update(evidence_head)
     .where(evidence_head.c.id == 1)
     .values(sequence=bindparam("new_sequence"), entry_hash=bindparam("new_hash"))
@@ -63,8 +66,10 @@ class SqlEvidenceLog:
         subject type of the subjects' current rows for record binding (evidence_binding.py)."""
         if not drafts:
             return []
-        locked = self._c.execute(_HEAD_FOR_UPDATE).one()
-        sequence, previous = int(locked.sequence), str(locked.entry_hash)
+        locked = _HEAD_FOR_UPDATE.first(self._c, {})
+        if locked is None:
+            raise RuntimeError("the evidence head row is missing (migration 0001 creates it)")
+        sequence, previous = int(locked["sequence"]), str(locked["entry_hash"])
         # Record binding (issue 15): each entry carries its subject row's state after the change
         # (in a batch, after the whole batch: the latest entry about a row is what verify checks).
         states = states_of(self._c, ((d.subject_type, d.subject_id) for d in drafts))
@@ -108,7 +113,7 @@ class SqlEvidenceLog:
             events.append(event)
             sequence, previous = event.sequence, digest
         insert_rows(self._c, "evidence", _COLUMNS, rows)
-        self._c.execute(_MOVE_HEAD, {"new_sequence": sequence, "new_hash": previous})
+        _MOVE_HEAD.rowcount(self._c, {"new_sequence": sequence, "new_hash": previous})
         return events
 
     def page(self, after_sequence: int, limit: int) -> list[EvidenceEvent]:

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import BigInteger
 
 from loopnode.adapters.storage.sql import json_text
-from loopnode.adapters.storage.sql.driver import Prebuilt
+from loopnode.adapters.storage.sql.driver import Prebuilt, insert_rows
 from loopnode.adapters.storage.tables.core import records
 from loopnode.adapters.storage.tables.lifecycle import (
     custody,
@@ -145,8 +145,15 @@ _REWRITE = Prebuilt(
         updated_us=bindparam("new_updated_us"),
     )
 )
-_INSERT_CUSTODY = insert(custody)
-_INSERT_HISTORY = insert(status_history)
+# Written at the driver (`insert_rows`); every value is a str, an int or None.
+_CUSTODY_COLUMNS = (
+    *("record_id", "child_id", "transfer_id", "offer_id", "match_id", "from_city", "to_city"),
+    *("quantity_micro", "mode", "sequence", "recorded_us"),
+)
+_HISTORY_COLUMNS = (
+    *("entity_type", "entity_id", "status", "previous", "reason", "actor", "sequence"),
+    "recorded_us",
+)
 _IDEMPOTENCY_KEY = and_(
     idempotency_keys.c.principal == bindparam("wanted_principal"),
     idempotency_keys.c.key == bindparam("wanted_key"),
@@ -346,22 +353,20 @@ class SqlCustodyLog:
         self._c = connection
 
     def append(self, entry: CustodyEntry) -> None:
-        self._c.execute(
-            _INSERT_CUSTODY,
-            {
-                "record_id": entry.record_id,
-                "child_id": entry.child_id,
-                "transfer_id": entry.transfer_id,
-                "offer_id": entry.offer_id,
-                "match_id": entry.match_id,
-                "from_city": entry.from_city,
-                "to_city": entry.to_city,
-                "quantity_micro": entry.quantity_micro,
-                "mode": entry.mode,
-                "sequence": entry.sequence,
-                "recorded_us": entry.recorded_us,
-            },
+        row = (
+            entry.record_id,
+            entry.child_id,
+            entry.transfer_id,
+            entry.offer_id,
+            entry.match_id,
+            entry.from_city,
+            entry.to_city,
+            entry.quantity_micro,
+            entry.mode,
+            entry.sequence,
+            entry.recorded_us,
         )
+        insert_rows(self._c, "custody", _CUSTODY_COLUMNS, [row])
 
     def of(self, record_id: str) -> list[CustodyEntry]:
         statement = (
@@ -398,20 +403,21 @@ class SqlStatusHistory:
 
     def append_many(self, changes: Sequence[StatusChange]) -> None:
         rows = [
-            {
-                "entity_type": change.entity_type,
-                "entity_id": change.entity_id,
-                "status": change.status,
-                "previous": change.previous,
-                "reason": change.reason,
-                "actor": change.actor,
-                "sequence": change.sequence,
-                "recorded_us": change.recorded_us,
-            }
+            (
+                change.entity_type,
+                change.entity_id,
+                change.status,
+                change.previous,
+                change.reason,
+                change.actor,
+                change.sequence,
+                change.recorded_us,
+            )
             for change in changes
         ]
         if rows:
-            self._c.execute(_INSERT_HISTORY, rows)
+            # A batch's rows as one multi-row statement at the driver, ids in this order.
+            insert_rows(self._c, "status_history", _HISTORY_COLUMNS, rows)
 
     def of(self, entity_type: str, entity_id: str) -> list[StatusChange]:
         statement = (
