@@ -110,9 +110,10 @@ class DocumentReader:
         params = (record_id, kind)
         if asyncio._get_running_loop() is None:
             return self._borrowed(params)
-        driver = self._kept_connection()
+        driver, cursor = self._kept_connection()
         try:
-            found = driver.execute(self._sql, params).fetchone()
+            cursor.execute(self._sql, params)
+            found = cursor.fetchone()
         except self._error as failure:
             self._drop(driver)
             raise DBAPIError.instance(
@@ -128,7 +129,9 @@ class DocumentReader:
             with contextlib.suppress(Exception):
                 driver.close()
 
-    def _kept_connection(self) -> Any:
+    def _kept_connection(self) -> tuple[Any, Any]:
+        """This thread's kept driver connection and its one cursor (a cursor per read costs
+        an object the read does not need)."""
         driver = getattr(self._local, "driver", None)
         if driver is not None and time.monotonic() - self._local.used > self._idle_ping_s:
             try:
@@ -148,7 +151,8 @@ class DocumentReader:
             with self._lock:
                 self._kept.append(driver)
             self._local.driver, self._local.used = driver, time.monotonic()
-        return driver
+            self._local.cursor = driver.cursor()
+        return driver, self._local.cursor
 
     def _drop(self, driver: Any) -> None:
         self._local.driver = None
