@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from loopnode.adapters.storage.sql import lifecycle as sql_lifecycle
+from loopnode.adapters.storage.sql import evidence_binding as binding
 from loopnode.adapters.storage.sql import evidence_log as sql_evidence_log
+from loopnode.adapters.storage.sql import lifecycle as sql_lifecycle
 from loopnode.adapters.storage.sql import registry as sql_registry
 from loopnode.adapters.storage.sql.driver import Prebuilt, _compile
 from loopnode.adapters.storage.tables.lifecycle import matches, offers
@@ -88,3 +89,29 @@ def match_row(offer: dict[str, Any]) -> dict[str, Any]:
         "created_us": 2,
         "updated_us": 2,
     }
+
+
+def test_the_exchange_tables_need_no_python_side_default() -> None:
+    # Their rows are inserted at the driver (`insert_rows`), which fills in nothing.
+    for table in sql_lifecycle.TABLES.values():
+        assert [c.name for c in table.columns if c.default is not None] == [], table.name
+
+
+@pytest.mark.parametrize("count", [1, 3, binding._PREBUILT_IDS, binding._PREBUILT_IDS + 6])
+def test_the_binding_read_answers_what_verify_computes(
+    container: Any, offer_row: dict[str, Any], count: int
+) -> None:
+    # states_of (at the driver up to _PREBUILT_IDS ids, SQLAlchemy past it) and current_states
+    # (what `evidence verify` recomputes, through SQLAlchemy) must hash every row alike.
+    rows = [{**offer_row, "id": f"OFR-PREBUILT-{n:04d}"} for n in range(count)]
+    with container.engine.begin() as connection:
+        connection.execute(insert(offers), rows)
+        asked = [("offer", row["id"]) for row in rows] + [("offer", "OFR-NONE")]
+        asked += [("material", payloads.MATERIAL_ID), ("product", payloads.MATERIAL_ID)]
+        ours = binding.states_of(connection, asked)
+        offers_now = dict(binding.current_states(connection, "offer"))
+        materials_now = dict(binding.current_states(connection, "material"))
+        connection.rollback()
+    expected = {("offer", row["id"]): offers_now[row["id"]] for row in rows}
+    expected[("material", payloads.MATERIAL_ID)] = materials_now[payloads.MATERIAL_ID]
+    assert ours == expected  # no row for the unknown id, nor for a material asked as a product

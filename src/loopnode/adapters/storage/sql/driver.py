@@ -217,16 +217,15 @@ class Prebuilt:
         if values is None:
             return None
         cursor.fetchall()  # a cursor is reused: leave nothing pending on it
-        if not found.results:
-            found.results[:] = [
-                type_._cached_result_processor(connection.dialect, described[1])
-                for type_, described in zip(found.types, cursor.description, strict=True)
-            ]
-        row: dict[str, Any] = dict(zip(found.columns, values, strict=True))
-        for name, process in zip(found.columns, found.results, strict=True):
-            if process is not None:
-                row[name] = process(row[name])
-        return row
+        return dict(zip(found.columns, _processed(connection, found, cursor, values), strict=True))
+
+    def all(self, connection: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row, as a tuple of values in the statement's column order."""
+        found = self._compiled_for(connection)
+        if found is None:
+            return [tuple(row) for row in connection.execute(self.statement, params)]
+        cursor = self._run(connection, found, params)
+        return [_processed(connection, found, cursor, values) for values in cursor.fetchall()]
 
     def rowcount(self, connection: Connection, params: dict[str, Any]) -> int:
         """Runs a write; the rows it matched."""
@@ -269,6 +268,21 @@ class _Compiled:
     # SQLAlchemy's result processor per column, found from the first result's column types
     # (PostgreSQL's depend on the type the server reports); empty until then.
     results: list[Any]
+
+
+def _processed(
+    connection: Connection, found: _Compiled, cursor: Any, values: Sequence[Any]
+) -> tuple[Any, ...]:
+    """A row's values through SQLAlchemy's result processors, as SQLAlchemy would answer."""
+    if not found.results:
+        found.results[:] = [
+            type_._cached_result_processor(connection.dialect, described[1])
+            for type_, described in zip(found.types, cursor.description, strict=True)
+        ]
+    return tuple(
+        value if process is None else process(value)
+        for value, process in zip(values, found.results, strict=True)
+    )
 
 
 def _compile(statement: Select[Any] | Update, dialect: Dialect) -> _Compiled | None:

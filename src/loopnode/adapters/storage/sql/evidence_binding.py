@@ -15,6 +15,7 @@ posting names its entry. Account balances are not bound to entries (every entry 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import groupby
@@ -32,8 +33,9 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
+from loopnode.adapters.storage.sql.driver import Prebuilt
 from loopnode.adapters.storage.tables.core import evidence, records
 from loopnode.adapters.storage.tables.ledger import (
     ledger_accounts,
@@ -125,17 +127,30 @@ def _select(subject_type: str, *, filtered: bool = True) -> tuple[Table, Any]:
     return table, statement
 
 
-def _states(subject_type: str, rows: Iterable[Row[Any]]) -> Iterator[tuple[str, str]]:
-    """(id, state hash) of each row; a parent's children (consecutive rows) folded in, sorted."""
+def _states(subject_type: str, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[str, str]]:
+    """(id, state hash) of each row (a Row or a plain tuple, in `_select`'s column order); a
+    parent's children (consecutive rows) folded in, sorted."""
+    at = _ID_AT[subject_type]
     if subject_type not in CHILDREN:
         for row in rows:
-            yield row.id, state_hash(tuple(row))
+            yield row[at], state_hash(tuple(row))
         return
     width = len(_columns(BOUND_SUBJECTS[subject_type][0]))
-    for record_id, group in groupby(rows, key=lambda row: row.id):
+    for record_id, group in groupby(rows, key=lambda row: row[at]):
         found = list(group)
         children = sorted(tuple(row[width:]) for row in found if row[width] is not None)
         yield record_id, state_hash((*found[0][:width], [list(c) for c in children]))
+
+
+# Where the id and the kind are among a subject row's columns.
+_ID_AT: Final = {
+    subject_type: [c.name for c in _columns(table)].index("id")
+    for subject_type, (table, _condition) in BOUND_SUBJECTS.items()
+}
+_KIND_AT: Final = [c.name for c in _columns(records)].index("kind")
+# Up to this many ids the read is a statement of its own per count, run at the driver
+# (sql/driver.Prebuilt); past it, SQLAlchemy's expanding IN.
+_PREBUILT_IDS: Final = 64
 
 
 # Built once: building a Core statement costs about as much as running it on SQLite, and this
@@ -151,6 +166,23 @@ _BY_IDS: Final = {
 }
 
 
+@functools.lru_cache(maxsize=len(BOUND_SUBJECTS) * _PREBUILT_IDS)
+def _by_count(subject_type: str, count: int) -> Prebuilt:
+    """The read of `count` ids of one subject type, with a placeholder per id."""
+    table = BOUND_SUBJECTS[subject_type][0]
+    wanted: list[Any] = [bindparam(f"id_{n}") for n in range(count)]
+    return Prebuilt(_select(subject_type, filtered=False)[1].where(table.c.id.in_(wanted)))
+
+
+def _rows_by_ids(
+    connection: Connection, subject_type: str, ids: list[str]
+) -> Iterable[Sequence[Any]]:
+    if len(ids) > _PREBUILT_IDS:
+        return connection.execute(_BY_IDS[subject_type], {"ids": ids})
+    read = _by_count(subject_type, len(ids))
+    return read.all(connection, {f"id_{n}": value for n, value in enumerate(ids)})
+
+
 def states_of(
     connection: Connection, subjects: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
@@ -163,8 +195,8 @@ def states_of(
     for subject_type, ids in wanted.items():
         # Passports share one table; their subject type is their `kind`.
         kind = subject_type if BOUND_SUBJECTS[subject_type][0] is records else None
-        found = connection.execute(_BY_IDS[subject_type], {"ids": sorted(ids)})
-        matching = (row for row in found if kind is None or row.kind == kind)
+        found = _rows_by_ids(connection, subject_type, sorted(ids))
+        matching = (row for row in found if kind is None or row[_KIND_AT] == kind)
         for record_id, state in _states(subject_type, matching):
             rows[(subject_type, record_id)] = state
     return {

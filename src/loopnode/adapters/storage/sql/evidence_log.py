@@ -36,9 +36,7 @@ _COLUMNS: Final = (
 )  # every column but the redaction's, which only a tombstone sets
 
 # At the driver, once per batch (sql/driver.Prebuilt).
-_HEAD_FOR_UPDATE = Prebuilt(
-    select(evidence_head).where(evidence_head.c.id == 1).with_for_update()
-)
+_HEAD_FOR_UPDATE = Prebuilt(select(evidence_head).where(evidence_head.c.id == 1).with_for_update())
 _MOVE_HEAD = Prebuilt(
     update(evidence_head)
     .where(evidence_head.c.id == 1)

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     Delete,
-    Insert,
     Row,
     Select,
     Table,
@@ -94,7 +93,6 @@ def _set_status(table: Table) -> Update:
     )
 
 
-_INSERT: dict[str, Insert] = {entity: insert(table) for entity, table in TABLES.items()}
 # The lifecycle's reads and updates run at the driver (sql/driver.Prebuilt).
 _GET = {entity: Prebuilt(_by_id(table)) for entity, table in TABLES.items()}
 _GET_LOCKED = {
@@ -213,7 +211,9 @@ class SqlExchangeStore:
         if row.entity == "transfer":
             values["match_id"] = row.match_id
         try:
-            self._c.execute(_INSERT[row.entity], values)
+            # At the driver (no column of these tables has a Python-side default); a duplicate
+            # id still comes out as SQLAlchemy's IntegrityError.
+            insert_rows(self._c, TABLES[row.entity].name, tuple(values), [tuple(values.values())])
         except IntegrityError as exc:
             # The unit of work rolls back as a whole on these errors, so no savepoint is needed.
             raise _insert_error(row, exc) from exc
