@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,72 +41,73 @@ def _wait_for(condition: Any, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_the_log_stays_in_the_wal_file_without_the_thread(tmp_path: Path) -> None:
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "node.db"
+
+
+@pytest.fixture
+def writer(path: Path) -> Iterator[sqlite3.Connection]:
+    connection = _writer(path)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def checkpoints(path: Path) -> Iterator[WalCheckpointer]:
+    running = WalCheckpointer(path, interval_s=0.02)
+    yield running
+    running.close()
+    assert not running.running
+
+
+def test_the_log_stays_in_the_wal_file_without_the_thread(
+    path: Path, writer: sqlite3.Connection
+) -> None:
     # The control: commits below the bound leave the database file as it was created.
-    path = tmp_path / "node.db"
-    writer = _writer(path)
     size = path.stat().st_size
     _write(writer)
     time.sleep(0.3)
     assert path.stat().st_size == size
-    writer.close()
 
 
-def test_the_thread_copies_committed_pages_into_the_database_file(tmp_path: Path) -> None:
-    path = tmp_path / "node.db"
-    writer = _writer(path)
-    checkpoints = WalCheckpointer(path, interval_s=0.02)
+def test_the_thread_copies_committed_pages_into_the_database_file(
+    path: Path, writer: sqlite3.Connection, checkpoints: WalCheckpointer
+) -> None:
     checkpoints.start()
-    try:
-        _write(writer)
-        assert _wait_for(lambda: path.stat().st_size > ROWS * 2500)
-        # What a fresh reader of the database file sees is every committed row.
-        count = writer.execute("SELECT count(*) FROM rows").fetchone()[0]
-        assert count == ROWS
-    finally:
-        checkpoints.close()
-        writer.close()
-    assert not checkpoints.running
+    _write(writer)
+    assert _wait_for(lambda: path.stat().st_size > ROWS * 2500)
+    assert writer.execute("SELECT count(*) FROM rows").fetchone()[0] == ROWS
 
 
-def test_the_thread_runs_only_when_the_log_changed(tmp_path: Path) -> None:
-    path = tmp_path / "node.db"
-    writer = _writer(path)
-    checkpoints = WalCheckpointer(path, interval_s=0.02)
+def test_the_thread_runs_only_when_the_log_changed(
+    writer: sqlite3.Connection, checkpoints: WalCheckpointer
+) -> None:
     checkpoints.start()
-    try:
-        _write(writer, 10)
-        assert _wait_for(lambda: checkpoints.runs >= 1)
-        time.sleep(0.2)  # ten intervals, no write
-        runs = checkpoints.runs
-        time.sleep(0.2)
-        assert checkpoints.runs == runs
-        _write(writer, 10)
-        assert _wait_for(lambda: checkpoints.runs > runs)
-    finally:
-        checkpoints.close()
-        writer.close()
+    _write(writer, 10)
+    assert _wait_for(lambda: checkpoints.runs >= 1)
+    time.sleep(0.2)  # ten intervals, no write
+    runs = checkpoints.runs
+    time.sleep(0.2)
+    assert checkpoints.runs == runs
+    _write(writer, 10)
+    assert _wait_for(lambda: checkpoints.runs > runs)
 
 
 def test_a_failed_checkpoint_is_logged_and_retried(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    path: Path,
+    writer: sqlite3.Connection,
+    checkpoints: WalCheckpointer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    path = tmp_path / "node.db"
-    writer = _writer(path)
     _write(writer, 10)
-    checkpoints = WalCheckpointer(path, interval_s=0.02)
     gone = sqlite3.connect(path)
     gone.close()
     checkpoints.checkpoint(gone)  # raises inside: the connection is closed
     assert checkpoints.runs == 0
     assert "WAL checkpoint failed" in caplog.text
-    # The thread, started on the same log, checkpoints it.
-    checkpoints.start()
-    try:
-        assert _wait_for(lambda: checkpoints.runs >= 1)
-    finally:
-        checkpoints.close()
-        writer.close()
+    checkpoints.start()  # the thread, started on the same log, checkpoints it
+    assert _wait_for(lambda: checkpoints.runs >= 1)
 
 
 @pytest.mark.parametrize(
@@ -135,27 +137,14 @@ def test_a_sqlite_file_engine_has_one_and_bounds_its_log(tmp_path: Path) -> None
         engine.dispose()
 
 
-def test_the_served_node_runs_it_and_stops_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_served_node_runs_it_and_stops_it(node_settings: Any) -> None:
     from fastapi.testclient import TestClient
 
     from loopnode.bootstrap import build
-    from loopnode.config import load_settings
     from loopnode.web.app import create_app
 
-    settings = load_settings(
-        tmp_path,
-        node_id="munich.loop",
-        name="Munich LOOP node",
-        country="DE",
-        city_code="MUC",
-        city="Munich",
-        lat=48.137,
-        lon=11.575,
-        base_url="https://munich.example",
-        database_url=f"sqlite:///{tmp_path / 'node.db'}",
-        rate_limits=False,
-    )
-    container = build(settings)
+    container = build(node_settings)
     checkpoints = container.wal_checkpoints
     assert checkpoints is not None and not checkpoints.running  # not for CLI commands
     with TestClient(create_app(container=container)):
