@@ -78,6 +78,13 @@ class MemoryRecords:
             raise Conflict(f"{row.id} is already registered", {"id": row.id})
         self.s.records[row.id] = row
 
+    def insert_many(self, rows: Sequence[RecordRow]) -> None:
+        ids = [row.id for row in rows]
+        if len(set(ids)) < len(ids) or any(i in self.s.records for i in ids):
+            raise Conflict("a record of the batch is already registered", {})
+        for row in rows:
+            self.s.records[row.id] = row
+
     def get(self, kind: str, record_id: str, *, lock: bool = False) -> RecordRow | None:
         row = self.s.records.get(record_id)
         return row if row is not None and row.kind == kind else None

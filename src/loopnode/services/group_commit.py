@@ -6,11 +6,14 @@ before the loop gets round to it) queue up and form the next batch. A batch is o
 of work. Its writes first run one after the other without savepoints; if one raises, the batch
 is rolled back and run again with each `work` in its own SAVEPOINT (an exception rolls back to
 it and becomes that write's own answer; its neighbours keep their work): savepoints cost two
-statements per write, and most batches have no failure. Then the evidence of every write that
-succeeded is appended at once — its returned drafts, and the entries of any `Journal` it
-flushed (`defer`) — one head lock, one insert, one head update, the chain order being the
-order of the writes in the batch, which is its commit order; then the journals' status-history
-rows as one insert, and the unit of work commits once. Only then are the results released;
+statements per write, and most batches have no failure. A write run without savepoints may
+leave the insert of a new passport to the batch (`defer_record`): the batch inserts them all
+with one statement, and if that fails (an id taken) it runs again carefully, where each write
+inserts its own. Then the evidence of every write that succeeded is appended at once — its
+returned drafts, and the entries of any `Journal` it flushed (`defer`) — one head lock, one
+insert, one head update, the chain order being the order of the writes in the batch, which is
+its commit order; then the journals' status-history rows as one insert, and the unit of work
+commits once. Only then are the results released;
 if the batch fails (its evidence append or its commit), every write of the batch gets that
 error, none having been stored: even a write that failed on its own may have failed because
 of a neighbour's uncommitted change. A lone write runs without a savepoint, as it would
@@ -56,12 +59,13 @@ from loopnode.services import loop_bridge
 from loopnode.services.ports import (
     Clock,
     EvidenceDraft,
+    RecordRow,
     StatusChange,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 
-__all__ = ["Deferred", "GroupCommit", "Work", "defer"]
+__all__ = ["Deferred", "GroupCommit", "Work", "defer", "defer_record"]
 
 Work = Callable[[UnitOfWork], tuple[Any, Sequence[EvidenceDraft]]]
 ATTEMPTS = 3
@@ -88,11 +92,14 @@ class _Job:
     drafts: Sequence[EvidenceDraft] = ()
     uow: Any = None
     deferred: list[Deferred] = field(default_factory=list)
+    records: list[RecordRow] = field(default_factory=list)  # passports the batch inserts
+    may_defer: bool = False
     attempts: int = 1
 
     def reset(self) -> None:
         self.error, self.result, self.drafts = None, None, ()
         self.deferred.clear()
+        self.records.clear()
 
     def outcome(self) -> Any:
         if self.error is not None:
@@ -121,6 +128,17 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 _RUNNING: ContextVar[_Job | None] = ContextVar("group_commit_job", default=None)
+
+
+def defer_record(uow: UnitOfWork, row: RecordRow) -> bool:
+    """Inside a batched write on `uow` that may defer: leave the insert of the passport `row`
+    to the batch, which stores all of its passports with one statement (True). A batch run
+    carefully (each write in its savepoint), or a lone write, inserts at once (False)."""
+    job = _RUNNING.get()
+    if job is None or job.uow is not uow or not job.may_defer:
+        return False
+    job.records.append(row)
+    return True
 
 
 def defer(uow: UnitOfWork, deferred: Deferred) -> bool:
@@ -227,10 +245,17 @@ class GroupCommit:
         try:
             with self._uow(write=True) as uow:
                 for job in batch:
-                    self._attempt(uow, job, nested=careful and not lone)
+                    self._attempt(uow, job, nested=careful and not lone, defer=not careful)
                     if job.error is not None and not careful and not lone:
                         raise _Failed
                 stored = [job for job in batch if job.error is None]
+                records = [row for job in stored for row in job.records]
+                if records:
+                    try:
+                        uow.records.insert_many(records)
+                    except Exception as failure:
+                        # Whose id was taken is known only when each write inserts its own.
+                        raise _Failed from failure
                 drafts = [d for job in stored for d in job.drafts]
                 later = [(d, list(d.deferred_drafts())) for job in stored for d in job.deferred]
                 start = len(drafts)
@@ -267,8 +292,8 @@ class GroupCommit:
         return True
 
     @staticmethod
-    def _attempt(uow: UnitOfWork, job: _Job, *, nested: bool) -> None:
-        job.uow = uow
+    def _attempt(uow: UnitOfWork, job: _Job, *, nested: bool, defer: bool) -> None:
+        job.uow, job.may_defer = uow, defer
         token = _RUNNING.set(job)
         try:
             if nested:

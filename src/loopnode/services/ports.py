@@ -133,6 +133,10 @@ class RecordStore(Protocol):
     def insert(self, row: RecordRow) -> None:
         """Store a new passport; raises `Conflict` when the id exists."""
 
+    def insert_many(self, rows: Sequence[RecordRow]) -> None:
+        """Store new passports at once (a batch's registrations); raises when any id exists,
+        storing none of them."""
+
     def get(self, kind: str, record_id: str, *, lock: bool = False) -> RecordRow | None:
         """The passport; with `lock`, its row locked for the unit of work (`FOR UPDATE` on
         PostgreSQL; SQLite's write transaction holds the whole database) in the same

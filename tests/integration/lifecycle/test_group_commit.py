@@ -242,3 +242,34 @@ def test_a_postgres_deadlock_is_a_write_to_run_again(container: Any) -> None:
         thread.join(timeout=30)
     assert len(failures) == 1 and retryable(failures[0])
     assert not retryable(Conflict("an invariant's 409 is an answer, not a retry"))
+
+
+def test_a_batch_stores_its_registrations_with_one_statement(
+    container: Any, app: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopnode.adapters.storage.sql import driver
+
+    inserts: list[str] = []
+    real = driver.insert_rows
+
+    def counted(connection: Any, table: str, columns: Any, rows: Any) -> None:
+        if table == "dna_records":
+            inserts.append(f"{len(rows)}")
+        real(connection, table, columns, rows)
+
+    monkeypatch.setattr("loopnode.adapters.storage.sql.registry.insert_rows", counted)
+    writes = container.registry._writes
+    before = dict(writes.sizes)
+    documents = [_document(300 + n) for n in range(20)]
+
+    answers = _post_all(app, auth, [("material", d) for d in documents])
+
+    assert Counter(a.status_code for a in answers) == Counter({201: 20})
+    batches = sum(writes.sizes.values()) - sum(before.values())
+    assert len(inserts) == batches  # one statement per batch, whatever its size
+    assert sum(int(rows) for rows in inserts) == 20
+    if _batched(writes, before) > 1:
+        assert len(inserts) < 20
+    with container.uow() as uow:
+        assert {r.id for r in uow.records.page(_query(100))} == {d["id"] for d in documents}
+    assert container.evidence.verify().intact

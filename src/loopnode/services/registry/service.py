@@ -22,7 +22,7 @@ from loopnode.domain.times import TimestampError, parse_timestamp, to_us
 from loopnode.protocol.canonical import sha256_hex
 from loopnode.protocol.profiles import Finding, lint
 from loopnode.protocol.validation import validate_entity
-from loopnode.services.group_commit import GroupCommit
+from loopnode.services.group_commit import GroupCommit, defer_record
 from loopnode.services.ports import (
     Clock,
     DocumentRead,
@@ -86,7 +86,8 @@ class RegistryService:
         def store(uow: Any) -> tuple[None, list[EvidenceDraft]]:
             if kind == "product":
                 self._check_materials_known(uow, row.document)
-            uow.records.insert(row)
+            if not defer_record(uow, row):  # else the batch inserts it with its neighbours
+                uow.records.insert(row)
             return None, [draft]
 
         self._writes.run(store)  # shares a transaction with concurrent registrations

@@ -150,22 +150,18 @@ class SqlRecordStore:
         return list(self._built[1])
 
     def insert(self, row: RecordRow) -> None:
-        ux, uy, uz = row.unit_vector or (None, None, None)
-        values = (
-            *(row.id, row.kind, row.category, row.condition, row.origin_city, row.current_city),
-            *(row.lat, row.lon, ux, uy, uz, row.quantity_unit, row.quantity_micro),
-            *(row.offered_micro, row.available_from_us, row.expires_us, row.availability),
-            *(row.source_node, row.parent_id, json_text(row.document), row.record_hash),
-            *(row.created_us, row.updated_us),
-        )
         try:
             # At the driver: a registration's hottest statement (sql/driver.py).
-            insert_rows(self._c, "dna_records", _INSERT_COLUMNS, [values])
+            insert_rows(self._c, "dna_records", _INSERT_COLUMNS, [_row_values(row)])
         except IntegrityError as exc:
             # The whole unit of work rolls back on this error, so no savepoint is needed.
             if _is_unique_violation(exc):
                 raise Conflict(f"a record with id {row.id} already exists", {"id": row.id}) from exc
             raise
+
+    def insert_many(self, rows: Sequence[RecordRow]) -> None:
+        # One multi-row statement; on an error the caller runs each insert alone to find whose.
+        insert_rows(self._c, "dna_records", _INSERT_COLUMNS, [_row_values(row) for row in rows])
 
     def get(self, kind: str, record_id: str, *, lock: bool = False) -> RecordRow | None:
         statement = _GET_RECORD_LOCKED if lock else _GET_RECORD_FAST
@@ -288,6 +284,17 @@ def _near(query: RecordQuery) -> list[ColumnElement[bool]]:
         low, high = query.near_lat_bounds
         found.append(and_(c.lat >= low, c.lat <= high))
     return found
+
+
+def _row_values(row: RecordRow) -> tuple[Any, ...]:
+    ux, uy, uz = row.unit_vector or (None, None, None)
+    return (
+        *(row.id, row.kind, row.category, row.condition, row.origin_city, row.current_city),
+        *(row.lat, row.lon, ux, uy, uz, row.quantity_unit, row.quantity_micro),
+        *(row.offered_micro, row.available_from_us, row.expires_us, row.availability),
+        *(row.source_node, row.parent_id, json_text(row.document), row.record_hash),
+        *(row.created_us, row.updated_us),
+    )
 
 
 def _record(m: Mapping[Any, Any]) -> RecordRow:
