@@ -13,12 +13,12 @@ inserts its own. Then the evidence of every write that succeeded is appended at 
 returned drafts, and the entries of any `Journal` it flushed (`defer`) — one head lock, one
 insert, one head update, the chain order being the order of the writes in the batch, which is
 its commit order; then the journals' status-history rows as one insert, and the unit of work
-commits once. Only then are the results released;
-if the batch fails (its evidence append or its commit), every write of the batch gets that
-error, none having been stored: even a write that failed on its own may have failed because
-of a neighbour's uncommitted change. A lone write runs without a savepoint, as it would
-without group commit. A write may therefore run more than once before its batch commits: the
-`work` functions only touch the unit of work they are given.
+commits once. Only then are the results released; if the batch fails (its evidence append or
+its commit), every write of the batch gets that error, none having been stored: even a write
+that failed on its own may have failed because of a neighbour's uncommitted change. A lone
+write runs without a savepoint and inserts its own passport, as it would without group commit.
+A write may therefore run more than once before its batch commits: the `work` functions only
+touch the unit of work they are given.
 
 Two ways in, one queue:
 - from a thread (PostgreSQL routes run service calls in the threadpool; CLI; workers): the
@@ -245,7 +245,9 @@ class GroupCommit:
         try:
             with self._uow(write=True) as uow:
                 for job in batch:
-                    self._attempt(uow, job, nested=careful and not lone, defer=not careful)
+                    self._attempt(
+                        uow, job, nested=careful and not lone, defer=not (careful or lone)
+                    )
                     if job.error is not None and not careful and not lone:
                         raise _Failed
                 stored = [job for job in batch if job.error is None]
@@ -304,6 +306,7 @@ class GroupCommit:
         except Exception as exc:
             job.error = exc
             job.deferred.clear()
+            job.records.clear()
         finally:
             _RUNNING.reset(token)
             job.uow = None

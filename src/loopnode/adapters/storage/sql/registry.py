@@ -151,8 +151,7 @@ class SqlRecordStore:
 
     def insert(self, row: RecordRow) -> None:
         try:
-            # At the driver: a registration's hottest statement (sql/driver.py).
-            insert_rows(self._c, "dna_records", _INSERT_COLUMNS, [_row_values(row)])
+            self.insert_many([row])
         except IntegrityError as exc:
             # The whole unit of work rolls back on this error, so no savepoint is needed.
             if _is_unique_violation(exc):
@@ -160,7 +159,8 @@ class SqlRecordStore:
             raise
 
     def insert_many(self, rows: Sequence[RecordRow]) -> None:
-        # One multi-row statement; on an error the caller runs each insert alone to find whose.
+        # At the driver, one multi-row statement: a registration's hottest (sql/driver.py). On
+        # an error group commit runs each insert alone to find whose id was taken.
         insert_rows(self._c, "dna_records", _INSERT_COLUMNS, [_row_values(row) for row in rows])
 
     def get(self, kind: str, record_id: str, *, lock: bool = False) -> RecordRow | None:
