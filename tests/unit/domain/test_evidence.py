@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loopnode.domain import evidence as evidence_module
 from loopnode.domain.errors import InvalidRequest, LoopError
 from loopnode.domain.evidence import (
     EVENT_TYPES,
@@ -405,3 +406,35 @@ def test_chain_next_links_to_the_head_it_is_given() -> None:
     tampered = _replace(second, "payload_hash_sha256", "c" * 64)
     assert verify_chain([first, second], head_hash=entry_hash(tampered)) == 2
     assert verify_chain([first, _replace(second, "summary", '{"note":"y"}')]) == 2
+
+
+_HASHED_TEXT = st.text(st.characters(exclude_categories=("Cs",)))  # every code point but surrogates
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["actor", "summary", "salt", "subject_id", "node_id", "event_id"]),
+        st.one_of(st.none(), _HASHED_TEXT, st.integers(0, 2**53 - 1)),
+    )
+)
+def test_the_hashed_form_is_the_json_dumps_form_byte_for_byte(fields: dict[str, Any]) -> None:
+    """The orjson fast path must write what the documented json.dumps form writes, or every
+    stored entry hash would stop verifying."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    assert evidence_module._canonical(fields) == text.encode("utf-8")
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_the_hashed_timestamp_is_the_strftime_form(moment: datetime) -> None:
+    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
+    expected = moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+    assert evidence_module._hash_timestamp(moment) == expected
+
+
+def test_control_characters_hash_as_the_json_dumps_escapes() -> None:
+    fields = {"actor": "".join(map(chr, range(0x20))) + '"\\\x7f\u2028'}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    assert evidence_module._canonical(fields) == text.encode("utf-8")
