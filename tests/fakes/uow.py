@@ -190,6 +190,11 @@ class MemoryExchange:
     def get(self, entity: str, entity_id: str, *, lock: bool = False) -> ExchangeRow | None:
         return self.s.exchange.get((entity, entity_id))
 
+    def parent(self, entity: str, entity_id: str, parent: str) -> ExchangeRow | None:
+        child = self.s.exchange.get((entity, entity_id))
+        parent_id = None if child is None else getattr(child, f"{parent}_id")
+        return None if parent_id is None else self.s.exchange.get((parent, parent_id))
+
     def update(self, row: ExchangeRow) -> None:
         stored = self.s.exchange[(row.entity, row.id)]
         changed = replace(

@@ -317,6 +317,10 @@ class ExchangeStore(Protocol):
 
     def get(self, entity: str, entity_id: str, *, lock: bool = False) -> ExchangeRow | None: ...
 
+    def parent(self, entity: str, entity_id: str, parent: str) -> ExchangeRow | None:
+        """The `parent` (`offer` or `match`) that `entity_id` belongs to, locked for the unit of
+        work by the statement that finds it; None when `entity_id` is unknown."""
+
     def update(self, row: ExchangeRow) -> None:
         """Store `row`'s status, document and updated_us."""
 

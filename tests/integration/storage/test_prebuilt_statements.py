@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
+from sqlalchemy.exc import OperationalError
 
 from loopnode.adapters.storage.sql import evidence_binding as binding
 from loopnode.adapters.storage.sql import evidence_log as sql_evidence_log
@@ -58,6 +59,30 @@ def test_a_prebuilt_read_answers_what_sqlalchemy_answers(container: Any, offer_r
             assert ours == (None if theirs is None else dict(theirs._mapping))
         assert sql_lifecycle._ACTIVE_MATCH.first(connection, {"wanted_offer": offer_row["id"]})
         connection.rollback()
+
+
+def test_a_child_finds_its_offer_locked_in_one_statement(container: Any, offer_row: Any) -> None:
+    """The lifecycle locks a match's offer without reading the match first (engine.py): the
+    offer comes back as `get` reads it, and on PostgreSQL it is locked until the commit."""
+    with container.engine.begin() as connection:
+        connection.execute(insert(offers), offer_row)
+        connection.execute(insert(matches), match_row(offer_row))
+    with container.engine.begin() as connection:
+        store = sql_lifecycle.SqlExchangeStore(connection)
+        assert store.parent("match", "MCH-NONE", "offer") is None
+        parent = store.parent("match", "MCH-PREBUILT-0001", "offer")
+        assert parent == store.get("offer", offer_row["id"])
+        if container.engine.dialect.name == "postgresql":
+            with container.engine.connect() as other:
+                other.execute(text("SET lock_timeout = '50ms'"))
+                with pytest.raises(OperationalError):
+                    other.execute(
+                        text("SELECT 1 FROM offers WHERE id = :i FOR UPDATE"),
+                        {"i": offer_row["id"]},
+                    )
+                other.rollback()
+                other.execute(text("SET lock_timeout = '50ms'"))
+                other.execute(text("SELECT 1 FROM matches FOR UPDATE"))  # the match is not locked
 
 
 @pytest.fixture

@@ -93,11 +93,10 @@ class Exchange:
 
     def create_transfer(self, j: Journal, document: dict[str, Any]) -> ExchangeRow:
         uow = j.uow
-        seen = uow.exchange.get("match", document["match_id"])
-        if seen is None:
+        offer = uow.exchange.parent("match", document["match_id"], "offer")
+        if offer is None:
             raise _unknown("match", document["match_id"])
-        offer = _get(uow, "offer", seen.offer_id or "", lock=True)
-        match = _get(uow, "match", seen.id, lock=True)
+        match = _get(uow, "match", document["match_id"], lock=True)
         _require_same_subject("transfer", document, offer)
         live = uow.exchange.live_transfer(match.id) if match.status == "accepted" else None
         rules.check_transfer_allowed(_held(match), _held(live))
@@ -120,19 +119,18 @@ class Exchange:
         self, j: Journal, entity: str, entity_id: str, status: str, reason: str | None
     ) -> ExchangeRow:
         uow = j.uow
-        seen = uow.exchange.get(entity, entity_id)
-        if seen is None:
-            raise NotFound(
-                f"{entity} {entity_id} not found on this node", {"searched_id": entity_id}
-            )
-        offer = _get(uow, "offer", seen.offer_id or "", lock=True)
         if entity == "offer":
-            return self._enter_offer(j, offer, status, reason)
-        match = _get(uow, "match", seen.match_id or seen.id, lock=True)
+            return self._enter_offer(j, _get(uow, "offer", entity_id, lock=True), status, reason)
+        offer = uow.exchange.parent(entity, entity_id, "offer")
+        if offer is None:
+            raise _not_found(entity, entity_id)
         if entity == "match":
-            return self._enter_match(j, match, status, reason)
+            return self._enter_match(j, _get(uow, "match", entity_id, lock=True), status, reason)
+        agreed = uow.exchange.parent("transfer", entity_id, "match")
+        if agreed is None:  # rows are never deleted: the transfer found above has its match
+            raise _not_found(entity, entity_id)
         transfer = _get(uow, "transfer", entity_id, lock=True)
-        return self._enter_transfer(j, transfer, status, reason, offer, match)
+        return self._enter_transfer(j, transfer, status, reason, offer, agreed)
 
     def _enter_offer(
         self, j: Journal, offer: ExchangeRow, state: str, reason: str | None
@@ -226,8 +224,12 @@ def _insert_through(j: Journal, row: ExchangeRow, plain: Sequence[str]) -> Excha
 def _get(uow: UnitOfWork, entity: str, entity_id: str, *, lock: bool = False) -> ExchangeRow:
     found = uow.exchange.get(entity, entity_id, lock=lock)
     if found is None:  # rows are never deleted; a reference always resolves
-        raise NotFound(f"{entity} {entity_id} not found on this node", {"searched_id": entity_id})
+        raise _not_found(entity, entity_id)
     return found
+
+
+def _not_found(entity: str, entity_id: str) -> NotFound:
+    return NotFound(f"{entity} {entity_id} not found on this node", {"searched_id": entity_id})
 
 
 def _child_row(

@@ -99,6 +99,21 @@ _GET_LOCKED = {
     entity: Prebuilt(_by_id(table).with_for_update()) for entity, table in TABLES.items()
 }
 _SET_STATUS = {entity: Prebuilt(_set_status(table)) for entity, table in TABLES.items()}
+# A child's offer (or a transfer's match) found and locked in one statement, so that a change
+# locks in the documented order (engine.py) without first reading the child unlocked.
+_PARENT_LOCKED = {
+    (child, parent): Prebuilt(
+        select(TABLES[parent])
+        .where(
+            TABLES[parent].c.id
+            == select(TABLES[child].c[f"{parent}_id"])
+            .where(TABLES[child].c.id == bindparam("wanted_id"))
+            .scalar_subquery()
+        )
+        .with_for_update(of=TABLES[parent])
+    )
+    for child, parent in (("match", "offer"), ("transfer", "offer"), ("transfer", "match"))
+}
 _ACTIVE_MATCH = Prebuilt(
     select(matches).where(
         matches.c.offer_id == bindparam("wanted_offer"),
@@ -126,6 +141,11 @@ _RELEASE = Prebuilt(
     update(records)
     .where(records.c.id == bindparam("wanted_id"))
     .values(offered_micro=records.c.offered_micro - bindparam("micro", type_=BigInteger))
+)
+_SET_AVAILABILITY = Prebuilt(
+    update(records)
+    .where(records.c.id == bindparam("wanted_id"))
+    .values(availability=bindparam("new_availability"), updated_us=bindparam("new_updated_us"))
 )
 _REWRITE = Prebuilt(
     update(records)
@@ -223,6 +243,10 @@ class SqlExchangeStore:
         found = statement.first(self._c, {"wanted_id": entity_id})
         return None if found is None else _exchange(entity, found)
 
+    def parent(self, entity: str, entity_id: str, parent: str) -> ExchangeRow | None:
+        found = _PARENT_LOCKED[(entity, parent)].first(self._c, {"wanted_id": entity_id})
+        return None if found is None else _exchange(parent, found)
+
     def update(self, row: ExchangeRow) -> None:
         values = {
             "row_id": row.id,
@@ -316,11 +340,8 @@ class SqlSubjectLedger:
         _RELEASE.rowcount(self._c, {"wanted_id": record_id, "micro": micro})
 
     def set_availability(self, record_id: str, availability: str, updated_us: int) -> None:
-        self._c.execute(
-            update(records)
-            .where(records.c.id == record_id)
-            .values(availability=availability, updated_us=updated_us)
-        )
+        values = {"wanted_id": record_id, "new_availability": availability}
+        _SET_AVAILABILITY.rowcount(self._c, values | {"new_updated_us": updated_us})
 
     def rewrite(self, row: RecordRow) -> None:
         """Store the record's document and every projection a custody change can move: the
