@@ -6,7 +6,10 @@ on the same machine in the same run. This script:
 
 1. measures the reference backend (already running at `--reference-url`; start it with
    `../shared/bench/refbackend/setup-and-run.sh all`) with `load.py --dialect backend` for the
-   `get`, `post-material` and `flow` scenarios, 32 keep-alive connections;
+   `get`, `post-material` and `flow` scenarios, 32 keep-alive connections; again after each
+   loopnode node, so that each node's ratio is against the mean of the two reference passes
+   around it (a shared machine's speed drifts by tens of per cent within minutes; the passes
+   are printed, so the drift shows);
 2. builds a loopnode node on SQLite (one worker, pinned to core 0) and one on a fresh PostgreSQL
    database (two workers, not pinned), each holding `--records` stored materials (100,000 by
    default, loaded through the storage layer like `registry.py` does), and measures each with
@@ -304,7 +307,44 @@ def check_flows_load(base: str, key: str) -> tuple[list[str], str]:
 
 
 # -- the table ------------------------------------------------------------------------------------
-def table(reference: dict[str, Cell], nodes: dict[str, dict[str, Cell]]) -> Table:
+def mean_cell(cells: list[Cell]) -> Cell:
+    count = len(cells)
+    return Cell(
+        sum(c.rate for c in cells) / count,
+        sum(c.p99_ms for c in cells) / count,
+        sum(c.errors for c in cells),
+        sum(c.cpu_us for c in cells) / count,
+    )
+
+
+def bracketed(passes: list[dict[str, Cell]], index: int) -> dict[str, Cell]:
+    """The reference for the `index`-th node: the mean of the passes before and after it."""
+    around = [p for p in passes[index : index + 2] if p]
+    return {s: mean_cell([p[s] for p in around]) for s in SCENARIOS if around}
+
+
+def passes_line(passes: list[dict[str, Cell]], configs: list[str]) -> str:
+    names = ["before " + LABELS_SHORT[configs[0]]] if configs else []
+    names += [f"after {LABELS_SHORT[c]}" for c in configs]
+    rates = "; ".join(
+        f"{scenario} " + " / ".join(f"{p[scenario].rate:,.0f}" for p in passes)
+        for scenario in SCENARIOS
+    )
+    return (
+        f"reference passes ({', '.join(names[: len(passes)])}): {rates}; the reference columns "
+        "show their mean, each node's ratio is against the two passes around it"
+    )
+
+
+LABELS_SHORT = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+OTHER = {"sqlite": "postgres", "postgres": "sqlite"}  # `--X_only` that leaves this one out
+
+
+def table(
+    reference: dict[str, Cell],
+    nodes: dict[str, dict[str, Cell]],
+    per_node: dict[str, dict[str, Cell]] | None = None,
+) -> Table:
     title = (
         f"loopnode vs the reference backend, {ARGS.connections} keep-alive connections, "
         f"{ARGS.seconds:g} s after {ARGS.warmup:g} s warm-up, {ARGS.records:,} stored materials"
@@ -341,7 +381,8 @@ def table(reference: dict[str, Cell], nodes: dict[str, dict[str, Cell]]) -> Tabl
                 ratio, ok = "", cell.rate >= goal
                 goal_text = f"≥{goal:.0f} q/s"
             else:
-                value = cell.rate / ref.rate if ref and ref.rate else 0.0
+                base = (per_node or {}).get(config, {}).get(scenario, ref)
+                value = cell.rate / base.rate if base and base.rate else 0.0
                 ratio, ok, goal_text = f"{value:.2f}", value >= goal, f"≥{goal:g}×"
             row += [
                 f"{cell.rate:,.0f}" + (f" ({cell.errors} err)" if cell.errors else ""),
@@ -378,33 +419,45 @@ def main() -> int:
     if not client.is_file():
         console.print(f"no load client at {client}; pass --load-client PATH (load.py)")
         return 2
-    reference: dict[str, Cell] = {}
+    passes: list[dict[str, Cell]] = []
     nodes: dict[str, dict[str, Cell]] = {}
     checks: list[str] = []
     busy_before = machine_busy(1.0)
+    configs = [c for c in ("sqlite", "postgres") if not getattr(args, f"{OTHER[c]}_only")]
     with scratch_dir("loopnode-compare-") as work:
+        pid = None
         if not args.no_reference:
             pid = listening_pid(int(args.reference_url.rsplit(":", 1)[1].split("/")[0]))
             if pid is None:
                 console.print(f"nothing listens at {args.reference_url}; see --help")
                 return 2
+
+        def reference_pass() -> None:
+            if pid is None:
+                return
+            found: dict[str, Cell] = {}
             for scenario in SCENARIOS:
-                console.print(f"reference: {scenario} ...")
-                reference[scenario] = measure_with_client(
+                console.print(f"reference (pass {len(passes) + 1}): {scenario} ...")
+                found[scenario] = measure_with_client(
                     pid, client, args.reference_url, scenario, args, work
                 )
-        configs = []
-        if not args.postgres_only:
-            configs.append(("sqlite", None, 1))
-        for name, url, workers in configs:
-            nodes[name], check = measure_node(name, work, url, workers, args, client)
+            passes.append(found)
+
+        reference_pass()
+        for name in configs:
+            if name == "sqlite":
+                nodes[name], check = measure_node(name, work, None, 1, args, client)
+            else:
+                with postgres_database(args.postgres_url) as url:
+                    nodes[name], check = measure_node(name, work, url, 2, args, client)
             checks.append(f"{name} check: {check}")
-        if not args.sqlite_only:
-            with postgres_database(args.postgres_url) as url:
-                nodes["postgres"], check = measure_node("postgres", work, url, 2, args, client)
-                checks.append(f"postgres check: {check}")
+            reference_pass()
+    reference = {s: mean_cell([p[s] for p in passes]) for s in SCENARIOS} if passes else {}
+    per_node = {name: bracketed(passes, index) for index, name in enumerate(configs)}
     out = Console(width=240)
-    out.print(table(reference, nodes))
+    out.print(table(reference, nodes, per_node))
+    if passes:
+        out.print(passes_line(passes, configs))
     for line in checks:
         out.print(line)
     out.print(
