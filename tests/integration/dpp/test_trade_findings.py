@@ -65,6 +65,22 @@ def test_a_waste_shipment_without_its_notification_document_is_a_warning(client,
     assert stored["status"] == "in_transit"
 
 
+def test_a_transfer_created_completed_answers_the_findings_of_what_it_moved(client, auth):
+    """The findings of a completing transfer are taken from the passport as the transfer left it
+    (split, the parent staying in Munich) and from its match's cities, not read again; they
+    must be what a transfer that completes later answers."""
+    post(client, auth, "material", waste_material())
+    *_, scheduled = trade(client, auth, WASTE, "kg")
+    post(client, auth, f"transfer/{scheduled['id']}/status", {"status": "cancelled"})
+    offer = post(client, auth, "offer", p.offer(WASTE, 1, "kg"))
+    match = post(client, auth, "match", p.match(offer["id"], WASTE, status="accepted"))
+    completed = post(client, auth, "transfer", p.transfer(match["id"], WASTE, status="completed"))
+
+    assert found(completed) == found(scheduled)
+    assert "Munich to Berlin" in completed["profile_findings"][0]["message"]
+    assert client.get(f"/api/v1/offer/{offer['id']}").json()["status"] == "withdrawn"
+
+
 def test_a_waste_shipment_with_its_documents_has_no_warning(client, auth):
     post(client, auth, "material", waste_material())
     *_, transfer = trade(

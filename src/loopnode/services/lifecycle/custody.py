@@ -89,6 +89,7 @@ class Custody:
         else:
             child = replace(child, availability=FULFILLED)
         uow.subjects.rewrite(parent)
+        j.known[parent.id] = parent.document
         if child is None:
             uow.subjects.set_availability(parent.id, FULFILLED, j.now_us)
         else:

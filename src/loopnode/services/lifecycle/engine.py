@@ -53,6 +53,7 @@ class Exchange:
         rules.require_room(subject, micro)
         if not j.uow.subjects.reserve(record.id, micro):  # the database's word is the last
             raise rules.oversold(subject, micro)
+        j.known[record.id] = record.document  # a reservation moves columns, not the document
         row = ExchangeRow(
             entity="offer",
             id=document["id"],
@@ -97,6 +98,7 @@ class Exchange:
         if offer is None:
             raise _unknown("match", document["match_id"])
         match = _get(uow, "match", document["match_id"], lock=True)
+        j.known[match.id] = match.document  # a transfer's creation leaves its match as it is
         _require_same_subject("transfer", document, offer)
         live = uow.exchange.live_transfer(match.id) if match.status == "accepted" else None
         rules.check_transfer_allowed(_held(match), _held(live))
@@ -129,6 +131,7 @@ class Exchange:
         agreed = uow.exchange.parent("transfer", entity_id, "match")
         if agreed is None:  # rows are never deleted: the transfer found above has its match
             raise _not_found(entity, entity_id)
+        j.known[agreed.id] = agreed.document  # a transfer's move leaves its match as it is
         transfer = _get(uow, "transfer", entity_id, lock=True)
         return self._enter_transfer(j, transfer, status, reason, offer, agreed)
 

@@ -57,6 +57,9 @@ class Journal:
     now: datetime
     actor: str
     _pending: list[_Pending] = field(default_factory=list)
+    # Documents as this change leaves them, keyed by id (passport, match), where the exchange
+    # already holds them: the answer's profile findings take them instead of reading them again.
+    known: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def now_us(self) -> int:

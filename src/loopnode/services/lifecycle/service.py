@@ -155,7 +155,7 @@ class LifecycleService:
             journal = Journal(uow, now, actor)
             row = create(journal, document)
             journal.flush()
-            return Created(_answer(uow, row), f"/api/v1/{entity}/{row.id}")
+            return Created(_answer(uow, row, journal), f"/api/v1/{entity}/{row.id}")
 
         return change
 
@@ -171,7 +171,7 @@ class LifecycleService:
             journal = Journal(uow, now, actor)
             row = self._exchange.transition(journal, entity, entity_id, status, reason)
             journal.flush()
-            return Changed(_answer(uow, row))
+            return Changed(_answer(uow, row, journal))
 
         return change
 
@@ -204,9 +204,9 @@ class LifecycleService:
         return ids.mint_entity_id(PREFIXES[entity], self._random_hex(10))
 
 
-def _answer(uow: UnitOfWork, row: ExchangeRow) -> dict[str, Any]:
+def _answer(uow: UnitOfWork, row: ExchangeRow, journal: Journal) -> dict[str, Any]:
     """The stored entity plus its regulatory profile findings, always a list (never stored)."""
-    return {**row.document, "profile_findings": trade_findings(uow, row)}
+    return {**row.document, "profile_findings": trade_findings(uow, row, journal.known)}
 
 
 def _page(rows: list[ExchangeRow], size: int, bound: str) -> dict[str, Any]:
