@@ -194,7 +194,12 @@ def test_shutdown_ends_open_streams_cleanly(container: Any) -> None:
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(0.3)
+    # Shut down only once the stream is open: a fixed pause lost that race on a slow host (the
+    # client then found the server gone, which is not what this test is about).
+    deadline = time.monotonic() + 10
+    while not container.events._subscribers:
+        assert time.monotonic() < deadline, "the stream did not open"
+        time.sleep(0.02)
     server.__exit__(None, None, None)
     assert ended.wait(5), "the stream did not end"
 
