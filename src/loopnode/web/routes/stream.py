@@ -71,8 +71,16 @@ async def stream(
     start = _sequence(last_event_id)
     hub = container(request).events
     subscription = await hub.subscribe()
+    try:
+        # Where the stream starts is read before the answer does: a change committed once the
+        # client holds the headers then comes after it and is sent (read later, such a change
+        # could be taken for one the client had already seen).
+        after = start if start is not None else await asyncio.to_thread(hub.head)
+    except BaseException:
+        hub.unsubscribe(subscription)
+        raise
     return StreamingResponse(
-        _events(hub, subscription, start),
+        _events(hub, subscription, after, replay=start is not None),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -88,12 +96,11 @@ def _sequence(header: str | None) -> int | None:
 
 
 async def _events(
-    hub: EventHub, subscription: Subscription, start: int | None
+    hub: EventHub, subscription: Subscription, after: int, *, replay: bool
 ) -> AsyncIterator[bytes]:
     try:
         yield b": loopnode event stream\nretry: 2000\n\n"
-        after = start if start is not None else await asyncio.to_thread(hub.head)
-        if start is not None:
+        if replay:
             async for event in hub.replay(after):
                 yield _frame(event)
                 after = event.sequence
