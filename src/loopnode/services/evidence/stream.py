@@ -36,6 +36,7 @@ class Subscription:
     """One subscriber's queue; `None` in it means "the stream is over"."""
 
     queue: asyncio.Queue[EvidenceEvent | None]
+    head: int = 0  # the log's last sequence when it subscribed: a fresh stream starts after it
 
     def close(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -82,12 +83,20 @@ class EventHub:
     async def subscribe(self) -> Subscription:
         subscription = Subscription(asyncio.Queue(self.queue_limit))
         self._subscribers.add(subscription)
+        try:
+            # Read before the answer starts: a change committed once the client holds the
+            # headers then comes after it and is sent (read later, such a change could be
+            # taken for one the client had already seen).
+            subscription.head = await asyncio.to_thread(self.head)
+        except BaseException:
+            self._subscribers.discard(subscription)
+            raise
         if self.closing:
             subscription.close()
         elif self._poller is None or self._poller.done():
-            start = await asyncio.to_thread(self.head)
-            if self._poller is None or self._poller.done():
-                self._poller = asyncio.create_task(self._poll(start), name="loopnode-events")
+            self._poller = asyncio.create_task(
+                self._poll(subscription.head), name="loopnode-events"
+            )
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:

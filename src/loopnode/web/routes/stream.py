@@ -71,14 +71,7 @@ async def stream(
     start = _sequence(last_event_id)
     hub = container(request).events
     subscription = await hub.subscribe()
-    try:
-        # Where the stream starts is read before the answer does: a change committed once the
-        # client holds the headers then comes after it and is sent (read later, such a change
-        # could be taken for one the client had already seen).
-        after = start if start is not None else await asyncio.to_thread(hub.head)
-    except BaseException:
-        hub.unsubscribe(subscription)
-        raise
+    after = start if start is not None else subscription.head
     return StreamingResponse(
         _events(hub, subscription, after, replay=start is not None),
         media_type="text/event-stream",
