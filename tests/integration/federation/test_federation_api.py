@@ -22,6 +22,7 @@ from loopnode.domain.times import to_us
 from loopnode.protocol import keys
 from loopnode.protocol.trust import KeyRecord
 from loopnode.services.federation import notices
+from loopnode.services.federation.announcements import AnnouncementService, FloodSettings
 from loopnode.services.federation.delivery import FederationChannel
 from loopnode.services.federation.ports import PeerRow, TransportError
 from loopnode.services.federation.search import CrossNodeSearch
@@ -645,6 +646,81 @@ def test_a_registered_material_is_announced_once_per_version_to_approved_peers(
         )
     assert node.federation.announcements.relay() == 1
     assert orjson.loads(outbox_rows(node)[-1].body)["available"] is False
+
+
+def _relay_signing_with(node: Any, during_signing: Any) -> Any:
+    """The node's relay, with `during_signing` called each time it takes its signing key."""
+
+    def signing_key() -> Any:
+        during_signing()
+        return node.federation.keys.signing_key()
+
+    return AnnouncementService(
+        node.federation.uow, node.clock, node.node, signing_key, lambda: "a1", FloodSettings()
+    )
+
+
+def test_the_relay_signs_outside_its_write_transaction(
+    api: Any, node: Any, auth: dict[str, str]
+) -> None:
+    """Issue 12 item 7: signing (0.4 ms per announcement) must not hold the write lock that
+    every writing request waits for. A write made while the relay signs commits at once."""
+    add_peer(node, BERLIN)
+    assert api.post("/api/v1/material", json=p.material(), headers=auth).status_code == 201
+    written: list[int] = []
+
+    def write_meanwhile() -> None:  # waits 2 s for the lock, then fails, if the relay holds it
+        with node.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            driver = connection.connection.driver_connection
+            if sqlite:
+                driver.execute("PRAGMA busy_timeout=2000")
+            try:
+                with connection.begin():
+                    if not sqlite:
+                        connection.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+                    connection.execute(text("UPDATE fed_relay_state SET cursor_us = cursor_us"))
+            finally:
+                if sqlite:
+                    driver.execute("PRAGMA busy_timeout=30000")
+        written.append(1)
+
+    assert _relay_signing_with(node, write_meanwhile).relay() == 1
+    assert written == [1]
+    assert [orjson.loads(r.body)["material"] for r in outbox_rows(node)] == [MAT]
+
+
+def test_a_material_changed_while_the_relay_signs_is_announced_in_its_new_version_only(
+    api: Any, node: Any, clock: FakeClock, auth: dict[str, str]
+) -> None:
+    add_peer(node, BERLIN)
+    assert api.post("/api/v1/material", json=p.material(), headers=auth).status_code == 201
+    clock.advance(seconds=5)
+
+    def withdraw() -> None:
+        with node.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE dna_records SET availability = 'withdrawn', updated_us = :u"),
+                {"u": to_us(clock.now())},
+            )
+
+    assert _relay_signing_with(node, withdraw).relay() == 0  # signed "available": stale
+    assert outbox_rows(node) == []
+    assert node.federation.announcements.relay() == 1
+    [row] = outbox_rows(node)
+    assert orjson.loads(row.body)["available"] is False
+
+
+def test_a_material_another_process_announced_while_the_relay_signs_is_queued_once(
+    api: Any, node: Any, auth: dict[str, str]
+) -> None:
+    add_peer(node, BERLIN)
+    assert api.post("/api/v1/material", json=p.material(), headers=auth).status_code == 201
+    others: list[int] = []
+    relay = _relay_signing_with(node, lambda: others.append(node.federation.announcements.relay()))
+    assert relay.relay() == 0
+    assert others == [1]
+    assert len(outbox_rows(node)) == 1
 
 
 # -- delivery --------------------------------------------------------------------------------------

@@ -209,6 +209,9 @@ class RelayStore(Protocol):
         """Materials of `node_id` updated at or after `since_us` whose version
         (`record_hash:availability`) differs from the last one announced, oldest first."""
 
+    def unannounced_versions(self, node_id: str, material_ids: list[str]) -> dict[str, str]:
+        """The current version of each of `material_ids` that is still unannounced."""
+
     def set_announced(
         self, material_id: str, version: str, announcement_id: str, now_us: int
     ) -> None: ...

@@ -444,16 +444,11 @@ class SqlRelayStore:
 
     def unannounced(self, node_id: str, since_us: int, limit: int) -> list[LocalMaterial]:
         r = records.c
-        version = r.record_hash + ":" + r.availability
+        version = _version()
         statement = (
             select(r.id, r.document, r.availability, r.updated_us, version.label("version"))
             .select_from(records.outerjoin(announced, announced.c.material_id == r.id))
-            .where(
-                r.kind == "material",
-                r.source_node == node_id,
-                r.updated_us >= since_us,
-                or_(announced.c.material_id.is_(None), announced.c.version != version),
-            )
+            .where(*_unannounced(node_id, version), r.updated_us >= since_us)
             .order_by(r.updated_us, r.id)
             .limit(limit)
         )
@@ -468,6 +463,15 @@ class SqlRelayStore:
             for row in self._c.execute(statement)
         ]
 
+    def unannounced_versions(self, node_id: str, material_ids: list[str]) -> dict[str, str]:
+        version = _version()
+        statement = (
+            select(records.c.id, version.label("version"))
+            .select_from(records.outerjoin(announced, announced.c.material_id == records.c.id))
+            .where(*_unannounced(node_id, version), records.c.id.in_(material_ids))
+        )
+        return {row.id: row.version for row in self._c.execute(statement)}
+
     def set_announced(
         self, material_id: str, version: str, announcement_id: str, now_us: int
     ) -> None:
@@ -477,3 +481,16 @@ class SqlRelayStore:
             {"material_id": material_id},
             {"version": version, "announcement_id": announcement_id, "announced_us": now_us},
         )
+
+
+def _version() -> Any:
+    """What an announcement stands for: the record's content and its availability."""
+    return records.c.record_hash + ":" + records.c.availability
+
+
+def _unannounced(node_id: str, version: Any) -> tuple[Any, ...]:
+    return (
+        records.c.kind == "material",
+        records.c.source_node == node_id,
+        or_(announced.c.material_id.is_(None), announced.c.version != version),
+    )
