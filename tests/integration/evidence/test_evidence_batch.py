@@ -51,7 +51,9 @@ def _statements(container: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     event.listen(container.engine, "before_cursor_execute", before)
     real = driver._cursor
-    monkeypatch.setattr(driver, "_cursor", lambda connection: _Counted(real(connection), seen))
+    monkeypatch.setattr(
+        driver, "_cursor", lambda connection, **kw: _Counted(real(connection, **kw), seen)
+    )
     return seen
 
 

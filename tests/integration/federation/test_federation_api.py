@@ -748,6 +748,39 @@ def _queue(node: Any, peer: FakePeer, count: int = 1) -> None:
             )
 
 
+def test_queueing_many_leaves_out_what_is_queued_already(node: Any, clock: FakeClock) -> None:
+    from loopnode.services.federation.outbox import enqueue
+    from loopnode.services.messaging.ports import OutboxDraft
+
+    now_us = to_us(clock.now())
+    with node.uow(write=True) as uow:
+        enqueue(
+            uow,
+            ["berlin.loop"],
+            kind="announce",
+            path="/a",
+            body="1",
+            dedupe_key="k1",
+            now_us=now_us,
+        )
+        drafts = [
+            OutboxDraft("berlin.loop", "announce", "POST", "/a", "2", "k1"),  # queued already
+            OutboxDraft("vienna.loop", "announce", "POST", "/a", "3", "k1"),
+            OutboxDraft("berlin.loop", "announce", "POST", "/a", "4", "k2"),
+            OutboxDraft("berlin.loop", "announce", "POST", "/a", "5"),
+            OutboxDraft("berlin.loop", "announce", "POST", "/a", "6"),  # no key: never a duplicate
+        ]
+        assert uow.messaging.outbox.add_many(drafts, now_us) == 4
+    rows = outbox_rows(node)
+    assert [(r.peer_id, r.body, r.status, r.attempts) for r in rows] == [
+        ("berlin.loop", "1", "pending", 0),
+        ("vienna.loop", "3", "pending", 0),
+        ("berlin.loop", "4", "pending", 0),
+        ("berlin.loop", "5", "pending", 0),
+        ("berlin.loop", "6", "pending", 0),
+    ]
+
+
 def test_delivery_retries_with_backoff_then_delivers(
     node: Any, clock: FakeClock, writer: dict[str, str], api: Any
 ) -> None:

@@ -140,3 +140,26 @@ def test_the_binding_read_answers_what_verify_computes(
     expected = {("offer", row["id"]): offers_now[row["id"]] for row in rows}
     expected[("material", payloads.MATERIAL_ID)] = materials_now[payloads.MATERIAL_ID]
     assert ours == expected  # no row for the unknown id, nor for a material asked as a product
+
+
+def test_a_driver_insert_stores_each_value_as_given(container: Any) -> None:
+    """`insert_rows` on PostgreSQL goes through psycopg's raw cursor with `$n` placeholders:
+    text that looks like a placeholder stays text, and rows past 50 parameters (which the
+    default cursor would rewrite) land in their own columns, in order."""
+    from loopnode.adapters.storage.sql.driver import insert_rows
+
+    columns = ("material_id", "version", "announcement_id", "announced_us")
+    rows = [(f"MAT-{n:03d}", "$1 %s %(x)s ?", f"ann_{n}", 2**62 + n) for n in range(40)]
+    with container.engine.begin() as connection:
+        assert insert_rows(connection, "fed_announced", columns, rows) == 40
+        again = [(f"MAT-{n:03d}", "v2", f"ann_{n}b", n) for n in range(0, 40, 2)]
+        upsert = "(material_id) DO UPDATE SET version = excluded.version"
+        assert insert_rows(connection, "fed_announced", columns, again, on_conflict=upsert) == 20
+        stored = connection.execute(
+            text("SELECT material_id, version, announcement_id, announced_us FROM fed_announced")
+        ).all()
+    expected = {
+        row[0]: (row[1], row[2], row[3]) if n % 2 else ("v2", row[2], row[3])
+        for n, row in enumerate(rows)
+    }
+    assert {r[0]: tuple(r[1:]) for r in stored} == expected

@@ -8,6 +8,7 @@ so that a received announcement, its evidence entry and its forwards commit toge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -212,9 +213,8 @@ class RelayStore(Protocol):
     def unannounced_versions(self, node_id: str, material_ids: list[str]) -> dict[str, str]:
         """The current version of each of `material_ids` that is still unannounced."""
 
-    def set_announced(
-        self, material_id: str, version: str, announcement_id: str, now_us: int
-    ) -> None: ...
+    def set_announced(self, versions: Sequence[tuple[str, str, str]], now_us: int) -> None:
+        """Record `(material id, version, announcement id)` as announced, in one statement."""
 
 
 class FederationStores(Protocol):

@@ -203,6 +203,10 @@ class OutboxStore(Protocol):
     def add(self, draft: OutboxDraft, now_us: int) -> int | None:
         """Queue a message; its id, or None when (channel, peer, dedupe key) is queued already."""
 
+    def add_many(self, drafts: Sequence[OutboxDraft], now_us: int) -> int:
+        """Queue messages in one statement (per 500); how many were new. A draft whose
+        (channel, peer, dedupe key) is queued already is left out, as `add` leaves it."""
+
     def get(self, row_id: int) -> OutboxRow | None: ...
 
     def due(

@@ -8,6 +8,7 @@ on PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import Row, delete, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from loopnode.adapters.storage.savepoints import insert_unless_present
+from loopnode.adapters.storage.sql.driver import insert_rows
 from loopnode.adapters.storage.tables.core import records
 from loopnode.adapters.storage.tables.federation import (
     announced,
@@ -472,15 +474,15 @@ class SqlRelayStore:
         )
         return {row.id: row.version for row in self._c.execute(statement)}
 
-    def set_announced(
-        self, material_id: str, version: str, announcement_id: str, now_us: int
-    ) -> None:
-        _replace(
-            self._c,
-            announced,
-            {"material_id": material_id},
-            {"version": version, "announcement_id": announcement_id, "announced_us": now_us},
-        )
+    def set_announced(self, versions: Sequence[tuple[str, str, str]], now_us: int) -> None:
+        rows = [(m, v, a, now_us) for m, v, a in versions]
+        insert_rows(self._c, "fed_announced", _ANNOUNCED, rows, on_conflict=_REANNOUNCED)
+
+
+_ANNOUNCED = ("material_id", "version", "announcement_id", "announced_us")
+_REANNOUNCED = "(material_id) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in _ANNOUNCED[1:]
+)
 
 
 def _version() -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from loopnode.adapters.storage.savepoints import insert_returning_id, insert_unless_present
+from loopnode.adapters.storage.sql.driver import insert_rows
 from loopnode.adapters.storage.tables.federation import circuits
 from loopnode.adapters.storage.tables.messaging import outbox, seen
 from loopnode.services.messaging.ports import DEAD, CircuitRow, OutboxDraft, OutboxRow
@@ -45,35 +46,46 @@ _MUTABLE = (
 )
 
 
+def _values(draft: OutboxDraft, now_us: int) -> dict[str, Any]:
+    return {
+        "channel": draft.channel,
+        "peer_id": draft.peer_id,
+        "kind": draft.kind,
+        "method": draft.method,
+        "path": draft.path,
+        "body": draft.body,
+        "dedupe_key": draft.dedupe_key,
+        "lane": draft.lane,
+        "status": "pending",
+        "attempts": 0,
+        "unreached": 0,
+        "next_attempt_us": now_us + draft.hold_us,
+        "deadline_us": draft.deadline_us,
+        "correlation_id": draft.correlation_id,
+        "attachment": draft.attachment,
+        "last_message_id": draft.message_id,
+        "created_us": now_us,
+        "updated_us": now_us,
+    }
+
+
+_COLUMNS = tuple(_values(OutboxDraft("", "", "", "", ""), 0))
+
+
 class SqlOutboxStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
     def add(self, draft: OutboxDraft, now_us: int) -> int | None:
-        values = {
-            "channel": draft.channel,
-            "peer_id": draft.peer_id,
-            "kind": draft.kind,
-            "method": draft.method,
-            "path": draft.path,
-            "body": draft.body,
-            "dedupe_key": draft.dedupe_key,
-            "lane": draft.lane,
-            "status": "pending",
-            "attempts": 0,
-            "unreached": 0,
-            "next_attempt_us": now_us + draft.hold_us,
-            "deadline_us": draft.deadline_us,
-            "correlation_id": draft.correlation_id,
-            "attachment": draft.attachment,
-            "last_message_id": draft.message_id,
-            "created_us": now_us,
-            "updated_us": now_us,
-        }
+        values = _values(draft, now_us)
         statement = insert(outbox).returning(outbox.c.id)
         if draft.dedupe_key is None:
             return int(self._c.execute(statement, values).scalar_one())
         return insert_returning_id(self._c, statement, values)
+
+    def add_many(self, drafts: Sequence[OutboxDraft], now_us: int) -> int:
+        rows = [tuple(_values(draft, now_us).values()) for draft in drafts]
+        return insert_rows(self._c, "msg_outbox", _COLUMNS, rows, on_conflict="DO NOTHING")
 
     def get(self, row_id: int) -> OutboxRow | None:
         found = self._c.execute(select(outbox).where(outbox.c.id == row_id)).first()
