@@ -9,8 +9,10 @@ The longest one is how long a request that writes could wait behind the relay; t
 last column puts the total against the wall time of the passes.
 
     python benchmarks/relay.py [--quick] [--sqlite | --postgres] [--materials N] [--peers P]
+                               [--batch B [B ...]]
 
-Figures and analysis in docs/performance.md ("Relay").
+Exit status 1 unless every material was announced once and queued once per peer. Figures and
+analysis in docs/performance.md (Session 8).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import init_node, postgres_database, scratch_dir
 from registry import load_materials
+
+from loopnode.services.federation.announcements import RELAY_BATCH
 
 console = Console(width=200)
 
@@ -69,7 +73,9 @@ def add_peers(container: Any, count: int) -> None:
             )
 
 
-def measure(label: str, database_url: str | None, materials: int, peers: int) -> list[str]:
+def measure(
+    label: str, database_url: str | None, materials: int, peers: int, batch: int
+) -> list[str]:
     from loopnode.bootstrap import build
     from loopnode.config import load_settings
     from loopnode.services.federation.announcements import AnnouncementService, FloodSettings
@@ -96,7 +102,7 @@ def measure(label: str, database_url: str | None, materials: int, peers: int) ->
             console.print(f"{label}: relay ...")
             wall, cpu = time.perf_counter(), time.process_time()
             announced = passes = 0
-            while done := relay.relay():
+            while done := relay.relay(batch):
                 announced += done
                 passes += 1
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -105,9 +111,15 @@ def measure(label: str, database_url: str | None, materials: int, peers: int) ->
         finally:
             container.close()
     spans = timed.spans
+    if announced != materials or sum(queued.values()) != materials * peers:
+        raise SystemExit(
+            f"{label}: {announced} announced and {sum(queued.values())} queued, "
+            f"expected {materials} and {materials * peers}"
+        )
     return [
         label,
         f"{materials:,} × {peers}",
+        f"{batch}",
         f"{announced:,} in {passes}",
         f"{sum(queued.values()):,}",
         f"{announced / wall:,.0f}",
@@ -129,6 +141,9 @@ def main() -> int:
     parser.add_argument("--materials", type=int, default=4000)
     parser.add_argument("--peers", type=int, default=3)
     parser.add_argument(
+        "--batch", type=int, nargs="+", default=[RELAY_BATCH], help="materials per relay pass"
+    )
+    parser.add_argument(
         "--postgres-url",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="server for PostgreSQL (its database is only used to create and drop ours)",
@@ -139,6 +154,7 @@ def main() -> int:
     for column in (
         "backend",
         "materials × peers",
+        "batch",
         "announced in passes",
         "outbox rows",
         "announced/s",
@@ -150,13 +166,14 @@ def main() -> int:
     ):
         table.add_column(column, justify="left" if column == "backend" else "right")
     for backend in args.backends:
-        database = (
-            postgres_database(args.postgres_url)
-            if backend == "PostgreSQL"
-            else contextlib.nullcontext(None)
-        )
-        with database as url:
-            table.add_row(*measure(backend, url, materials, args.peers))
+        for batch in args.batch:
+            database = (
+                postgres_database(args.postgres_url)
+                if backend == "PostgreSQL"
+                else contextlib.nullcontext(None)
+            )
+            with database as url:
+                table.add_row(*measure(backend, url, materials, args.peers, batch))
     console.print(table)
     return 0
 
