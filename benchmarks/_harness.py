@@ -262,6 +262,14 @@ def postgres_database(admin_url: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def backend_database(backend: str, admin_url: str) -> contextlib.AbstractContextManager[str | None]:
+    """The database URL for a run on `backend`: a fresh PostgreSQL database on the server at
+    `admin_url` for "PostgreSQL", None (the node's embedded SQLite default) otherwise."""
+    if backend == "PostgreSQL":
+        return postgres_database(admin_url)
+    return contextlib.nullcontext(None)
+
+
 def postgres_activity(url: str) -> Callable[[], float]:
     """A counter that moves while the database at `url` works (for `Server.wait_idle`): rows
     written, or the time whenever another session is running a statement."""

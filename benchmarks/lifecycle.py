@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -65,6 +64,7 @@ from _harness import (
     LOAD_CORE,
     NODE_CORE,
     Server,
+    backend_database,
     constant_server,
     free_port,
     init_node,
@@ -74,7 +74,6 @@ from _harness import (
     percentiles,
     pin_self,
     pinned,
-    postgres_database,
     scratch_dir,
 )
 
@@ -552,14 +551,11 @@ def _cells(run: Run) -> list[str]:
 
 def profile_main(args: Any) -> int:
     backend = args.backends[0]
-    with scratch_dir("loopnode-lifecycle-profile-") as work:
-        database = (
-            postgres_database(args.postgres_url)
-            if backend == "PostgreSQL"
-            else contextlib.nullcontext(None)
-        )
-        with database as database_url:
-            profile_flows(work, database_url, args.profile, args.profile_sort, args.profile_out)
+    with (
+        scratch_dir("loopnode-lifecycle-profile-") as work,
+        backend_database(backend, args.postgres_url) as database_url,
+    ):
+        profile_flows(work, database_url, args.profile, args.profile_sort, args.profile_out)
     return 0
 
 
@@ -603,12 +599,7 @@ def main() -> int:
     runs = []
     with scratch_dir("loopnode-lifecycle-") as work:
         for backend in args.backends:
-            database = (
-                postgres_database(args.postgres_url)
-                if backend == "PostgreSQL"
-                else contextlib.nullcontext(None)
-            )
-            with database as database_url:
+            with backend_database(backend, args.postgres_url) as database_url:
                 runs.append(run_backend(work, backend, database_url, profile, args))
         console.print("client ceiling ...")
         ceiling = client_ceiling(work, args.clients, min(profile.seconds, 3))

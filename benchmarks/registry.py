@@ -27,7 +27,6 @@ scenario saw more than 1 % failed requests; missed targets only show in the tabl
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import sys
@@ -49,6 +48,7 @@ from _harness import (
     Load,
     Measurement,
     Result,
+    backend_database,
     bare_server,
     fill_bare_db,
     free_port,
@@ -59,7 +59,6 @@ from _harness import (
     node_server,
     pin_self,
     postgres_activity,
-    postgres_database,
     scratch_dir,
     wrk_available,
 )
@@ -356,10 +355,7 @@ def main() -> int:
         console.print(f"[yellow]other processes keep {background:.0%} of the CPUs busy[/]")
     backend = "PostgreSQL" if args.postgres else "SQLite"
     with scratch_dir("loopnode-bench-") as work:
-        database = (
-            postgres_database(args.postgres_url) if args.postgres else contextlib.nullcontext(None)
-        )
-        with database as database_url:
+        with backend_database(backend, args.postgres_url) as database_url:
             node = run_node(work, database_url, profile, tool)
         bare = run_bare(work, profile, tool)
         console.print("validate_entity in-process ...")

@@ -31,7 +31,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import init_node, postgres_database, scratch_dir
+from _harness import backend_database, init_node, scratch_dir
 from registry import load_materials
 
 from loopnode.services.federation.announcements import RELAY_BATCH
@@ -46,8 +46,11 @@ class TimedWrites:
         self._uow = uow
         self.spans: list[float] = []
 
+    def __call__(self, *, write: bool = False) -> Any:
+        return self._timed(write)
+
     @contextlib.contextmanager
-    def __call__(self, *, write: bool = False) -> Iterator[Any]:
+    def _timed(self, write: bool) -> Iterator[Any]:
         began = time.perf_counter()
         with self._uow(write=write) as unit:
             yield unit
@@ -167,12 +170,7 @@ def main() -> int:
         table.add_column(column, justify="left" if column == "backend" else "right")
     for backend in args.backends:
         for batch in args.batch:
-            database = (
-                postgres_database(args.postgres_url)
-                if backend == "PostgreSQL"
-                else contextlib.nullcontext(None)
-            )
-            with database as url:
+            with backend_database(backend, args.postgres_url) as url:
                 table.add_row(*measure(backend, url, materials, args.peers, batch))
     console.print(table)
     return 0

@@ -6,14 +6,13 @@ printed, never the figures (they depend on the machine and on what else runs on 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.benchmark_runs import run_benchmark
 from tests.reference import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,15 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_quick(*extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPNODE_")}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    return run_benchmark(SCRIPT.name, "--quick", *extra)
 
 
 def assert_table(result: subprocess.CompletedProcess[str], tool: str) -> None:

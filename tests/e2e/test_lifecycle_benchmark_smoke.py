@@ -7,14 +7,13 @@ that the table is printed, never the figures (they depend on the machine and its
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import POSTGRES_ADMIN_URL, need_postgres
+from tests.e2e.benchmark_runs import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "lifecycle.py"
@@ -24,15 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_quick(*extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPNODE_")}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=280,
-        check=False,
-    )
+    return run_benchmark(SCRIPT.name, "--quick", *extra, timeout=280)
 
 
 def assert_table(result: subprocess.CompletedProcess[str], backend: str) -> None:

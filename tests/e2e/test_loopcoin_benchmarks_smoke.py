@@ -3,27 +3,19 @@ and print their tables with the invariants intact (smoke runs: the figures are n
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.benchmark_runs import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPNODE_")}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    return run_benchmark(script, *args)
 
 
 def test_the_clearing_benchmark_verifies_every_size() -> None:

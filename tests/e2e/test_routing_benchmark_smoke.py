@@ -6,28 +6,19 @@ never the timings (they depend on the machine and on what else runs on it).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.benchmark_runs import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 def test_the_routing_benchmark_runs() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPNODE_")}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "routing.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    result = run_benchmark("routing.py", "--quick")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "LoopCost quotes" in result.stdout and "Batch allocation" in result.stdout
     moved = re.search(r"quantity moved: optimal ([\d,]+), greedy ([\d,]+)", result.stdout)
