@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from loopnode.adapters.storage.sql import evidence_binding, registry
+from loopnode.adapters.storage.sql import evidence_binding, federation, registry
 
 
 @pytest.fixture
@@ -43,6 +43,11 @@ def test_record_binding_reads_rows_by_primary_key(container: Any, subject_type: 
 
 def test_existing_ids_reads_rows_by_primary_key(container: Any) -> None:
     found = plan(container, registry._KIND_BY_IDS, ["A-1", "A-2", "A-3"])
+    assert "SCAN" not in found and "ix_dna_records_kind" not in found
+
+
+def test_the_relay_rechecks_its_batch_by_primary_key(container: Any) -> None:
+    found = plan(container, federation._VERSIONS_BY_IDS, ["A-1", "A-2", "A-3"])
     assert "SCAN" not in found and "ix_dna_records_kind" not in found
 
 

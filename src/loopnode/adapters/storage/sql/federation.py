@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Row, bindparam, delete, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from loopnode.adapters.storage.savepoints import insert_unless_present
@@ -466,13 +466,14 @@ class SqlRelayStore:
         ]
 
     def unannounced_versions(self, node_id: str, material_ids: list[str]) -> dict[str, str]:
-        version = _version()
-        statement = (
-            select(records.c.id, version.label("version"))
-            .select_from(records.outerjoin(announced, announced.c.material_id == records.c.id))
-            .where(*_unannounced(node_id, version), records.c.id.in_(material_ids))
-        )
-        return {row.id: row.version for row in self._c.execute(statement)}
+        found = self._c.execute(_VERSIONS_BY_IDS, {"ids": material_ids})
+        return {
+            row.id: row.version
+            for row in found
+            if row.kind == "material"
+            and row.source_node == node_id
+            and row.announced_version != row.version
+        }
 
     def set_announced(self, versions: Sequence[tuple[str, str, str]], now_us: int) -> None:
         rows = [(m, v, a, now_us) for m, v, a in versions]
@@ -488,6 +489,22 @@ _REANNOUNCED = "(material_id) DO UPDATE SET " + ", ".join(
 def _version() -> Any:
     """What an announcement stands for: the record's content and its availability."""
     return records.c.record_hash + ":" + records.c.availability
+
+
+# By id alone, the rest checked in Python: given `kind = ? AND id IN (…)`, SQLite (which keeps no
+# planner statistics) walks an index on `kind`, every stored material, instead of the primary
+# key (tests/integration/storage/test_sqlite_query_plans.py).
+_VERSIONS_BY_IDS = (
+    select(
+        records.c.id,
+        records.c.kind,
+        records.c.source_node,
+        _version().label("version"),
+        announced.c.version.label("announced_version"),
+    )
+    .select_from(records.outerjoin(announced, announced.c.material_id == records.c.id))
+    .where(records.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def _unannounced(node_id: str, version: Any) -> tuple[Any, ...]:
