@@ -264,9 +264,9 @@ class AnnouncementService:
     def relay(self, limit: int = RELAY_BATCH) -> int:
         """Queue announcements for local materials not yet announced; returns how many.
 
-        The announcements are signed between a read and a write transaction (issue 12 item 7):
-        signing takes about 0.4 ms each, and a batch signed inside the write transaction held
-        SQLite's write lock, and with it every request that writes, for up to 80 ms. The write
+        The announcements are built and signed between a read and a write transaction (issue
+        12 item 7): about 0.15 ms each, so a batch signed inside the write transaction held
+        SQLite's write lock, and with it every request that writes, for 30 ms more. The write
         transaction takes only the materials whose version is still the one signed and still
         unannounced; one changed meanwhile is left to the next pass (its new `updated_us` is
         past the watermark), one announced meanwhile by another process is skipped. It writes
