@@ -243,12 +243,14 @@ def measure_node(
         for scenario in SCENARIOS:
             console.print(f"{label}: {scenario} ...")
             extra = ("--dialect", "protocol", "--api-key", key)
-            before = write_batches(node.base)
+            batched_before = write_batches(node.base)
             cells[scenario] = measure_with_client(
                 pid, client, node.base, scenario, args, work, *extra
             )
             # /metrics is per worker: with several, two reads may come from different workers.
-            batches, writes = (a - b for a, b in zip(write_batches(node.base), before, strict=True))
+            batches, writes = (
+                a - b for a, b in zip(write_batches(node.base), batched_before, strict=True)
+            )
             if batches and workers == 1:
                 mean = writes / batches
                 batching.append(f"{scenario} {writes:,.0f} in {batches:,.0f} ({mean:.1f})")

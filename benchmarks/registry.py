@@ -225,7 +225,7 @@ def run_node(work: Path, database_url: str | None, profile: Profile, tool: str) 
         found = check(node.base, "POST", search.path, search.body, search.headers)
         console.print(f"  search matches {found['total']:,} of {profile.records:,} records")
         targets = TARGETS[database_url is not None]
-        rows = []
+        rows: list[Row] = []
         # Search runs first: every POST adds a plastic-pet record near the node (example 01).
         for name, load, same, target, reference in (
             (f"search {SEARCH_CATEGORY} 100 km", search, None, "search", None),
