@@ -284,6 +284,7 @@ class AnnouncementService:
                     uow.federation.relay.set_watermark(now_us - LATE_COMMIT_MARGIN_US)
             return 0
         signed = [(material, self.announcement(material, now)) for material in pending]
+        bodies = {m.id: dumps(a) for m, a in signed}  # serialised once, and outside the lock
         with self._uow(write=True) as uow:
             relay = uow.federation.relay
             locked = relay.lock_watermark()
@@ -300,7 +301,7 @@ class AnnouncementService:
                         "announce",
                         "POST",
                         ANNOUNCE_PATH,
-                        dumps(announcement),
+                        bodies[material.id],
                         f"own:{announcement['announcement_id']}",
                     )
                     for material, announcement in fresh
